@@ -1,0 +1,300 @@
+//! Command-line interface: roles as subcommands (design.md section 2).
+
+use crate::model::findings::Severity;
+use crate::model::view::{self, ViewConfig};
+use crate::render::exposition::CollectorStatus;
+use crate::server::{self, AppState, Snapshot};
+use crate::sources::bundle::{self, BundleFiles, DirBundle, EmbeddedBundle};
+use crate::{Error, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Default port of the `cluster` role (and `demo`); the node agent uses the next one.
+pub const DEFAULT_CLUSTER_PORT: u16 = 10097;
+pub const DEFAULT_NODE_PORT: u16 = 10098;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "eks-ipam-exporter",
+    version,
+    about = "Finds, explains and pages on pod-IP exhaustion on Amazon EKS",
+    long_about = "Finds, explains and pages on pod-IP exhaustion on Amazon EKS: nodes whose pods hang in \
+ContainerCreating with 'failed to assign an IP address to container' although the node looks free.\n\n\
+Every flag also reads the environment variable shown next to it."
+)]
+pub struct Cli {
+    /// Log format.
+    #[arg(
+        long,
+        env = "EKS_IPAM_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+    /// Log level or tracing filter (e.g. `info`, `eks_ipam_exporter=debug`).
+    #[arg(
+        long,
+        env = "EKS_IPAM_LOG_LEVEL",
+        default_value = "info",
+        global = true
+    )]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Cluster-wide exporter (Deployment, 1 replica): serves /metrics, /api/v1/diagnosis, /healthz, /readyz.
+    #[command(
+        after_help = "Examples:\n  eks-ipam-exporter cluster --bundle ./bundle --listen 127.0.0.1:10097\n  curl -s 127.0.0.1:10097/metrics | grep eks_ipam_finding"
+    )]
+    Cluster(ClusterArgs),
+    /// Per-node agent (DaemonSet, hostNetwork): reads ipamd on the node's loopback.
+    #[command(after_help = "Example:\n  eks-ipam-exporter node --node-name \"$NODE_NAME\"")]
+    Node(NodeArgs),
+    /// One diagnosis, printed as a table or JSON. Exit 0: nothing of severity warning or worse; 1: something; 2: error.
+    #[command(
+        after_help = "Examples:\n  eks-ipam-exporter diagnose --bundle ./bundle\n  eks-ipam-exporter diagnose --bundle ./bundle --output json | jq '.findings[]'"
+    )]
+    Diagnose(DiagnoseArgs),
+    /// Writes a bundle directory from live sources.
+    Capture(CaptureArgs),
+    /// The cluster role on a bundle embedded in the binary (both incidents plus healthy nodes).
+    #[command(
+        after_help = "Example:\n  eks-ipam-exporter demo &\n  curl -s 127.0.0.1:10097/metrics"
+    )]
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Thresholds {
+    /// No AssignPrivateIpAddresses/CreateNetworkInterface for this long, with pods waiting and no free IP, is a stall
+    /// (e.g. 20m, 1h, 900s). Keep it well above CloudTrail's ~5-15 min delivery delay.
+    #[arg(long, env = "EKS_IPAM_SILENCE_WINDOW", default_value = "20m", value_parser = parse_duration_secs)]
+    pub silence_window: u64,
+    /// A subnet with fewer free IPs than this share of its size is reported as low.
+    #[arg(long, env = "EKS_IPAM_SUBNET_LOW_RATIO", default_value_t = 0.10, value_parser = parse_ratio)]
+    pub subnet_low_ratio: f64,
+}
+
+impl Thresholds {
+    pub fn view_config(&self) -> ViewConfig {
+        ViewConfig {
+            silence_window_seconds: self.silence_window,
+            subnet_low_ratio: self.subnet_low_ratio,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ClusterArgs {
+    /// Address to serve on.
+    #[arg(long, env = "EKS_IPAM_LISTEN", default_value_t = format!("0.0.0.0:{DEFAULT_CLUSTER_PORT}"))]
+    pub listen: String,
+    /// Serve a bundle directory instead of live sources.
+    #[arg(long, env = "EKS_IPAM_BUNDLE")]
+    pub bundle: Option<PathBuf>,
+    #[command(flatten)]
+    pub thresholds: Thresholds,
+}
+
+#[derive(Args, Debug)]
+pub struct NodeArgs {
+    /// Address to serve on (the pod runs with hostNetwork).
+    #[arg(long, env = "EKS_IPAM_NODE_LISTEN", default_value_t = format!("0.0.0.0:{DEFAULT_NODE_PORT}"))]
+    pub listen: String,
+    /// This node's name (downward API spec.nodeName).
+    #[arg(long, env = "NODE_NAME")]
+    pub node_name: Option<String>,
+    /// ipamd introspection base URL.
+    #[arg(
+        long,
+        env = "EKS_IPAM_IPAMD_INTROSPECTION_URL",
+        default_value = "http://127.0.0.1:61679"
+    )]
+    pub ipamd_introspection_url: String,
+    /// ipamd metrics URL.
+    #[arg(
+        long,
+        env = "EKS_IPAM_IPAMD_METRICS_URL",
+        default_value = "http://127.0.0.1:61678/metrics"
+    )]
+    pub ipamd_metrics_url: String,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct DiagnoseArgs {
+    /// Diagnose a bundle directory (see README: "Build a bundle by hand").
+    #[arg(long, env = "EKS_IPAM_BUNDLE")]
+    pub bundle: Option<PathBuf>,
+    /// Output format.
+    #[arg(
+        long,
+        short,
+        env = "EKS_IPAM_OUTPUT",
+        value_enum,
+        default_value = "table"
+    )]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub thresholds: Thresholds,
+}
+
+#[derive(Args, Debug)]
+pub struct CaptureArgs {
+    /// Directory to write the bundle into.
+    #[arg(long, env = "EKS_IPAM_CAPTURE_OUT")]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Address to serve on.
+    #[arg(long, env = "EKS_IPAM_LISTEN", default_value_t = format!("127.0.0.1:{DEFAULT_CLUSTER_PORT}"))]
+    pub listen: String,
+    #[command(flatten)]
+    pub thresholds: Thresholds,
+}
+
+/// "20m", "1h", "90s", "1200" (seconds).
+pub fn parse_duration_secs(s: &str) -> std::result::Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1),
+        Some((i, 'm')) => (&s[..i], 60),
+        Some((i, 'h')) => (&s[..i], 3600),
+        Some((i, 'd')) => (&s[..i], 86_400),
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: use e.g. 20m, 1h, 900s"))?;
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("duration {s:?} is too large"))
+}
+
+fn parse_ratio(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("invalid ratio {s:?}"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("ratio {v} must be between 0 and 1"))
+    }
+}
+
+/// Loads a bundle and builds the view, timing it for the self-metrics.
+pub fn view_from_bundle(
+    files: &dyn BundleFiles,
+    cfg: &ViewConfig,
+) -> Result<(view::View, CollectorStatus)> {
+    let started = Instant::now();
+    let state = bundle::load(files)?;
+    let v = view::build(&state, cfg);
+    let status = CollectorStatus {
+        collector: "bundle",
+        up: true,
+        last_success_unix: Some(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0),
+        duration_seconds: started.elapsed().as_secs_f64(),
+    };
+    Ok((v, status))
+}
+
+async fn serve_bundle(files: &dyn BundleFiles, listen: &str, cfg: &ViewConfig) -> Result<()> {
+    let (v, status) = view_from_bundle(files, cfg)?;
+    tracing::info!(
+        nodes = v.nodes.len(),
+        findings = v.findings.len(),
+        "view built"
+    );
+    let state = AppState::new();
+    state.publish(Snapshot::new(&v, &[status]));
+    server::serve(listen, state).await
+}
+
+/// Exit code of `diagnose`: 1 when any finding is warning or worse.
+pub fn diagnose_exit_code(v: &view::View) -> u8 {
+    u8::from(v.findings.iter().any(|f| f.severity >= Severity::Warning))
+}
+
+/// Runs a parsed command; returns the process exit code.
+pub async fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Cluster(a) => match &a.bundle {
+            Some(dir) => {
+                let files = DirBundle::open(dir)?;
+                serve_bundle(&files, &a.listen, &a.thresholds.view_config()).await?;
+                Ok(0)
+            }
+            None => Err(Error::LiveSourcesUnavailable {
+                what: "cluster without --bundle",
+            }),
+        },
+        Command::Demo(a) => {
+            serve_bundle(
+                &EmbeddedBundle::demo(),
+                &a.listen,
+                &a.thresholds.view_config(),
+            )
+            .await?;
+            Ok(0)
+        }
+        Command::Diagnose(a) => {
+            let Some(dir) = &a.bundle else {
+                return Err(Error::LiveSourcesUnavailable {
+                    what: "diagnose without --bundle",
+                });
+            };
+            let files = DirBundle::open(dir)?;
+            let (v, _) = view_from_bundle(&files, &a.thresholds.view_config())?;
+            use std::io::{IsTerminal, Write};
+            let text = match a.output {
+                OutputFormat::Json => crate::render::json::render(&v),
+                OutputFormat::Table => {
+                    crate::render::table::render(&v, std::io::stdout().is_terminal())
+                }
+            };
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (e.g. `| head`) is not an error worth a panic.
+            let _ = stdout.write_all(text.as_bytes());
+            Ok(diagnose_exit_code(&v))
+        }
+        Command::Node(_) => Err(Error::LiveSourcesUnavailable { what: "node" }),
+        Command::Capture(_) => Err(Error::LiveSourcesUnavailable { what: "capture" }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_secs("20m"), Ok(1200));
+        assert_eq!(parse_duration_secs("1h"), Ok(3600));
+        assert_eq!(parse_duration_secs("900s"), Ok(900));
+        assert_eq!(parse_duration_secs("45"), Ok(45));
+        assert!(parse_duration_secs("soon").is_err());
+        assert!(parse_duration_secs("99999999999999999d").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

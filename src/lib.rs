@@ -1,0 +1,75 @@
+//! eks-ipam-exporter: finds, explains and pages on pod-IP exhaustion on Amazon EKS.
+//!
+//! Data flows one way: `sources` read outside data into the typed raw state
+//! ([`model::state::ClusterState`]); the pure `model` turns it into one
+//! [`model::view::View`]; `render` turns the view into Prometheus exposition,
+//! a table or JSON; `server` serves the latest rendered view.
+
+pub mod cli;
+pub mod model;
+pub mod render;
+pub mod server;
+pub mod sources;
+
+use std::path::PathBuf;
+
+/// Every error the library reports. Label values for self-metrics come from
+/// [`Error::kind`], never from the formatted message.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("bundle directory {} does not exist or is not a directory", path.display())]
+    BundleNotFound { path: PathBuf },
+
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{file}: malformed JSON: {source}")]
+    Json {
+        file: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("HTTP server failed: {source}")]
+    Serve {
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{what} needs live sources (Kubernetes API, EC2, CloudTrail, ipamd), which this build does not have yet; use --bundle DIR or `demo`")]
+    LiveSourcesUnavailable { what: &'static str },
+}
+
+impl Error {
+    /// A closed set of error kinds for metric labels and exit-code decisions.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::BundleNotFound { .. } => "bundle_not_found",
+            Error::Read { .. } => "read",
+            Error::Json { .. } => "malformed_json",
+            Error::Invalid { .. } => "invalid",
+            Error::Listen { .. } => "listen",
+            Error::Serve { .. } => "serve",
+            Error::LiveSourcesUnavailable { .. } => "live_sources_unavailable",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Version reported in `eks_ipam_build_info` and `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,363 @@
+//! Pod-IP capacity (what ipamd can really hand out) versus the max-pods the
+//! kubelet, the scheduler and Karpenter assume.
+
+use super::cni::CniSettings;
+use super::limits::InstanceLimits;
+use serde::Serialize;
+
+/// Host-network pods the max-pods formulas reserve room for (aws-node, kube-proxy).
+pub const FORMULA_HOST_NETWORK_PODS: u32 = 2;
+
+/// IPs in one /28 prefix.
+pub const IPS_PER_PREFIX: u32 = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IpMode {
+    SecondaryIp,
+    Prefix,
+}
+
+/// Prefix mode only when enabled **and** supported: on other instances ipamd
+/// logs a warning and silently stays in secondary-IP mode.
+pub fn ip_mode(settings: &CniSettings, limits: &InstanceLimits) -> IpMode {
+    if settings.prefix_delegation && limits.supports_prefix_delegation() {
+        IpMode::Prefix
+    } else {
+        IpMode::SecondaryIp
+    }
+}
+
+/// ENIs ipamd may attach: min(MAX_ENI, default-card ENIs).
+pub fn max_enis(settings: &CniSettings, limits: &InstanceLimits) -> u32 {
+    match settings.max_eni {
+        Some(m) => m.min(limits.default_card_max_enis),
+        None => limits.default_card_max_enis,
+    }
+}
+
+/// ENIs that carry pod IPs: the primary ENI is skipped under custom
+/// networking, and the trunk ENI (security groups for pods) never carries
+/// pod IPs.
+pub fn usable_pod_enis(settings: &CniSettings, limits: &InstanceLimits, trunk_eni: bool) -> u32 {
+    let mut n = max_enis(settings, limits);
+    if settings.custom_networking {
+        n = n.saturating_sub(1);
+    }
+    if settings.pod_eni && trunk_eni {
+        n = n.saturating_sub(1);
+    }
+    n
+}
+
+/// Pod IPs one ENI can hold in the given mode (its primary IP is never a pod IP).
+pub fn ips_per_eni(mode: IpMode, limits: &InstanceLimits) -> u32 {
+    let slots = limits.ipv4_per_eni.saturating_sub(1);
+    match mode {
+        IpMode::SecondaryIp => slots,
+        IpMode::Prefix => slots.saturating_mul(IPS_PER_PREFIX),
+    }
+}
+
+/// IPs ipamd can hand to pods on this node under these settings.
+pub fn pod_ip_capacity(settings: &CniSettings, limits: &InstanceLimits, trunk_eni: bool) -> u32 {
+    usable_pod_enis(settings, limits, trunk_eni)
+        .saturating_mul(ips_per_eni(ip_mode(settings, limits), limits))
+}
+
+/// Max pods the CNI can really serve: pod IPs plus the two host-network pods
+/// the formulas assume (t4g.medium: 17 default, 12 custom networking).
+pub fn cni_max_pods(settings: &CniSettings, limits: &InstanceLimits, trunk_eni: bool) -> u32 {
+    pod_ip_capacity(settings, limits, trunk_eni).saturating_add(FORMULA_HOST_NETWORK_PODS)
+}
+
+/// `eni-max-pods.txt` / nodeadm default: ENIs x (IPv4 - 1) + 2, default card.
+pub fn eni_max_pods(limits: &InstanceLimits) -> u32 {
+    limits
+        .default_card_max_enis
+        .saturating_mul(limits.ipv4_per_eni.saturating_sub(1))
+        .saturating_add(FORMULA_HOST_NETWORK_PODS)
+}
+
+/// AMI family, as far as Karpenter's max-pods logic cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AmiFamily {
+    /// AL2, AL2023 and Custom: ENI-limited pods, podsPerCore honoured.
+    Standard,
+    /// ENI-limited pods, podsPerCore ignored.
+    Bottlerocket,
+    /// 110 pods, podsPerCore honoured.
+    Windows,
+}
+
+impl AmiFamily {
+    /// From EC2NodeClass `spec.amiFamily` or an `amiSelectorTerms[].alias`
+    /// such as `al2023@latest`.
+    pub fn parse(s: &str) -> Self {
+        let family = s.split('@').next().unwrap_or("").to_ascii_lowercase();
+        if family.starts_with("bottlerocket") {
+            AmiFamily::Bottlerocket
+        } else if family.starts_with("windows") {
+            AmiFamily::Windows
+        } else {
+            AmiFamily::Standard
+        }
+    }
+}
+
+/// `spec.kubelet.maxPods` on an EC2NodeClass: an integer, or (behind the
+/// unreleased NodeClassCEL gate) a CEL expression we do not evaluate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxPodsSetting {
+    Fixed(u32),
+    Expression(String),
+}
+
+/// The EC2NodeClass inputs to Karpenter's pods formula.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KarpenterPodsInput {
+    pub reserved_enis: u32,
+    pub max_pods: Option<MaxPodsSetting>,
+    pub pods_per_core: Option<u32>,
+    pub ami_family: AmiFamily,
+    /// `spec.networkInterfaces[]` with `interfaceType: efa-only` on card 0.
+    pub efa_only_card0: u32,
+}
+
+/// Karpenter's `pods()` / `ENILimitedPods()` (karpenter-provider-aws v1.14,
+/// `pkg/providers/instancetype/types.go`). `None` when maxPods is an
+/// expression we cannot evaluate.
+pub fn karpenter_expected_max_pods(
+    limits: &InstanceLimits,
+    input: &KarpenterPodsInput,
+) -> Option<u32> {
+    let count = match (&input.max_pods, input.ami_family) {
+        (Some(MaxPodsSetting::Fixed(n)), _) => *n,
+        (Some(MaxPodsSetting::Expression(_)), _) => return None,
+        (None, AmiFamily::Windows) => 110,
+        (None, _) => {
+            let usable = limits
+                .default_card_max_enis
+                .saturating_sub(input.reserved_enis)
+                .saturating_sub(input.efa_only_card0);
+            if usable == 0 {
+                0
+            } else {
+                usable
+                    .saturating_mul(limits.ipv4_per_eni.saturating_sub(1))
+                    .saturating_add(FORMULA_HOST_NETWORK_PODS)
+            }
+        }
+    };
+    let pods_per_core_applies = input.ami_family != AmiFamily::Bottlerocket;
+    match input.pods_per_core {
+        Some(ppc) if ppc > 0 && pods_per_core_applies => {
+            Some(count.min(ppc.saturating_mul(limits.vcpus)))
+        }
+        _ => Some(count),
+    }
+}
+
+/// Pods the scheduler may place that will not get an IP: assumed max pods
+/// minus host-network pods (which need no pod IP) minus pod-IP capacity.
+/// Positive means pods will hang in ContainerCreating on a node that looks free.
+pub fn overcommit(assumed_max_pods: u32, host_network_pods: u32, pod_ip_capacity: u32) -> i64 {
+    i64::from(assumed_max_pods) - i64::from(host_network_pods) - i64::from(pod_ip_capacity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::cni::EnvVar;
+    use crate::model::limits::embedded;
+
+    fn settings(pairs: &[(&str, &str)]) -> CniSettings {
+        let env: Vec<EnvVar> = pairs.iter().map(|(n, v)| EnvVar::new(n, v)).collect();
+        CniSettings::from_env(&env)
+    }
+
+    fn karpenter(reserved: u32) -> KarpenterPodsInput {
+        KarpenterPodsInput {
+            reserved_enis: reserved,
+            max_pods: None,
+            pods_per_core: None,
+            ami_family: AmiFamily::Standard,
+            efa_only_card0: 0,
+        }
+    }
+
+    #[test]
+    fn known_max_pods_default_and_custom_networking() {
+        let default = settings(&[]);
+        let custom = settings(&[("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", "true")]);
+        // (type, eni-max-pods default, CNI max pods with custom networking,
+        //  pod IPs default, pod IPs custom)
+        let cases = [
+            ("t4g.medium", 17, 12, 15, 10),
+            ("t4g.large", 35, 24, 33, 22),
+            ("m8g.4xlarge", 234, 205, 232, 203),
+            ("m5.large", 29, 20, 27, 18),
+            ("p5.48xlarge", 100, 51, 98, 49),
+            ("c6in.32xlarge", 394, 345, 392, 343),
+        ];
+        for (t, dflt, cust, ips_default, ips_custom) in cases {
+            let l = embedded(t).unwrap();
+            assert_eq!(eni_max_pods(l), dflt, "{t} eni-max-pods");
+            assert_eq!(
+                cni_max_pods(&default, l, false),
+                dflt,
+                "{t} default CNI max pods"
+            );
+            assert_eq!(
+                cni_max_pods(&custom, l, false),
+                cust,
+                "{t} custom CNI max pods"
+            );
+            assert_eq!(pod_ip_capacity(&default, l, false), ips_default, "{t}");
+            assert_eq!(pod_ip_capacity(&custom, l, false), ips_custom, "{t}");
+        }
+    }
+
+    #[test]
+    fn karpenter_formula_with_reserved_enis() {
+        let cases = [
+            ("t4g.medium", 0, 17),
+            ("t4g.medium", 1, 12),
+            ("t4g.large", 0, 35),
+            ("t4g.large", 1, 24),
+            ("m8g.4xlarge", 0, 234),
+            ("m8g.4xlarge", 1, 205),
+            ("p5.48xlarge", 1, 51),
+            ("t4g.medium", 3, 0),
+            ("t4g.medium", 9, 0),
+        ];
+        for (t, reserved, want) in cases {
+            let got = karpenter_expected_max_pods(embedded(t).unwrap(), &karpenter(reserved));
+            assert_eq!(got, Some(want), "{t} RESERVED_ENIS={reserved}");
+        }
+    }
+
+    #[test]
+    fn karpenter_node_class_overrides() {
+        let l = embedded("t4g.medium").unwrap();
+        let mut k = karpenter(0);
+        k.max_pods = Some(MaxPodsSetting::Fixed(110));
+        assert_eq!(
+            karpenter_expected_max_pods(l, &k),
+            Some(110),
+            "maxPods wins over RESERVED_ENIS"
+        );
+        k.pods_per_core = Some(4);
+        assert_eq!(
+            karpenter_expected_max_pods(l, &k),
+            Some(8),
+            "podsPerCore x 2 vCPU caps"
+        );
+        k.ami_family = AmiFamily::Bottlerocket;
+        assert_eq!(
+            karpenter_expected_max_pods(l, &k),
+            Some(110),
+            "Bottlerocket ignores podsPerCore"
+        );
+        k.max_pods = Some(MaxPodsSetting::Expression("vcpus * 8".into()));
+        assert_eq!(karpenter_expected_max_pods(l, &k), None);
+        let mut w = karpenter(1);
+        w.ami_family = AmiFamily::Windows;
+        assert_eq!(karpenter_expected_max_pods(l, &w), Some(110));
+        let mut efa = karpenter(0);
+        efa.efa_only_card0 = 1;
+        assert_eq!(karpenter_expected_max_pods(l, &efa), Some(12));
+    }
+
+    #[test]
+    fn incident_one_overcommit() {
+        let custom = settings(&[("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", "true")]);
+        let medium = embedded("t4g.medium").unwrap();
+        let large = embedded("t4g.large").unwrap();
+        let assumed = karpenter_expected_max_pods(medium, &karpenter(0)).unwrap();
+        assert_eq!(
+            overcommit(assumed, 2, pod_ip_capacity(&custom, medium, false)),
+            5
+        );
+        let assumed = karpenter_expected_max_pods(large, &karpenter(0)).unwrap();
+        assert_eq!(
+            overcommit(assumed, 2, pod_ip_capacity(&custom, large, false)),
+            11
+        );
+        // With RESERVED_ENIS=1 Karpenter's number fits exactly.
+        let fixed = karpenter_expected_max_pods(medium, &karpenter(1)).unwrap();
+        assert_eq!(
+            overcommit(fixed, 2, pod_ip_capacity(&custom, medium, false)),
+            0
+        );
+        // A third host-network pod (e.g. a node agent) lowers real overcommit.
+        assert_eq!(overcommit(17, 3, 10), 4);
+    }
+
+    #[test]
+    fn prefix_mode_capacity_and_fallback_on_xen() {
+        let pd = settings(&[("ENABLE_PREFIX_DELEGATION", "true")]);
+        let l = embedded("t4g.medium").unwrap();
+        assert_eq!(ip_mode(&pd, l), IpMode::Prefix);
+        assert_eq!(pod_ip_capacity(&pd, l, false), 240);
+        let m8g = embedded("m8g.4xlarge").unwrap();
+        assert_eq!(pod_ip_capacity(&pd, m8g, false), 3712);
+        let pd_custom = settings(&[
+            ("ENABLE_PREFIX_DELEGATION", "true"),
+            ("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", "true"),
+        ]);
+        assert_eq!(pod_ip_capacity(&pd_custom, l, false), 160);
+        let xen = embedded("m4.large").unwrap();
+        assert_eq!(
+            ip_mode(&pd, xen),
+            IpMode::SecondaryIp,
+            "non-Nitro silently stays secondary"
+        );
+    }
+
+    #[test]
+    fn max_eni_and_trunk_reserve() {
+        let l = embedded("m5.large").unwrap();
+        let capped = settings(&[("MAX_ENI", "2")]);
+        assert_eq!(max_enis(&capped, l), 2);
+        assert_eq!(pod_ip_capacity(&capped, l, false), 18);
+        let above = settings(&[("MAX_ENI", "10")]);
+        assert_eq!(
+            max_enis(&above, l),
+            3,
+            "MAX_ENI cannot exceed the instance limit"
+        );
+        let sgpp = settings(&[("ENABLE_POD_ENI", "true")]);
+        assert_eq!(
+            pod_ip_capacity(&sgpp, l, true),
+            18,
+            "trunk ENI holds no pod IPs"
+        );
+        assert_eq!(
+            pod_ip_capacity(&sgpp, l, false),
+            27,
+            "no trunk attached: no reserve"
+        );
+        let all = settings(&[
+            ("ENABLE_POD_ENI", "true"),
+            ("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", "true"),
+            ("MAX_ENI", "2"),
+        ]);
+        assert_eq!(usable_pod_enis(&all, l, true), 0);
+        assert_eq!(pod_ip_capacity(&all, l, true), 0);
+    }
+
+    #[test]
+    fn ami_family_parsing() {
+        assert_eq!(AmiFamily::parse("al2023@latest"), AmiFamily::Standard);
+        assert_eq!(
+            AmiFamily::parse("bottlerocket@v1.40.0"),
+            AmiFamily::Bottlerocket
+        );
+        assert_eq!(AmiFamily::parse("Bottlerocket"), AmiFamily::Bottlerocket);
+        assert_eq!(AmiFamily::parse("windows2022@latest"), AmiFamily::Windows);
+        assert_eq!(AmiFamily::parse("Custom"), AmiFamily::Standard);
+    }
+}

@@ -1,0 +1,574 @@
+//! Diagnosis rules: the view's numbers -> findings with stable codes, a
+//! one-line summary, the evidence used and the exact remediation.
+
+use super::cni::CniSettings;
+use super::growth::GrowthOutcome;
+use super::state::KarpenterState;
+use super::view::{ClusterView, NodeView, SubnetView, ViewConfig};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "info" => Some(Severity::Info),
+            "warning" => Some(Severity::Warning),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+}
+
+/// Stable finding codes (a contract: dashboards, alerts and users match on them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum FindingCode {
+    MinimumIpTargetWithoutWarmIpTarget,
+    PodCapacityExceedsIpCapacity,
+    KarpenterReservedEnisMissing,
+    IpamdAllocationStalled,
+    EniLimitReached,
+    SubnetIpsLow,
+    SubnetIpsExhausted,
+    SubnetNoFreePrefix,
+    EniConfigMissing,
+    IpProvisioningDisabled,
+}
+
+impl FindingCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingCode::MinimumIpTargetWithoutWarmIpTarget => "MinimumIpTargetWithoutWarmIpTarget",
+            FindingCode::PodCapacityExceedsIpCapacity => "PodCapacityExceedsIpCapacity",
+            FindingCode::KarpenterReservedEnisMissing => "KarpenterReservedEnisMissing",
+            FindingCode::IpamdAllocationStalled => "IpamdAllocationStalled",
+            FindingCode::EniLimitReached => "EniLimitReached",
+            FindingCode::SubnetIpsLow => "SubnetIpsLow",
+            FindingCode::SubnetIpsExhausted => "SubnetIpsExhausted",
+            FindingCode::SubnetNoFreePrefix => "SubnetNoFreePrefix",
+            FindingCode::EniConfigMissing => "EniConfigMissing",
+            FindingCode::IpProvisioningDisabled => "IpProvisioningDisabled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Finding {
+    pub code: FindingCode,
+    pub severity: Severity,
+    /// Empty when the finding is cluster-wide.
+    pub node: String,
+    /// Empty when the finding is not about a subnet.
+    pub subnet_id: String,
+    pub summary: String,
+    pub remediation: String,
+    /// The numbers the rule used.
+    pub evidence: BTreeMap<String, Value>,
+}
+
+pub struct Inputs<'a> {
+    pub cluster: &'a ClusterView,
+    pub nodes: &'a [NodeView],
+    pub subnets: &'a [SubnetView],
+    pub node_settings: &'a HashMap<&'a str, Option<CniSettings>>,
+    pub karpenter: Option<&'a KarpenterState>,
+    pub eniconfig_names: Option<&'a BTreeSet<&'a str>>,
+    pub api_calls_known: bool,
+    pub cfg: &'a ViewConfig,
+}
+
+fn ev(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect()
+}
+
+fn human_duration(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        7200..=172_799 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+fn list_preview(names: &[&str]) -> String {
+    const MAX: usize = 5;
+    let mut s = names
+        .iter()
+        .take(MAX)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > MAX {
+        s.push_str(&format!(" and {} more", names.len() - MAX));
+    }
+    s
+}
+
+const DRAIN_KARPENTER: &str = "Existing Karpenter nodes keep the max-pods they were launched with: \
+replace them one at a time (`kubectl delete nodeclaim <name>`; Karpenter cordons, drains and replaces the node).";
+
+/// Evaluates every rule; sorted critical first, then by code, node, subnet.
+pub fn evaluate(i: &Inputs<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    minimum_ip_target_without_warm(i, &mut out);
+    karpenter_reserved_enis(i, &mut out);
+    provisioning_disabled(i, &mut out);
+    for n in i.nodes {
+        pod_capacity_exceeds_ip_capacity(i, n, &mut out);
+        ipamd_allocation_stalled(i, n, &mut out);
+        eni_limit_reached(i, n, &mut out);
+        eni_config_missing(i, n, &mut out);
+    }
+    for s in i.subnets {
+        subnet_ips(i, s, &mut out);
+    }
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.code.cmp(&b.code))
+            .then(a.node.cmp(&b.node))
+            .then(a.subnet_id.cmp(&b.subnet_id))
+    });
+    out
+}
+
+fn blocked_now(n: &NodeView) -> bool {
+    n.growth_at_zero_free == Some(GrowthOutcome::BlockedByTargets)
+        && n.ips.is_some_and(|ips| ips.total == ips.assigned)
+}
+
+fn minimum_ip_target_without_warm(i: &Inputs<'_>, out: &mut Vec<Finding>) {
+    let ds = i.cluster.aws_node_settings.as_ref();
+    let affected: Vec<&str> = i
+        .nodes
+        .iter()
+        .filter(|n| {
+            i.node_settings
+                .get(n.name.as_str())
+                .and_then(|s| s.as_ref())
+                .is_some_and(CniSettings::minimum_without_warm)
+        })
+        .map(|n| n.name.as_str())
+        .collect();
+    if !ds.is_some_and(CniSettings::minimum_without_warm) && affected.is_empty() {
+        return;
+    }
+    let blocked: Vec<&str> = i
+        .nodes
+        .iter()
+        .filter(|n| affected.contains(&n.name.as_str()) && blocked_now(n))
+        .map(|n| n.name.as_str())
+        .collect();
+    let min = ds
+        .filter(|s| s.minimum_without_warm())
+        .map(|s| s.minimum_ip_target)
+        .or_else(|| {
+            affected
+                .first()
+                .and_then(|n| i.node_settings.get(n))
+                .and_then(|s| s.as_ref())
+                .map(|s| s.minimum_ip_target)
+        })
+        .unwrap_or(0);
+    let severity = if blocked.is_empty() {
+        Severity::Warning
+    } else {
+        Severity::Critical
+    };
+    let tail = if blocked.is_empty() {
+        format!("{} node(s) run with it; none is full yet", affected.len())
+    } else {
+        format!(
+            "{} node(s) are full and stuck now: {}",
+            blocked.len(),
+            list_preview(&blocked)
+        )
+    };
+    out.push(Finding {
+        code: FindingCode::MinimumIpTargetWithoutWarmIpTarget,
+        severity,
+        node: String::new(),
+        subnet_id: String::new(),
+        summary: format!(
+            "aws-node has MINIMUM_IP_TARGET={min} without WARM_IP_TARGET: ipamd stops adding IPs once a node holds {min}, \
+             even with zero free; {tail}"
+        ),
+        remediation: "Set WARM_IP_TARGET next to MINIMUM_IP_TARGET, e.g. `kubectl -n kube-system set env daemonset/aws-node WARM_IP_TARGET=10` \
+             (EKS add-on: configuration values `{\"env\":{\"WARM_IP_TARGET\":\"10\"}}`), or remove MINIMUM_IP_TARGET to fall back to \
+             WARM_ENI_TARGET. aws-node pods restart with the new value and ipamd resumes growing; no node replacement is needed."
+            .to_string(),
+        evidence: ev(&[
+            ("minimum_ip_target", json!(min)),
+            ("warm_ip_target", json!("unset (0)")),
+            ("daemonset_has_it", json!(ds.map(CniSettings::minimum_without_warm))),
+            ("nodes_running_with_it", json!(affected.len())),
+            ("nodes_blocked", json!(blocked)),
+        ]),
+    });
+}
+
+/// RESERVED_ENIS Karpenter needs: 1 for custom networking, 1 more for the
+/// security-groups-for-pods trunk ENI.
+fn reserved_enis_needed(s: &CniSettings) -> u32 {
+    u32::from(s.custom_networking) + u32::from(s.pod_eni)
+}
+
+fn karpenter_reserved_enis(i: &Inputs<'_>, out: &mut Vec<Finding>) {
+    let (Some(k), Some(ds)) = (i.karpenter, i.cluster.aws_node_settings.as_ref()) else {
+        return;
+    };
+    let Some(reserved) = k.reserved_enis else {
+        return;
+    };
+    let needed = reserved_enis_needed(ds);
+    let karpenter_nodes: Vec<&NodeView> = i.nodes.iter().filter(|n| n.nodepool.is_some()).collect();
+    if reserved >= needed || karpenter_nodes.is_empty() {
+        return;
+    }
+    let over: Vec<&str> = karpenter_nodes
+        .iter()
+        .filter(|n| n.pod_ip_overcommit.is_some_and(|o| o > 0))
+        .map(|n| n.name.as_str())
+        .collect();
+    let why = match (ds.custom_networking, ds.pod_eni) {
+        (true, true) => "custom networking and security groups for pods are",
+        (true, false) => "custom networking is",
+        _ => "security groups for pods (ENABLE_POD_ENI) is",
+    };
+    out.push(Finding {
+        code: FindingCode::KarpenterReservedEnisMissing,
+        severity: Severity::Warning,
+        node: String::new(),
+        subnet_id: String::new(),
+        summary: format!(
+            "Karpenter ({}) has RESERVED_ENIS={reserved} although {why} on: it sets max-pods as if every ENI carried pod IPs; \
+             {} of {} Karpenter node(s) are overcommitted",
+            k.namespace.clone() + "/" + &k.name,
+            over.len(),
+            karpenter_nodes.len()
+        ),
+        remediation: format!(
+            "Set RESERVED_ENIS={needed}: Helm `--set settings.reservedENIs=\"{needed}\"` on the Karpenter chart (or env RESERVED_ENIS on \
+             deployment {}/{}). New nodes then get the right max-pods. {DRAIN_KARPENTER}",
+            k.namespace, k.name
+        ),
+        evidence: ev(&[
+            ("reserved_enis", json!(reserved)),
+            ("reserved_enis_needed", json!(needed)),
+            ("custom_networking", json!(ds.custom_networking)),
+            ("enable_pod_eni", json!(ds.pod_eni)),
+            ("karpenter_nodes", json!(karpenter_nodes.len())),
+            ("overcommitted_nodes", json!(over)),
+        ]),
+    });
+}
+
+fn provisioning_disabled(i: &Inputs<'_>, out: &mut Vec<Finding>) {
+    let Some(ds) = i.cluster.aws_node_settings.as_ref() else {
+        return;
+    };
+    if !ds.provisioning_disabled() {
+        return;
+    }
+    let var = if ds.disable_provisioning {
+        "DISABLE_NETWORK_RESOURCE_PROVISIONING=true"
+    } else {
+        "ENABLE_IMDS_ONLY_MODE=true"
+    };
+    out.push(Finding {
+        code: FindingCode::IpProvisioningDisabled,
+        severity: Severity::Info,
+        node: String::new(),
+        subnet_id: String::new(),
+        summary: format!("aws-node has {var}: ipamd attaches no ENIs and assigns no IPs; nodes only use what something else attached"),
+        remediation: "Intended when another tool manages ENIs. Otherwise remove the variable from the aws-node DaemonSet.".to_string(),
+        evidence: ev(&[("setting", json!(var))]),
+    });
+}
+
+fn pod_capacity_exceeds_ip_capacity(i: &Inputs<'_>, n: &NodeView, out: &mut Vec<Finding>) {
+    let (Some(over), Some(max), Some(cap), Some(host)) = (
+        n.pod_ip_overcommit,
+        n.max_pods,
+        n.pod_ip_capacity,
+        n.pods_host_network,
+    ) else {
+        return;
+    };
+    if over <= 0 {
+        return;
+    }
+    let right = cap + host;
+    let custom = n.custom_networking.unwrap_or(false);
+    let remediation = if n.nodepool.is_some() {
+        let reserved = i.cluster.karpenter_reserved_enis;
+        let fix = if custom && reserved == Some(0) {
+            "Set Karpenter `settings.reservedENIs: \"1\"` (env RESERVED_ENIS=1) so it stops counting the primary ENI under custom networking"
+                .to_string()
+        } else {
+            format!("Set `spec.kubelet.maxPods: {right}` (or lower) on the EC2NodeClass")
+        };
+        format!("{fix}. {DRAIN_KARPENTER}")
+    } else {
+        format!(
+            "Lower the node group's kubelet max-pods to {right} or less (max-pods-calculator.sh{} gives the right value; \
+             AL2023 NodeConfig `kubelet.config.maxPods`), then replace the nodes.",
+            if custom { " --cni-custom-networking-enabled" } else { "" }
+        )
+    };
+    out.push(Finding {
+        code: FindingCode::PodCapacityExceedsIpCapacity,
+        severity: Severity::Warning,
+        node: n.name.clone(),
+        subnet_id: String::new(),
+        summary: format!(
+            "{} ({}) accepts {max} pods but its CNI can serve {right} ({cap} pod IPs + {host} host-network pods): \
+             {over} pod(s) can be scheduled that will never get an IP",
+            n.name,
+            n.instance_type.as_deref().unwrap_or("unknown type"),
+        ),
+        remediation,
+        evidence: ev(&[
+            ("max_pods", json!(max)),
+            ("pod_ip_capacity", json!(cap)),
+            ("host_network_pods", json!(host)),
+            ("overcommit", json!(over)),
+            ("custom_networking", json!(custom)),
+            ("enis_max", json!(n.enis_max)),
+            ("karpenter_expected_max_pods", json!(n.karpenter_expected_max_pods)),
+            ("karpenter_reserved_enis", json!(i.cluster.karpenter_reserved_enis)),
+        ]),
+    });
+}
+
+fn ipamd_allocation_stalled(i: &Inputs<'_>, n: &NodeView, out: &mut Vec<Finding>) {
+    let (Some(waiting), Some(ips)) = (n.pods_waiting_for_ip, n.ips) else {
+        return;
+    };
+    if waiting == 0 || ips.total != ips.assigned {
+        return;
+    }
+    // Below the node's maximum: ipamd could add IPs but does not.
+    if n.pod_ip_capacity.is_none_or(|cap| ips.total >= cap)
+        || n.growth_at_zero_free
+            .is_some_and(|g| matches!(g, GrowthOutcome::AtCapacity | GrowthOutcome::AtMaxPods))
+    {
+        return;
+    }
+    let silence: Option<(f64, bool)> = n
+        .api_calls
+        .iter()
+        .filter_map(|c| c.silence_seconds.map(|s| (s, c.silence_is_lower_bound)))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    let window = i.cfg.silence_window_seconds as f64;
+    let predicted_blocked = n.ip_growth_blocked == Some(true);
+    let silent = match silence {
+        Some((s, _)) => s >= window,
+        None => false,
+    };
+    if !(silent || (!i.api_calls_known && predicted_blocked)) {
+        return;
+    }
+    let why = match n.growth_at_zero_free {
+        Some(GrowthOutcome::BlockedByTargets) => {
+            "ipamd's targets are met (MINIMUM_IP_TARGET without WARM_IP_TARGET), so it asks EC2 for nothing"
+        }
+        Some(GrowthOutcome::ProvisioningDisabled) => "IP provisioning is disabled on this node",
+        Some(GrowthOutcome::Cordoned) => "the node is cordoned and AWS_MANAGE_ENIS_NON_SCHEDULABLE=false",
+        _ => "the settings say it should grow: look at ipamd's log on the node",
+    };
+    let silence_text = match silence {
+        Some((s, lower)) => format!(
+            "no AssignPrivateIpAddresses/CreateNetworkInterface for {}{}",
+            if lower { "at least " } else { "" },
+            human_duration(s)
+        ),
+        None => "CloudTrail not available".to_string(),
+    };
+    let remediation = match n.growth_at_zero_free {
+        Some(GrowthOutcome::BlockedByTargets) => {
+            "Set WARM_IP_TARGET (e.g. `kubectl -n kube-system set env daemonset/aws-node WARM_IP_TARGET=10`); the aws-node pod on \
+             this node restarts and ipamd allocates within seconds. See MinimumIpTargetWithoutWarmIpTarget."
+        }
+        _ => "On the node: `curl -s 127.0.0.1:61679/v1/enis` and /var/log/aws-routed-eni/ipamd.log (look for \
+              'Skipping ENI allocation' and EC2 errors); check eks_ipam_api_calls_total for errors and the aws-node pod's env.",
+    };
+    out.push(Finding {
+        code: FindingCode::IpamdAllocationStalled,
+        severity: Severity::Critical,
+        node: n.name.clone(),
+        subnet_id: String::new(),
+        summary: format!(
+            "{}: {waiting} pod(s) wait for an IP, ipamd holds {} IPs all assigned (node could hold {}), {silence_text}: {why}",
+            n.name,
+            ips.total,
+            n.pod_ip_capacity.unwrap_or(0)
+        ),
+        remediation: remediation.to_string(),
+        evidence: ev(&[
+            ("pods_waiting_for_ip", json!(waiting)),
+            ("ips_total", json!(ips.total)),
+            ("ips_assigned", json!(ips.assigned)),
+            ("pod_ip_capacity", json!(n.pod_ip_capacity)),
+            ("growth_at_zero_free", json!(n.growth_at_zero_free.map(GrowthOutcome::as_str))),
+            ("silence_seconds", json!(silence.map(|s| s.0))),
+            ("silence_is_lower_bound", json!(silence.map(|s| s.1))),
+            ("silence_window_seconds", json!(i.cfg.silence_window_seconds)),
+            ("minimum_ip_target", json!(n.minimum_ip_target)),
+            ("warm_ip_target", json!(n.warm_ip_target)),
+            ("ipamd_no_available_ip_total", json!(n.ipamd_no_available_ip_total)),
+        ]),
+    });
+}
+
+fn eni_limit_reached(_i: &Inputs<'_>, n: &NodeView, out: &mut Vec<Finding>) {
+    let (Some(waiting), Some(ips), Some(enis), Some(max)) =
+        (n.pods_waiting_for_ip, n.ips, n.enis, n.enis_max)
+    else {
+        return;
+    };
+    if waiting == 0
+        || ips.total != ips.assigned
+        || n.growth_at_zero_free != Some(GrowthOutcome::AtCapacity)
+    {
+        return;
+    }
+    out.push(Finding {
+        code: FindingCode::EniLimitReached,
+        severity: Severity::Warning,
+        node: n.name.clone(),
+        subnet_id: String::new(),
+        summary: format!(
+            "{}: all {enis} of {max} ENIs attached and all {} pod IPs assigned; {waiting} pod(s) wait for an IP that cannot come",
+            n.name, ips.total
+        ),
+        remediation: "The node is at its IP limit: the scheduler placed more pods than it can address. Fix max-pods \
+             (see PodCapacityExceedsIpCapacity), enable prefix delegation (ENABLE_PREFIX_DELEGATION=true, Nitro only) for 16 IPs \
+             per slot, raise MAX_ENI if it is set below the instance limit, or use larger instance types."
+            .to_string(),
+        evidence: ev(&[
+            ("enis", json!(enis)),
+            ("enis_max", json!(max)),
+            ("ips_total", json!(ips.total)),
+            ("ips_assigned", json!(ips.assigned)),
+            ("pods_waiting_for_ip", json!(waiting)),
+            ("max_pods", json!(n.max_pods)),
+            ("pod_ip_capacity", json!(n.pod_ip_capacity)),
+        ]),
+    });
+}
+
+fn eni_config_missing(i: &Inputs<'_>, n: &NodeView, out: &mut Vec<Finding>) {
+    let (Some(names), Some(want)) = (i.eniconfig_names, n.eni_config.as_deref()) else {
+        return;
+    };
+    if names.contains(want) {
+        return;
+    }
+    out.push(Finding {
+        code: FindingCode::EniConfigMissing,
+        severity: Severity::Critical,
+        node: n.name.clone(),
+        subnet_id: String::new(),
+        summary: format!(
+            "{}: custom networking selects ENIConfig {want:?}, which does not exist: ipamd cannot attach pod ENIs",
+            n.name
+        ),
+        remediation: format!(
+            "Create ENIConfig {want:?} (crd.k8s.amazonaws.com/v1alpha1, spec.subnet = a pod subnet in the node's zone), or fix the \
+             node label/annotation or ENI_CONFIG_LABEL_DEF that selects it."
+        ),
+        evidence: ev(&[
+            ("eniconfig", json!(want)),
+            ("existing_eniconfigs", json!(names.iter().collect::<Vec<_>>())),
+        ]),
+    });
+}
+
+fn subnet_ips(i: &Inputs<'_>, s: &SubnetView, out: &mut Vec<Finding>) {
+    let base = ev(&[
+        ("available_ips", json!(s.available_ips)),
+        ("size_ips", json!(s.size_ips)),
+        ("role", json!(s.role.as_str())),
+        ("availability_zone", json!(s.zone)),
+        ("nodes_using_it", json!(s.nodes)),
+        ("low_ratio", json!(i.cfg.subnet_low_ratio)),
+    ]);
+    let add_ips = "Add room: a new subnet (or a secondary VPC CIDR) in that zone, referenced by the EC2NodeClass \
+                   subnetSelectorTerms or a new ENIConfig; hold fewer idle IPs per node (WARM_IP_TARGET/MINIMUM_IP_TARGET together \
+                   instead of a whole warm ENI); delete leaked ENIs (`aws ec2 describe-network-interfaces --filters \
+                   Name=status,Values=available`).";
+    if s.available_ips == 0 {
+        out.push(Finding {
+            code: FindingCode::SubnetIpsExhausted,
+            severity: Severity::Critical,
+            node: String::new(),
+            subnet_id: s.id.clone(),
+            summary: format!(
+                "{} subnet {} has no free IP: no node or pod IP can come from it",
+                s.role.as_str(),
+                s.id
+            ),
+            remediation: add_ips.to_string(),
+            evidence: base.clone(),
+        });
+    } else if let Some(size) = s.size_ips {
+        if (s.available_ips as f64) < size as f64 * i.cfg.subnet_low_ratio {
+            out.push(Finding {
+                code: FindingCode::SubnetIpsLow,
+                severity: Severity::Warning,
+                node: String::new(),
+                subnet_id: s.id.clone(),
+                summary: format!(
+                    "{} subnet {} ({}) has {} of {size} IPs free ({:.1}%)",
+                    s.role.as_str(),
+                    s.id,
+                    s.zone.as_deref().unwrap_or("unknown zone"),
+                    s.available_ips,
+                    100.0 * s.available_ips as f64 / size.max(1) as f64
+                ),
+                remediation: add_ips.to_string(),
+                evidence: base.clone(),
+            });
+        }
+    }
+    let prefix_mode = i.cluster.prefix_delegation == Some(true);
+    if prefix_mode && s.available_ips > 0 && s.free_prefixes == Some(0) {
+        let mut evidence = base;
+        evidence.insert("free_prefixes".into(), json!(0));
+        out.push(Finding {
+            code: FindingCode::SubnetNoFreePrefix,
+            severity: Severity::Warning,
+            node: String::new(),
+            subnet_id: s.id.clone(),
+            summary: format!(
+                "subnet {} has {} free IPs but no free aligned /28: prefix delegation fails with InsufficientCidrBlocks",
+                s.id, s.available_ips
+            ),
+            remediation: "Reserve /28-aligned space for prefixes with a subnet CIDR reservation (`aws ec2 create-subnet-cidr-reservation \
+                 --reservation-type prefix`), or add a fresh subnet for pods."
+                .to_string(),
+            evidence,
+        });
+    }
+}

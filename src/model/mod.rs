@@ -1,0 +1,10 @@
+//! Pure domain code: no I/O, no async. Everything here is a function of its
+//! inputs, so it is tested with tables of real cases.
+
+pub mod capacity;
+pub mod cni;
+pub mod findings;
+pub mod growth;
+pub mod limits;
+pub mod state;
+pub mod view;

@@ -1,0 +1,289 @@
+//! The typed raw state every source produces (bundle now, live collectors
+//! later): plain data, slim, no I/O. `None` always means *unknown* (the
+//! source was missing), never "empty".
+
+use super::capacity::{AmiFamily, MaxPodsSetting};
+use super::cni::EnvVar;
+use super::limits::InstanceLimits;
+use jiff::Timestamp;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+#[derive(Debug, Clone, Default)]
+pub struct ClusterState {
+    /// "Now" for every age and window: wall clock live, `capturedAt` for a bundle.
+    pub now: Option<Timestamp>,
+    pub cluster_name: Option<String>,
+    pub region: Option<String>,
+    pub nodes: Option<Vec<NodeState>>,
+    pub pods: Option<Vec<PodState>>,
+    /// `None`: DaemonSets unknown. `Some(None)`: known, no aws-node DaemonSet.
+    pub aws_node: Option<Option<AwsNodeState>>,
+    /// Env of the aws-node pod on each node (a pod that predates a settings
+    /// change keeps the old values until it restarts). Empty when pods are unknown.
+    pub aws_node_pod_env: BTreeMap<String, Vec<EnvVar>>,
+    /// `None`: Deployments unknown. `Some(None)`: known, no Karpenter controller.
+    pub karpenter: Option<Option<KarpenterState>>,
+    /// IP-assignment sandbox failures from events.
+    pub sandbox_failures: Option<Vec<SandboxFailure>>,
+    pub nodeclaims: Option<Vec<NodeClaimState>>,
+    pub ec2nodeclasses: Option<Vec<NodeClassState>>,
+    pub eniconfigs: Option<Vec<EniConfigState>>,
+    pub instance_types: Option<Vec<InstanceLimits>>,
+    pub subnets: Option<Vec<SubnetState>>,
+    pub network_interfaces: Option<Vec<NetworkInterfaceState>>,
+    pub api_calls: Option<ApiCallState>,
+    /// Per node name: what that node's ipamd said.
+    pub ipamd: BTreeMap<String, IpamdNodeState>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeState {
+    pub name: String,
+    pub instance_type: Option<String>,
+    pub zone: Option<String>,
+    pub instance_id: Option<String>,
+    /// `karpenter.sh/nodepool`: present only on Karpenter nodes.
+    pub nodepool: Option<String>,
+    /// `karpenter.k8s.aws/ec2nodeclass`.
+    pub nodeclass: Option<String>,
+    /// `status.capacity.pods`.
+    pub capacity_pods: Option<u32>,
+    pub unschedulable: bool,
+    pub internal_ip: Option<String>,
+    /// Only the labels/annotations ENIConfig selection can use.
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodPhase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Unknown,
+}
+
+impl PodPhase {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "Pending" => PodPhase::Pending,
+            "Running" => PodPhase::Running,
+            "Succeeded" => PodPhase::Succeeded,
+            "Failed" => PodPhase::Failed,
+            _ => PodPhase::Unknown,
+        }
+    }
+
+    /// Terminated pods hold no pod slot and no IP.
+    pub fn terminated(self) -> bool {
+        matches!(self, PodPhase::Succeeded | PodPhase::Failed)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodState {
+    pub namespace: String,
+    pub name: String,
+    pub uid: Option<String>,
+    pub node_name: Option<String>,
+    pub host_network: bool,
+    pub phase: PodPhase,
+    pub has_ip: bool,
+}
+
+/// The aws-node DaemonSet template's configuration.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AwsNodeState {
+    pub namespace: String,
+    pub daemonset_env: Vec<EnvVar>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KarpenterState {
+    pub namespace: String,
+    pub name: String,
+    /// RESERVED_ENIS: absent env = 0; `None` if it comes from `valueFrom` or is invalid.
+    pub reserved_enis: Option<u32>,
+    pub reserved_enis_raw: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxFailure {
+    pub namespace: String,
+    pub pod: String,
+    pub pod_uid: Option<String>,
+    pub node: Option<String>,
+    pub last_seen: Option<Timestamp>,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeClaimState {
+    pub name: String,
+    pub node_name: Option<String>,
+    pub nodeclass: Option<String>,
+    pub capacity_pods: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeClassState {
+    pub name: String,
+    pub max_pods: Option<MaxPodsSetting>,
+    pub pods_per_core: Option<u32>,
+    pub ami_family: AmiFamily,
+    pub efa_only_card0: u32,
+    /// `status.subnets[]`: (subnet id, zone).
+    pub subnets: Vec<(String, Option<String>)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EniConfigState {
+    pub name: String,
+    pub subnet: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubnetState {
+    pub id: String,
+    pub zone: Option<String>,
+    pub cidr: Option<(Ipv4Addr, u8)>,
+    pub available_ips: u64,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkInterfaceState {
+    pub id: String,
+    pub subnet_id: Option<String>,
+    pub instance_id: Option<String>,
+    pub private_ips: Vec<Ipv4Addr>,
+    /// IPv4 prefixes as (network, prefix length).
+    pub prefixes: Vec<(Ipv4Addr, u8)>,
+}
+
+/// ENI/IP API calls from CloudTrail.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApiCallState {
+    pub calls: Vec<ApiCall>,
+    /// Start of the period CloudTrail was read for: silence is only known
+    /// from here on.
+    pub coverage_start: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Operation {
+    AssignPrivateIpAddresses,
+    UnassignPrivateIpAddresses,
+    AssignIpv4Prefixes,
+    UnassignIpv4Prefixes,
+    CreateNetworkInterface,
+    AttachNetworkInterface,
+    DetachNetworkInterface,
+    DeleteNetworkInterface,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 8] = [
+        Operation::AssignPrivateIpAddresses,
+        Operation::UnassignPrivateIpAddresses,
+        Operation::AssignIpv4Prefixes,
+        Operation::UnassignIpv4Prefixes,
+        Operation::CreateNetworkInterface,
+        Operation::AttachNetworkInterface,
+        Operation::DetachNetworkInterface,
+        Operation::DeleteNetworkInterface,
+    ];
+
+    /// The calls ipamd makes to add pod IPs (prefix mode also uses
+    /// AssignPrivateIpAddresses; AttachNetworkInterface always follows
+    /// CreateNetworkInterface): their absence is "silence".
+    pub const SILENCE_TRACKED: [Operation; 2] = [
+        Operation::AssignPrivateIpAddresses,
+        Operation::CreateNetworkInterface,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Operation::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::AssignPrivateIpAddresses => "AssignPrivateIpAddresses",
+            Operation::UnassignPrivateIpAddresses => "UnassignPrivateIpAddresses",
+            Operation::AssignIpv4Prefixes => "AssignIpv4Prefixes",
+            Operation::UnassignIpv4Prefixes => "UnassignIpv4Prefixes",
+            Operation::CreateNetworkInterface => "CreateNetworkInterface",
+            Operation::AttachNetworkInterface => "AttachNetworkInterface",
+            Operation::DetachNetworkInterface => "DetachNetworkInterface",
+            Operation::DeleteNetworkInterface => "DeleteNetworkInterface",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiCall {
+    pub event_id: String,
+    pub operation: Operation,
+    pub time: Timestamp,
+    /// e.g. `Client.InsufficientFreeAddressesInSubnet`; `None` on success.
+    pub error_code: Option<String>,
+    pub eni_id: Option<String>,
+    /// From the session name / Username (`i-...`), `instanceId` or the
+    /// `aws-K8S-i-...` description.
+    pub instance_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IpamdNodeState {
+    pub pool: Option<IpamdPool>,
+    pub metrics: Option<IpamdMetrics>,
+}
+
+/// `/v1/enis` as parsed: network card 0 only (ipamd manages only card 0
+/// without ENABLE_MULTI_NIC).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IpamdPool {
+    /// ipamd's raw counters (every CIDR counted); informational.
+    pub raw_total_ips: u32,
+    pub raw_assigned_ips: u32,
+    pub enis: Vec<IpamdEni>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IpamdEni {
+    pub id: String,
+    pub primary: bool,
+    pub trunk: bool,
+    pub efa: bool,
+    pub excluded: bool,
+    pub subnet_id: Option<String>,
+    pub cidrs: Vec<IpamdCidr>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IpamdCidr {
+    pub prefix: bool,
+    /// Addresses ipamd has seen in this CIDR. Never-used ones are absent.
+    pub addresses: Vec<IpamdAddress>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IpamdAddress {
+    pub assigned: bool,
+    /// Set when released; used for IP_COOLDOWN_PERIOD.
+    pub unassigned_at: Option<Timestamp>,
+}
+
+/// The few ipamd (`:61678/metrics`) samples the diagnosis uses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IpamdMetrics {
+    pub no_available_ip_addresses: Option<f64>,
+    pub eni_max: Option<f64>,
+    pub eni_allocated: Option<f64>,
+    pub ip_max: Option<f64>,
+    pub total_ip_addresses: Option<f64>,
+    pub assigned_ip_addresses: Option<f64>,
+    pub version: Option<String>,
+}

@@ -1,0 +1,435 @@
+//! Prometheus text exposition of a [`View`], written directly from the
+//! snapshot (no registry: series for objects that are gone simply are not
+//! written). Label values are node/subnet names or closed sets.
+
+use crate::model::state::Operation;
+use crate::model::view::View;
+use std::fmt::Write;
+
+/// Health of one collector (a source), for the self-metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectorStatus {
+    /// Closed set: `bundle`, `kubernetes`, `ec2`, `cloudtrail`, `ipamd`.
+    pub collector: &'static str,
+    pub up: bool,
+    pub last_success_unix: Option<f64>,
+    pub duration_seconds: f64,
+}
+
+/// Escapes a label value: backslash, double quote and newline.
+pub fn escape_label_value(v: &str, out: &mut String) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn write_value(v: f64, out: &mut String) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        let _ = write!(out, "{}", v as i64);
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+/// One metric family being written; HELP/TYPE appear only if it has samples.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    body: String,
+}
+
+impl Family {
+    fn new(name: &'static str, kind: &'static str, help: &'static str) -> Self {
+        Family {
+            name,
+            help,
+            kind,
+            body: String::new(),
+        }
+    }
+
+    fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
+        self.body.push_str(self.name);
+        if !labels.is_empty() {
+            self.body.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.body.push(',');
+                }
+                self.body.push_str(k);
+                self.body.push_str("=\"");
+                escape_label_value(v, &mut self.body);
+                self.body.push('"');
+            }
+            self.body.push('}');
+        }
+        self.body.push(' ');
+        write_value(value, &mut self.body);
+        self.body.push('\n');
+    }
+
+    fn finish(self, out: &mut String) {
+        if self.body.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
+        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
+        out.push_str(&self.body);
+    }
+}
+
+fn b(v: bool) -> f64 {
+    if v {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// Renders the view and the collector statuses.
+pub fn render(view: &View, collectors: &[CollectorStatus], out: &mut String) {
+    let mut info = Family::new(
+        "eks_ipam_node_info",
+        "gauge",
+        "Node metadata; always 1. nodepool is empty for nodes Karpenter does not manage.",
+    );
+    let mut cap = Family::new(
+        "eks_ipam_node_pod_ip_capacity",
+        "gauge",
+        "IPs ipamd can hand to pods on the node under its effective aws-node settings.",
+    );
+    let mut maxp = Family::new(
+        "eks_ipam_node_max_pods",
+        "gauge",
+        "Pods the kubelet accepts (status.capacity.pods): what the scheduler and Karpenter assume.",
+    );
+    let mut kexp = Family::new(
+        "eks_ipam_node_karpenter_expected_max_pods",
+        "gauge",
+        "Max pods Karpenter's own formula gives for this node with the cluster's RESERVED_ENIS and the EC2NodeClass kubelet settings.",
+    );
+    let mut over = Family::new(
+        "eks_ipam_node_pod_ip_overcommit",
+        "gauge",
+        "max_pods minus host-network pods minus pod-IP capacity; above 0, pods can be scheduled that never get an IP.",
+    );
+    let mut pods = Family::new(
+        "eks_ipam_node_pods",
+        "gauge",
+        "Non-terminated pods on the node by network (pod = needs a pod IP, host = hostNetwork).",
+    );
+    let mut waiting = Family::new(
+        "eks_ipam_node_pods_waiting_for_ip",
+        "gauge",
+        "Pending pods on the node whose sandbox failed with 'failed to assign an IP address to container'.",
+    );
+    let mut ips = Family::new(
+        "eks_ipam_node_ips",
+        "gauge",
+        "ipamd's pool by state; the three states sum to the pool. available excludes IPs in IP_COOLDOWN_PERIOD.",
+    );
+    let mut enis = Family::new(
+        "eks_ipam_node_enis",
+        "gauge",
+        "ENIs ipamd manages on the node (network card 0).",
+    );
+    let mut enis_max = Family::new(
+        "eks_ipam_node_enis_max",
+        "gauge",
+        "ENIs ipamd may attach: min(MAX_ENI, the default network card's limit).",
+    );
+    let mut blocked = Family::new(
+        "eks_ipam_node_ip_growth_blocked",
+        "gauge",
+        "1 when ipamd would add no IP even at zero free IPs although the node is below its maximum (predictive).",
+    );
+    let mut target = Family::new(
+        "eks_ipam_node_cni_target",
+        "gauge",
+        "Effective ipamd warm/minimum targets on the node; 0 means unset.",
+    );
+    let mut last = Family::new(
+        "eks_ipam_api_call_last_timestamp_seconds",
+        "gauge",
+        "Time of the newest CloudTrail event of this operation attributed to the node.",
+    );
+    let mut silence = Family::new(
+        "eks_ipam_api_call_silence_seconds",
+        "gauge",
+        "Seconds since the node's last call of this operation; counted from the start of CloudTrail coverage (a lower bound) when none was seen.",
+    );
+
+    for n in &view.nodes {
+        let node = n.name.as_str();
+        info.sample(
+            &[
+                ("node", node),
+                ("instance_type", n.instance_type.as_deref().unwrap_or("")),
+                ("zone", n.zone.as_deref().unwrap_or("")),
+                ("nodepool", n.nodepool.as_deref().unwrap_or("")),
+            ],
+            1.0,
+        );
+        let l = [("node", node)];
+        if let Some(v) = n.pod_ip_capacity {
+            cap.sample(&l, f64::from(v));
+        }
+        if let Some(v) = n.max_pods {
+            maxp.sample(&l, f64::from(v));
+        }
+        if let Some(v) = n.karpenter_expected_max_pods {
+            kexp.sample(&l, f64::from(v));
+        }
+        if let Some(v) = n.pod_ip_overcommit {
+            over.sample(&l, v as f64);
+        }
+        if let (Some(p), Some(h)) = (n.pods_pod_network, n.pods_host_network) {
+            pods.sample(&[("node", node), ("network", "pod")], f64::from(p));
+            pods.sample(&[("node", node), ("network", "host")], f64::from(h));
+        }
+        if let Some(v) = n.pods_waiting_for_ip {
+            waiting.sample(&l, f64::from(v));
+        }
+        if let Some(i) = n.ips {
+            ips.sample(
+                &[("node", node), ("state", "assigned")],
+                f64::from(i.assigned),
+            );
+            ips.sample(
+                &[("node", node), ("state", "available")],
+                f64::from(i.available),
+            );
+            ips.sample(
+                &[("node", node), ("state", "cooldown")],
+                f64::from(i.cooldown),
+            );
+        }
+        if let Some(v) = n.enis {
+            enis.sample(&l, f64::from(v));
+        }
+        if let Some(v) = n.enis_max {
+            enis_max.sample(&l, f64::from(v));
+        }
+        if let Some(v) = n.ip_growth_blocked {
+            blocked.sample(&l, b(v));
+        }
+        for (name, v) in [
+            ("warm_ip", n.warm_ip_target),
+            ("minimum_ip", n.minimum_ip_target),
+            ("warm_eni", n.warm_eni_target),
+            ("warm_prefix", n.warm_prefix_target),
+        ] {
+            if let Some(v) = v {
+                target.sample(&[("node", node), ("target", name)], f64::from(v));
+            }
+        }
+        for c in &n.api_calls {
+            if let Some(t) = c.last_timestamp {
+                last.sample(&[("operation", c.operation), ("node", node)], t);
+            }
+            if let Some(s) = c.silence_seconds {
+                silence.sample(&[("operation", c.operation), ("node", node)], s);
+            }
+        }
+    }
+    for f in [
+        info, cap, maxp, kexp, over, pods, waiting, ips, enis, enis_max, blocked, target, last,
+        silence,
+    ] {
+        f.finish(out);
+    }
+
+    let c = &view.cluster;
+    let mut reserved = Family::new(
+        "eks_ipam_karpenter_reserved_enis",
+        "gauge",
+        "Karpenter controller's RESERVED_ENIS setting.",
+    );
+    if let Some(v) = c.karpenter_reserved_enis {
+        reserved.sample(&[], f64::from(v));
+    }
+    reserved.finish(out);
+    let mut custom = Family::new(
+        "eks_ipam_cni_custom_networking_enabled",
+        "gauge",
+        "1 when the aws-node DaemonSet has AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG=true.",
+    );
+    if let Some(v) = c.custom_networking {
+        custom.sample(&[], b(v));
+    }
+    custom.finish(out);
+    let mut prefix = Family::new(
+        "eks_ipam_cni_prefix_delegation_enabled",
+        "gauge",
+        "1 when the aws-node DaemonSet has ENABLE_PREFIX_DELEGATION=true.",
+    );
+    if let Some(v) = c.prefix_delegation {
+        prefix.sample(&[], b(v));
+    }
+    prefix.finish(out);
+
+    let mut calls = Family::new(
+        "eks_ipam_api_calls_total",
+        "counter",
+        "ENI/IP API calls seen in CloudTrail for the cluster's nodes, by operation and error code (none = success).",
+    );
+    for a in &view.api_calls {
+        calls.sample(
+            &[("operation", a.operation), ("error_code", a.error_code)],
+            a.count as f64,
+        );
+    }
+    calls.finish(out);
+    let mut lag = Family::new(
+        "eks_ipam_cloudtrail_lag_seconds",
+        "gauge",
+        "Age of the newest CloudTrail event read: how far behind the API-call view may be.",
+    );
+    if let Some(v) = c.cloudtrail_lag_seconds {
+        lag.sample(&[], v);
+    }
+    lag.finish(out);
+
+    let mut avail = Family::new(
+        "eks_ipam_subnet_available_ips",
+        "gauge",
+        "Free IPv4 addresses in the subnet (AvailableIpAddressCount).",
+    );
+    let mut size = Family::new(
+        "eks_ipam_subnet_size_ips",
+        "gauge",
+        "Usable IPv4 addresses in the subnet: CIDR size minus the 5 AWS reserves.",
+    );
+    let mut free28 = Family::new(
+        "eks_ipam_subnet_free_prefixes",
+        "gauge",
+        "Fully free aligned /28 blocks in the subnet (prefix delegation needs one per prefix).",
+    );
+    for s in &view.subnets {
+        let l = [
+            ("subnet_id", s.id.as_str()),
+            ("availability_zone", s.zone.as_deref().unwrap_or("")),
+            ("role", s.role.as_str()),
+        ];
+        avail.sample(&l, s.available_ips as f64);
+        if let Some(v) = s.size_ips {
+            size.sample(&l, v as f64);
+        }
+        if let Some(v) = s.free_prefixes {
+            free28.sample(&l, v as f64);
+        }
+    }
+    for f in [avail, size, free28] {
+        f.finish(out);
+    }
+
+    let mut findings = Family::new(
+        "eks_ipam_finding",
+        "gauge",
+        "Active diagnosis findings; always 1. node and subnet_id are empty when they do not apply.",
+    );
+    for f in &view.findings {
+        findings.sample(
+            &[
+                ("code", f.code.as_str()),
+                ("severity", f.severity.as_str()),
+                ("node", f.node.as_str()),
+                ("subnet_id", f.subnet_id.as_str()),
+            ],
+            1.0,
+        );
+    }
+    findings.finish(out);
+
+    render_collectors(collectors, out);
+}
+
+/// Self-metrics shared by both roles.
+pub fn render_collectors(collectors: &[CollectorStatus], out: &mut String) {
+    let mut up = Family::new(
+        "eks_ipam_collector_up",
+        "gauge",
+        "1 when the collector's last run succeeded.",
+    );
+    let mut last = Family::new(
+        "eks_ipam_collector_last_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the collector's last successful run.",
+    );
+    let mut dur = Family::new(
+        "eks_ipam_collector_duration_seconds",
+        "gauge",
+        "Duration of the collector's last run.",
+    );
+    for c in collectors {
+        let l = [("collector", c.collector)];
+        up.sample(&l, b(c.up));
+        if let Some(t) = c.last_success_unix {
+            last.sample(&l, t);
+        }
+        dur.sample(&l, c.duration_seconds);
+    }
+    for f in [up, last, dur] {
+        f.finish(out);
+    }
+    let mut build = Family::new(
+        "eks_ipam_build_info",
+        "gauge",
+        "Build of the exporter; always 1.",
+    );
+    build.sample(&[("version", crate::VERSION)], 1.0);
+    build.finish(out);
+}
+
+/// The operations the exposition can name (closed set), for docs and tests.
+pub fn operations() -> impl Iterator<Item = &'static str> {
+    Operation::ALL.into_iter().map(Operation::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut s = String::new();
+        escape_label_value("a\"b\\c\nd<script>", &mut s);
+        assert_eq!(s, "a\\\"b\\\\c\\nd<script>");
+    }
+
+    #[test]
+    fn values_format_like_prometheus() {
+        let f = |v: f64| {
+            let mut s = String::new();
+            write_value(v, &mut s);
+            s
+        };
+        assert_eq!(f(17.0), "17");
+        assert_eq!(f(-5.0), "-5");
+        assert_eq!(f(0.1), "0.1");
+        assert_eq!(f(1_787_218_867.5), "1787218867.5");
+        assert_eq!(f(f64::NAN), "NaN");
+        assert_eq!(f(f64::INFINITY), "+Inf");
+    }
+
+    #[test]
+    fn empty_families_are_omitted() {
+        let mut out = String::new();
+        Family::new("x", "gauge", "h").finish(&mut out);
+        assert!(out.is_empty());
+        let mut fam = Family::new("y", "gauge", "h");
+        fam.sample(&[("node", "a")], 1.0);
+        fam.finish(&mut out);
+        assert_eq!(out, "# HELP y h\n# TYPE y gauge\ny{node=\"a\"} 1\n");
+    }
+}

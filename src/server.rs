@@ -1,0 +1,179 @@
+//! HTTP server: serves the latest rendered view. A scrape never calls
+//! Kubernetes or AWS; it copies pre-rendered bytes plus process self-metrics.
+
+use crate::model::view::View;
+use crate::render::exposition::{self, CollectorStatus};
+use crate::render::json;
+use crate::{Error, Result};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::sync::{Arc, RwLock};
+use tokio::net::TcpListener;
+
+/// What one refresh produces: the view rendered once, served many times.
+pub struct Snapshot {
+    pub metrics: String,
+    pub diagnosis_json: String,
+}
+
+impl Snapshot {
+    pub fn new(view: &View, collectors: &[CollectorStatus]) -> Self {
+        let mut metrics = String::with_capacity(64 * 1024);
+        exposition::render(view, collectors, &mut metrics);
+        Snapshot {
+            metrics,
+            diagnosis_json: json::render(view),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    snapshot: Arc<RwLock<Option<Arc<Snapshot>>>>,
+    registry: prometheus::Registry,
+    requests: prometheus::IntCounterVec,
+}
+
+impl AppState {
+    pub fn new() -> Self {
+        let registry = prometheus::Registry::new();
+        let requests = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "eks_ipam_http_requests_total",
+                "HTTP requests served, by handler.",
+            ),
+            &["handler"],
+        )
+        .expect("static metric definition is valid");
+        registry
+            .register(Box::new(requests.clone()))
+            .expect("registering into a fresh registry cannot collide");
+        AppState {
+            snapshot: Arc::new(RwLock::new(None)),
+            registry,
+            requests,
+        }
+    }
+
+    /// Publishes a new snapshot; `/readyz` turns ready with the first one.
+    pub fn publish(&self, s: Snapshot) {
+        let mut guard = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
+        *guard = Some(Arc::new(s));
+    }
+
+    fn current(&self) -> Option<Arc<Snapshot>> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl Default for AppState {
+    fn default() -> Self {
+        AppState::new()
+    }
+}
+
+const EXPOSITION: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    st.requests.with_label_values(&["metrics"]).inc();
+    let Some(snap) = st.current() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no data yet\n").into_response();
+    };
+    let mut body = String::with_capacity(snap.metrics.len() + 1024);
+    body.push_str(&snap.metrics);
+    let families = st.registry.gather();
+    if let Ok(text) = prometheus::TextEncoder::new().encode_to_string(&families) {
+        body.push_str(&text);
+    }
+    ([(header::CONTENT_TYPE, EXPOSITION)], body).into_response()
+}
+
+async fn diagnosis(State(st): State<AppState>) -> Response {
+    st.requests.with_label_values(&["diagnosis"]).inc();
+    match st.current() {
+        Some(s) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            s.diagnosis_json.clone(),
+        )
+            .into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "no data yet\n").into_response(),
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(st): State<AppState>) -> Response {
+    match st.current() {
+        Some(_) => "ready\n".into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "not ready: no view yet\n").into_response(),
+    }
+}
+
+async fn index() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        "<!doctype html><title>eks-ipam-exporter</title><h1>eks-ipam-exporter</h1>\
+         <ul><li><a href=\"/metrics\">/metrics</a></li><li><a href=\"/api/v1/diagnosis\">/api/v1/diagnosis</a></li>\
+         <li><a href=\"/healthz\">/healthz</a></li><li><a href=\"/readyz\">/readyz</a></li></ul>",
+    )
+        .into_response()
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/diagnosis", get(diagnosis))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// Serves until SIGTERM or Ctrl-C.
+pub async fn serve(addr: &str, state: AppState) -> Result<()> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Listen {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| Error::Listen {
+        addr: addr.to_string(),
+        source,
+    })?;
+    tracing::info!(%local, "listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|source| Error::Serve { source })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

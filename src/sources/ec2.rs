@@ -1,0 +1,237 @@
+//! EC2 payloads as the AWS CLI prints them (`--output json`, PascalCase).
+
+use crate::model::limits::{Hypervisor, InstanceLimits};
+use crate::model::state::{NetworkInterfaceState, SubnetState};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeInstanceTypes {
+    pub instance_types: Vec<InstanceTypeInfo>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InstanceTypeInfo {
+    pub instance_type: String,
+    #[serde(default)]
+    pub v_cpu_info: Option<VCpuInfo>,
+    #[serde(default)]
+    pub hypervisor: Option<String>,
+    #[serde(default)]
+    pub bare_metal: Option<bool>,
+    pub network_info: NetworkInfo,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VCpuInfo {
+    pub default_v_cpus: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkInfo {
+    pub maximum_network_interfaces: u32,
+    pub ipv4_addresses_per_interface: u32,
+    #[serde(default)]
+    pub maximum_network_cards: Option<u32>,
+    #[serde(default)]
+    pub default_network_card_index: Option<u32>,
+    #[serde(default)]
+    pub network_cards: Vec<NetworkCard>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkCard {
+    pub network_card_index: u32,
+    pub maximum_network_interfaces: u32,
+}
+
+impl InstanceTypeInfo {
+    pub fn to_limits(&self) -> InstanceLimits {
+        let ni = &self.network_info;
+        let default_idx = ni.default_network_card_index.unwrap_or(0);
+        let default_card = ni
+            .network_cards
+            .iter()
+            .find(|c| c.network_card_index == default_idx)
+            .map(|c| c.maximum_network_interfaces)
+            .unwrap_or(ni.maximum_network_interfaces);
+        InstanceLimits {
+            instance_type: self.instance_type.clone(),
+            vcpus: self
+                .v_cpu_info
+                .as_ref()
+                .map(|v| v.default_v_cpus)
+                .unwrap_or(0),
+            hypervisor: self
+                .hypervisor
+                .as_deref()
+                .map(Hypervisor::parse)
+                .unwrap_or(Hypervisor::Unknown),
+            bare_metal: self.bare_metal.unwrap_or(false),
+            network_cards: ni.maximum_network_cards.unwrap_or(1),
+            default_card_max_enis: default_card,
+            max_enis_total: ni.maximum_network_interfaces,
+            ipv4_per_eni: ni.ipv4_addresses_per_interface,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeSubnets {
+    pub subnets: Vec<Subnet>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Subnet {
+    pub subnet_id: String,
+    #[serde(default)]
+    pub availability_zone: Option<String>,
+    #[serde(default)]
+    pub cidr_block: Option<String>,
+    pub available_ip_address_count: u64,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// "10.0.32.0/19" -> (network, 19).
+pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+    let (ip, len) = s
+        .split_once('/')
+        .ok_or_else(|| format!("CIDR {s:?} has no /length"))?;
+    let ip: Ipv4Addr = ip.parse().map_err(|e| format!("CIDR {s:?}: {e}"))?;
+    let len: u8 = len.parse().map_err(|e| format!("CIDR {s:?}: {e}"))?;
+    if len > 32 {
+        return Err(format!("CIDR {s:?}: prefix length over 32"));
+    }
+    Ok((ip, len))
+}
+
+impl Subnet {
+    pub fn to_state(&self) -> Result<SubnetState, String> {
+        Ok(SubnetState {
+            id: self.subnet_id.clone(),
+            zone: self.availability_zone.clone(),
+            cidr: self.cidr_block.as_deref().map(parse_cidr).transpose()?,
+            available_ips: self.available_ip_address_count,
+            tags: self
+                .tags
+                .iter()
+                .map(|t| (t.key.clone(), t.value.clone()))
+                .collect::<BTreeMap<_, _>>(),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeNetworkInterfaces {
+    pub network_interfaces: Vec<NetworkInterface>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkInterface {
+    pub network_interface_id: String,
+    #[serde(default)]
+    pub subnet_id: Option<String>,
+    #[serde(default)]
+    pub attachment: Option<Attachment>,
+    #[serde(default)]
+    pub private_ip_addresses: Vec<PrivateIp>,
+    #[serde(default)]
+    pub ipv4_prefixes: Vec<Ipv4Prefix>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Attachment {
+    #[serde(default)]
+    pub instance_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PrivateIp {
+    pub private_ip_address: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Ipv4Prefix {
+    pub ipv4_prefix: String,
+}
+
+impl NetworkInterface {
+    pub fn to_state(&self) -> Result<NetworkInterfaceState, String> {
+        let private_ips = self
+            .private_ip_addresses
+            .iter()
+            .map(|p| {
+                p.private_ip_address.parse::<Ipv4Addr>().map_err(|e| {
+                    format!(
+                        "{}: PrivateIpAddress {:?}: {e}",
+                        self.network_interface_id, p.private_ip_address
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let prefixes = self
+            .ipv4_prefixes
+            .iter()
+            .map(|p| parse_cidr(&p.ipv4_prefix))
+            .collect::<Result<_, _>>()?;
+        Ok(NetworkInterfaceState {
+            id: self.network_interface_id.clone(),
+            subnet_id: self.subnet_id.clone(),
+            instance_id: self.attachment.as_ref().and_then(|a| a.instance_id.clone()),
+            private_ips,
+            prefixes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_network_card_only() {
+        let json = r#"{"InstanceTypes":[{"InstanceType":"p5.48xlarge","VCpuInfo":{"DefaultVCpus":192},"Hypervisor":"nitro",
+          "BareMetal":false,"NetworkInfo":{"MaximumNetworkInterfaces":64,"Ipv4AddressesPerInterface":50,
+          "MaximumNetworkCards":32,"DefaultNetworkCardIndex":0,
+          "NetworkCards":[{"NetworkCardIndex":0,"MaximumNetworkInterfaces":2},{"NetworkCardIndex":1,"MaximumNetworkInterfaces":2}]}}]}"#;
+        let d: DescribeInstanceTypes = serde_json::from_str(json).unwrap();
+        let l = d.instance_types[0].to_limits();
+        assert_eq!(
+            (l.default_card_max_enis, l.max_enis_total, l.ipv4_per_eni),
+            (2, 64, 50)
+        );
+    }
+
+    #[test]
+    fn cidr_parsing() {
+        assert_eq!(
+            parse_cidr("10.0.32.0/19").unwrap(),
+            ("10.0.32.0".parse().unwrap(), 19)
+        );
+        assert!(parse_cidr("10.0.32.0").is_err());
+        assert!(parse_cidr("10.0.32.0/33").is_err());
+        assert!(parse_cidr("2600::/56").is_err());
+    }
+}

@@ -1,0 +1,399 @@
+//! ipamd introspection (`/v1/enis`) and metrics (`:61678/metrics`) parsers.
+//!
+//! `/v1/enis` comes in two shapes: v1.20+ wraps the datastore per network
+//! card (`{"0":{...}}`), v1.9-v1.19 return it bare (`{"TotalIPs":...}`).
+//! An unknown path answers HTTP 200 with `{"AvailableCommands":[...]}`, so
+//! the body's shape, not the status code, decides.
+
+use crate::model::state::{IpamdAddress, IpamdCidr, IpamdEni, IpamdMetrics, IpamdPool};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EniInfos {
+    #[serde(rename = "TotalIPs", default)]
+    total_ips: u32,
+    #[serde(rename = "AssignedIPs", default)]
+    assigned_ips: u32,
+    #[serde(rename = "ENIs", default)]
+    enis: BTreeMap<String, Eni>,
+}
+
+#[derive(Deserialize)]
+struct Eni {
+    #[serde(rename = "ID", default)]
+    id: String,
+    #[serde(rename = "IsPrimary", default)]
+    is_primary: bool,
+    #[serde(rename = "IsTrunk", default)]
+    is_trunk: bool,
+    #[serde(rename = "IsEFA", default)]
+    is_efa: bool,
+    #[serde(rename = "AvailableIPv4Cidrs", default)]
+    cidrs: Option<BTreeMap<String, CidrInfo>>,
+    #[serde(rename = "IPv4Addresses", default)]
+    legacy_addresses: Option<Value>,
+    #[serde(rename = "IsExcludedForPodIPs", default)]
+    excluded: bool,
+    #[serde(rename = "SubnetID", default)]
+    subnet_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CidrInfo {
+    #[serde(rename = "IPAddresses", default)]
+    addresses: Option<BTreeMap<String, AddressInfo>>,
+    #[serde(rename = "IsPrefix", default)]
+    is_prefix: bool,
+}
+
+#[derive(Deserialize)]
+struct AddressInfo {
+    #[serde(rename = "IPAMKey", default)]
+    key: Option<IpamKey>,
+    #[serde(rename = "IPAMMetadata", default)]
+    metadata: Option<BTreeMap<String, Value>>,
+    #[serde(
+        rename = "UnassignedTime",
+        default,
+        deserialize_with = "super::time::de_opt"
+    )]
+    unassigned: Option<jiff::Timestamp>,
+}
+
+#[derive(Deserialize, Default)]
+struct IpamKey {
+    #[serde(rename = "networkName", default)]
+    network_name: String,
+    #[serde(rename = "containerID", default)]
+    container_id: String,
+    #[serde(rename = "ifName", default)]
+    if_name: String,
+}
+
+impl AddressInfo {
+    /// ipamd's `!IPAMKey.IsZero()`. Since v1.23 containerID/ifName are
+    /// scrubbed, so networkName (or the pod metadata) is what remains.
+    fn assigned(&self) -> bool {
+        let key = self.key.as_ref();
+        key.is_some_and(|k| {
+            !k.network_name.is_empty() || !k.container_id.is_empty() || !k.if_name.is_empty()
+        }) || self.metadata.as_ref().is_some_and(|m| !m.is_empty())
+    }
+}
+
+fn is_card_index(k: &str) -> bool {
+    !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Parses `/v1/enis`. Only network card 0 is used: ipamd manages card 0
+/// unless ENABLE_MULTI_NIC, and its growth decisions are per card.
+pub fn parse_enis(body: &[u8]) -> Result<IpamdPool, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| "unknown /v1/enis shape: expected a JSON object".to_string())?;
+    let card0 = if obj.contains_key("AvailableCommands") {
+        return Err("this is ipamd's AvailableCommands answer (wrong path?), not /v1/enis".into());
+    } else if obj.contains_key("TotalIPs") || obj.contains_key("ENIs") {
+        v.clone()
+    } else if !obj.is_empty() && obj.keys().all(|k| is_card_index(k)) {
+        obj.get("0")
+            .cloned()
+            .ok_or_else(|| "no datastore for network card 0".to_string())?
+    } else {
+        return Err(
+            "unknown /v1/enis shape: expected {\"0\":{\"TotalIPs\":...}} (v1.20+) or {\"TotalIPs\":...} (v1.9-v1.19)".into(),
+        );
+    };
+    let infos: EniInfos =
+        serde_json::from_value(card0).map_err(|e| format!("unexpected /v1/enis content: {e}"))?;
+    let mut enis = Vec::with_capacity(infos.enis.len());
+    for (key, eni) in infos.enis {
+        if eni.legacy_addresses.is_some() && eni.cidrs.is_none() {
+            return Err(
+                "pre-v1.9 /v1/enis shape (IPv4Addresses) is not supported; upgrade the VPC CNI"
+                    .into(),
+            );
+        }
+        let cidrs = eni
+            .cidrs
+            .unwrap_or_default()
+            .into_values()
+            .map(|c| IpamdCidr {
+                prefix: c.is_prefix,
+                addresses: c
+                    .addresses
+                    .unwrap_or_default()
+                    .into_values()
+                    .map(|a| IpamdAddress {
+                        assigned: a.assigned(),
+                        unassigned_at: a.unassigned,
+                    })
+                    .collect(),
+            })
+            .collect();
+        enis.push(IpamdEni {
+            id: if eni.id.is_empty() { key } else { eni.id },
+            primary: eni.is_primary,
+            trunk: eni.is_trunk,
+            efa: eni.is_efa,
+            excluded: eni.excluded,
+            subnet_id: eni.subnet_id.filter(|s| !s.is_empty()),
+            cidrs,
+        });
+    }
+    Ok(IpamdPool {
+        raw_total_ips: infos.total_ips,
+        raw_assigned_ips: infos.assigned_ips,
+        enis,
+    })
+}
+
+/// One sample of the Prometheus text format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+}
+
+/// A strict-enough parser for the text exposition format: comments and
+/// blank lines skipped, label values unescaped, timestamps ignored.
+pub fn parse_prometheus_text(text: &str) -> Result<Vec<Sample>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        out.push(parse_sample(line).map_err(|e| format!("line {}: {e}", n + 1))?);
+    }
+    Ok(out)
+}
+
+fn parse_sample(line: &str) -> Result<Sample, String> {
+    let name_end = line
+        .find(|c: char| c == '{' || c.is_whitespace())
+        .ok_or_else(|| "sample without a value".to_string())?;
+    let name = &line[..name_end];
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+    {
+        return Err(format!("invalid metric name {name:?}"));
+    }
+    let mut rest = &line[name_end..];
+    let mut labels = Vec::new();
+    if let Some(r) = rest.strip_prefix('{') {
+        let mut chars = r.char_indices().peekable();
+        let mut consumed = None;
+        loop {
+            while chars
+                .peek()
+                .is_some_and(|(_, c)| c.is_whitespace() || *c == ',')
+            {
+                chars.next();
+            }
+            match chars.peek() {
+                Some((i, '}')) => {
+                    consumed = Some(*i + 1);
+                    break;
+                }
+                None => break,
+                _ => {}
+            }
+            let mut lname = String::new();
+            while let Some((_, c)) = chars.peek() {
+                if *c == '=' || c.is_whitespace() {
+                    break;
+                }
+                lname.push(*c);
+                chars.next();
+            }
+            if chars.next().map(|(_, c)| c) != Some('=')
+                || chars.next().map(|(_, c)| c) != Some('"')
+            {
+                return Err(format!("label {lname:?} without =\"value\""));
+            }
+            let mut value = String::new();
+            loop {
+                match chars.next() {
+                    Some((_, '\\')) => match chars.next() {
+                        Some((_, 'n')) => value.push('\n'),
+                        Some((_, c)) => value.push(c),
+                        None => return Err("unterminated label value".into()),
+                    },
+                    Some((_, '"')) => break,
+                    Some((_, c)) => value.push(c),
+                    None => return Err("unterminated label value".into()),
+                }
+            }
+            labels.push((lname, value));
+        }
+        let used = consumed.ok_or_else(|| "unterminated label set".to_string())?;
+        rest = &r[used..];
+    }
+    let mut parts = rest.split_whitespace();
+    let raw = parts
+        .next()
+        .ok_or_else(|| "sample without a value".to_string())?;
+    let value = match raw {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        "NaN" => f64::NAN,
+        v => v
+            .parse::<f64>()
+            .map_err(|_| format!("invalid value {v:?}"))?,
+    };
+    Ok(Sample {
+        name: name.to_string(),
+        labels,
+        value,
+    })
+}
+
+/// The ipamd gauges/counters the diagnosis uses.
+pub fn parse_metrics(text: &str) -> Result<IpamdMetrics, String> {
+    let samples = parse_prometheus_text(text)?;
+    let get = |n: &str| {
+        samples
+            .iter()
+            .find(|s| s.name == n && s.labels.is_empty())
+            .map(|s| s.value)
+    };
+    Ok(IpamdMetrics {
+        no_available_ip_addresses: get("awscni_no_available_ip_addresses"),
+        eni_max: get("awscni_eni_max"),
+        eni_allocated: get("awscni_eni_allocated"),
+        ip_max: get("awscni_ip_max"),
+        total_ip_addresses: get("awscni_total_ip_addresses"),
+        assigned_ip_addresses: get("awscni_assigned_ip_addresses"),
+        version: samples
+            .iter()
+            .find(|s| s.name == "awscni_build_info")
+            .and_then(|s| {
+                s.labels
+                    .iter()
+                    .find(|(k, _)| k == "version")
+                    .map(|(_, v)| v.clone())
+            }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WRAPPED: &str = r#"{"0":{"TotalIPs":2,"AssignedIPs":1,"ENIs":{"eni-a":{"ID":"eni-a","IsPrimary":true,"IsTrunk":false,"IsEFA":false,"DeviceNumber":0,
+      "AvailableIPv4Cidrs":{"10.0.0.5/32":{"Cidr":{"IP":"10.0.0.5","Mask":"/////w=="},"IPAddresses":{"10.0.0.5":{"Address":"10.0.0.5",
+      "IPAMKey":{"networkName":"aws-cni","containerID":"","ifName":""},"IPAMMetadata":{"k8sPodNamespace":"default","k8sPodName":"p"},
+      "AssignedTime":"2026-08-25T08:13:02.418903517Z","UnassignedTime":"0001-01-01T00:00:00Z"}},"IsPrefix":false,"AddressFamily":""},
+      "10.0.0.6/32":{"Cidr":{"IP":"10.0.0.6","Mask":"/////w=="},"IPAddresses":{},"IsPrefix":false,"AddressFamily":""}},
+      "IPv6Cidrs":{},"IsExcludedForPodIPs":false,"RouteTableID":254,"SubnetID":"subnet-1"}}}}"#;
+
+    #[test]
+    fn wrapped_and_flat_shapes_agree() {
+        let wrapped = parse_enis(WRAPPED.as_bytes()).unwrap();
+        let v: Value = serde_json::from_str(WRAPPED).unwrap();
+        let flat = serde_json::to_vec(&v["0"]).unwrap();
+        assert_eq!(parse_enis(&flat).unwrap(), wrapped);
+        let eni = &wrapped.enis[0];
+        assert_eq!(
+            (eni.primary, eni.subnet_id.as_deref(), eni.cidrs.len()),
+            (true, Some("subnet-1"), 2)
+        );
+        assert_eq!(
+            eni.cidrs
+                .iter()
+                .flat_map(|c| &c.addresses)
+                .filter(|a| a.assigned)
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn pre_v123_container_id_counts_as_assigned() {
+        let body = WRAPPED
+            .replace(
+                r#""networkName":"aws-cni","containerID":"""#,
+                r#""networkName":"","containerID":"abc123""#,
+            )
+            .replace(
+                r#""IPAMMetadata":{"k8sPodNamespace":"default","k8sPodName":"p"}"#,
+                r#""IPAMMetadata":{}"#,
+            );
+        let p = parse_enis(body.as_bytes()).unwrap();
+        assert_eq!(
+            p.enis[0]
+                .cidrs
+                .iter()
+                .flat_map(|c| &c.addresses)
+                .filter(|a| a.assigned)
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_shapes_with_a_reason() {
+        for (body, want) in [
+            (r#"{"AvailableCommands":["/v1/enis"]}"#, "AvailableCommands"),
+            (r#"[1]"#, "expected a JSON object"),
+            (r#"{"foo":1}"#, "unknown /v1/enis shape"),
+            (r#"{"1":{"TotalIPs":0,"ENIs":{}}}"#, "card 0"),
+            (
+                r#"{"0":{"TotalIPs":"many"}}"#,
+                "unexpected /v1/enis content",
+            ),
+            (r#"{"0":{"TotalIPs":1"#, "malformed JSON"),
+            (
+                r#"{"TotalIPs":1,"ENIs":{"eni-1":{"ID":"eni-1","IPv4Addresses":{}}}}"#,
+                "pre-v1.9",
+            ),
+        ] {
+            let err = parse_enis(body.as_bytes()).unwrap_err();
+            assert!(err.contains(want), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn prometheus_text_parsing() {
+        let s = parse_prometheus_text(
+            "# HELP x y\n# TYPE x gauge\nawscni_ip_max 232\nawscni_build_info{goversion=\"go1.26.4\",version=\"v1.23.1\"} 1\n\
+             m{a=\"q\\\"uo\\\\te\\n\"} 1.5e3 1700000000\nn +Inf\n",
+        )
+        .unwrap();
+        assert_eq!(s.len(), 4);
+        assert_eq!(
+            s[2].labels,
+            vec![("a".to_string(), "q\"uo\\te\n".to_string())]
+        );
+        assert_eq!(s[2].value, 1500.0);
+        assert!(s[3].value.is_infinite());
+        for bad in [
+            "x",
+            "x{a=\"b} 1",
+            "x{a} 1",
+            "x abc",
+            "bad-name 1",
+            "x{a=\"b\" 1",
+        ] {
+            assert!(parse_prometheus_text(bad).is_err(), "{bad:?} should fail");
+        }
+    }
+
+    #[test]
+    fn reference_metrics_file() {
+        let text = include_str!("../../tests/fixtures/ipamd-metrics.txt");
+        let m = parse_metrics(text).unwrap();
+        assert_eq!(m.no_available_ip_addresses, Some(142.0));
+        assert_eq!(m.ip_max, Some(232.0));
+        assert_eq!(m.eni_allocated, Some(1.0));
+        assert_eq!(m.version.as_deref(), Some("v1.23.1"));
+    }
+}

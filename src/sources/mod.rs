@@ -1,0 +1,9 @@
+//! One module per data source. Each parser turns the exact bytes a real
+//! source emits into the slim typed state of [`crate::model::state`].
+
+pub mod bundle;
+pub mod cloudtrail;
+pub mod ec2;
+pub mod ipamd;
+pub mod kube;
+pub mod time;
