@@ -157,8 +157,48 @@ struct BundleMeta {
     cloudtrail_start_time: Option<Value>,
 }
 
+/// Every path a bundle may hold (directories end in `/`), for the
+/// "nothing recognised" check and for documentation.
+pub const KNOWN_PATHS: &[&str] = &[
+    "bundle.json",
+    "kubernetes/nodes.json",
+    "kubernetes/pods.json",
+    "kubernetes/daemonsets.json",
+    "kubernetes/deployments.json",
+    "kubernetes/events.json",
+    "kubernetes/nodeclaims.json",
+    "kubernetes/nodepools.json",
+    "kubernetes/ec2nodeclasses.json",
+    "kubernetes/eniconfigs.json",
+    "ec2/instance-types.json",
+    "ec2/subnets.json",
+    "ec2/network-interfaces.json",
+    "cloudtrail/",
+    "ipamd/",
+];
+
+fn recognised_anything(files: &dyn BundleFiles) -> Result<bool> {
+    for p in KNOWN_PATHS {
+        let found = match p.strip_suffix('/') {
+            Some(dir) => !files.list(dir)?.is_empty(),
+            None => files.read(p)?.is_some(),
+        };
+        if found {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Reads a whole bundle into the typed state.
 pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
+    if !recognised_anything(files)? {
+        return Err(invalid(
+            files,
+            "",
+            "no bundle file found (expected e.g. kubernetes/nodes.json, ipamd/<node>/enis.json; see README \"Build a bundle by hand\")",
+        ));
+    }
     let mut st = ClusterState::default();
     let mut cloudtrail_start: Option<Timestamp> = None;
 

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The one test command (README "Test"; .ci/run calls exactly this).
+# Installs what the tests need when it is missing, then runs every suite:
+# rustfmt, clippy, cargo tests (unit, integration, golden exposition),
+# Python tests (limits table vs moto_server, bundle/manifest/dashboard checks),
+# promtool rule tests. Exits non-zero if anything fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+passed=0
+failed=0
+failures=()
+run_suite() {
+  local name=$1
+  shift
+  step "$name"
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+  fi
+}
+
+# --- install what is missing -------------------------------------------------
+apt_pkgs=()
+command -v promtool >/dev/null 2>&1 || apt_pkgs+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || apt_pkgs+=(prometheus-alertmanager)
+if ((${#apt_pkgs[@]})); then
+  step "installing Debian packages: ${apt_pkgs[*]}"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null \
+    || { echo "apt-get install ${apt_pkgs[*]} failed" >&2; exit 2; }
+fi
+if ! python3 -c 'import moto, boto3, pytest, yaml' >/dev/null 2>&1 || ! command -v moto_server >/dev/null 2>&1; then
+  step "installing Python test requirements"
+  python3 -m pip install -q -r tests/requirements.txt || { echo "pip install failed" >&2; exit 2; }
+fi
+if ! cargo clippy --version >/dev/null 2>&1; then
+  rustup component add clippy rustfmt >/dev/null 2>&1 || true
+fi
+
+# --- suites -------------------------------------------------------------------
+run_suite "cargo fmt --check" cargo fmt --check
+run_suite "cargo clippy --all-targets -- -D warnings" cargo clippy --all-targets --locked -- -D warnings
+run_suite "cargo test" cargo test --locked
+export EKS_IPAM_BIN="$PWD/target/debug/eks-ipam-exporter"
+run_suite "pytest tests/python" python3 -m pytest -q tests/python
+if [ -x tests/rules/run.sh ]; then
+  run_suite "promtool rules" tests/rules/run.sh
+fi
+
+echo
+if ((failed)); then
+  echo "FAILED suites: ${failures[*]}"
+fi
+echo "suites: ${passed} passed, ${failed} failed"
+((failed == 0))

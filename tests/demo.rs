@@ -1,0 +1,85 @@
+//! The demo: golden exposition, promtool, the served endpoints, and the
+//! JSON API being byte-identical to `diagnose --output json`.
+
+mod common;
+use common::*;
+use eks_ipam_exporter::cli::view_from_bundle;
+use eks_ipam_exporter::model::view::ViewConfig;
+use eks_ipam_exporter::render::exposition;
+use eks_ipam_exporter::sources::bundle::EmbeddedBundle;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn demo_exposition() -> String {
+    let (view, _) = view_from_bundle(&EmbeddedBundle::demo(), &ViewConfig::default()).expect("demo bundle loads");
+    let mut out = String::new();
+    // Collector statuses carry wall-clock times: the golden file covers the view.
+    exposition::render(&view, &[], &mut out);
+    out
+}
+
+#[test]
+fn demo_exposition_matches_golden_file() {
+    let got = demo_exposition();
+    let path = repo("tests/golden/demo.prom");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).expect("tests/golden/demo.prom (UPDATE_GOLDEN=1 cargo test --test demo writes it)");
+    if got != want {
+        let diff: Vec<String> = want
+            .lines()
+            .zip(got.lines())
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .take(10)
+            .map(|(i, (a, b))| format!("line {}:\n  golden: {a}\n  now:    {b}", i + 1))
+            .collect();
+        panic!(
+            "demo exposition differs from tests/golden/demo.prom ({} vs {} lines); review, then UPDATE_GOLDEN=1:\n{}",
+            want.lines().count(),
+            got.lines().count(),
+            diff.join("\n")
+        );
+    }
+}
+
+fn promtool_check(body: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool not found: run scripts/test.sh, which installs Debian's prometheus package");
+    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let msg = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && msg.trim().is_empty(), "promtool check metrics: {msg}");
+}
+
+#[test]
+fn demo_serves_every_endpoint_and_promtool_accepts_metrics() {
+    let srv = start_server(&["demo"]);
+    assert_eq!(http_get(&srv.addr, "/healthz").0, 200);
+    assert_eq!(http_get(&srv.addr, "/readyz").0, 200);
+    let (status, metrics) = http_get(&srv.addr, "/metrics");
+    assert_eq!(status, 200);
+    for needle in [
+        "eks_ipam_finding{code=\"IpamdAllocationStalled\",severity=\"critical\"",
+        "eks_ipam_finding{code=\"PodCapacityExceedsIpCapacity\",severity=\"warning\"",
+        "eks_ipam_collector_up{collector=\"bundle\"} 1",
+        "eks_ipam_build_info{version=",
+        "eks_ipam_http_requests_total{handler=\"metrics\"}",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle}");
+    }
+    promtool_check(&metrics);
+
+    let (status, api) = http_get(&srv.addr, "/api/v1/diagnosis");
+    assert_eq!(status, 200);
+    let cli = run(&["diagnose", "--bundle", repo("bundles/demo").to_str().unwrap(), "--output", "json"]);
+    assert_eq!(cli.code, 1, "the demo has warnings and criticals");
+    assert_eq!(api, cli.stdout, "/api/v1/diagnosis and diagnose --output json must be byte-identical");
+    assert_eq!(http_get(&srv.addr, "/nope").0, 404);
+}
