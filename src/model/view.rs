@@ -772,7 +772,8 @@ fn build_subnets(
     if let Some(cluster) = &state.cluster_name {
         let tag = format!("kubernetes.io/cluster/{cluster}");
         for s in subnets {
-            if s.tags.contains_key(&tag) {
+            // The cluster tag says "ours", not "nodes live here": keep a known role.
+            if s.tags.contains_key(&tag) && !roles.contains_key(&s.id) {
                 mark(&mut roles, &s.id, SubnetRole::Node, None);
             }
         }
