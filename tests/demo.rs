@@ -11,7 +11,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 fn demo_exposition() -> String {
-    let (view, _) = view_from_bundle(&EmbeddedBundle::demo(), &ViewConfig::default()).expect("demo bundle loads");
+    let (view, _) = view_from_bundle(&EmbeddedBundle::demo(), &ViewConfig::default())
+        .expect("demo bundle loads");
     let mut out = String::new();
     // Collector statuses carry wall-clock times: the golden file covers the view.
     exposition::render(&view, &[], &mut out);
@@ -25,7 +26,8 @@ fn demo_exposition_matches_golden_file() {
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &got).unwrap();
     }
-    let want = std::fs::read_to_string(&path).expect("tests/golden/demo.prom (UPDATE_GOLDEN=1 cargo test --test demo writes it)");
+    let want = std::fs::read_to_string(&path)
+        .expect("tests/golden/demo.prom (UPDATE_GOLDEN=1 cargo test --test demo writes it)");
     if got != want {
         let diff: Vec<String> = want
             .lines()
@@ -51,11 +53,25 @@ fn promtool_check(body: &str) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool not found: run scripts/test.sh, which installs Debian's prometheus package");
-    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+        .expect(
+            "promtool not found: run scripts/test.sh, which installs Debian's prometheus package",
+        );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    let msg = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && msg.trim().is_empty(), "promtool check metrics: {msg}");
+    let msg = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && msg.trim().is_empty(),
+        "promtool check metrics: {msg}"
+    );
 }
 
 #[test]
@@ -78,8 +94,17 @@ fn demo_serves_every_endpoint_and_promtool_accepts_metrics() {
 
     let (status, api) = http_get(&srv.addr, "/api/v1/diagnosis");
     assert_eq!(status, 200);
-    let cli = run(&["diagnose", "--bundle", repo("bundles/demo").to_str().unwrap(), "--output", "json"]);
+    let cli = run(&[
+        "diagnose",
+        "--bundle",
+        repo("bundles/demo").to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
     assert_eq!(cli.code, 1, "the demo has warnings and criticals");
-    assert_eq!(api, cli.stdout, "/api/v1/diagnosis and diagnose --output json must be byte-identical");
+    assert_eq!(
+        api, cli.stdout,
+        "/api/v1/diagnosis and diagnose --output json must be byte-identical"
+    );
     assert_eq!(http_get(&srv.addr, "/nope").0, 404);
 }
