@@ -222,7 +222,7 @@ async fn serve_bundle(files: &dyn BundleFiles, listen: &str, cfg: &ViewConfig) -
         "view built"
     );
     let state = AppState::new();
-    state.publish(Snapshot::new(&v, &[status]));
+    state.publish(Snapshot::new(v, vec![status]));
     server::serve(listen, state).await
 }
 

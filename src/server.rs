@@ -3,9 +3,9 @@
 
 use crate::model::view::View;
 use crate::render::exposition::{self, CollectorStatus};
-use crate::render::json;
+use crate::render::{html, json};
 use crate::{Error, Result};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,20 +15,28 @@ use tokio::net::TcpListener;
 
 /// What one refresh produces: the view rendered once, served many times.
 pub struct Snapshot {
+    pub view: View,
+    pub collectors: Vec<CollectorStatus>,
     pub metrics: String,
     pub diagnosis_json: String,
 }
 
 impl Snapshot {
-    pub fn new(view: &View, collectors: &[CollectorStatus]) -> Self {
+    pub fn new(view: View, collectors: Vec<CollectorStatus>) -> Self {
         let mut metrics = String::with_capacity(64 * 1024);
-        exposition::render(view, collectors, &mut metrics);
+        exposition::render(&view, &collectors, &mut metrics);
+        let diagnosis_json = json::render(&view);
         Snapshot {
+            view,
+            collectors,
             metrics,
-            diagnosis_json: json::render(view),
+            diagnosis_json,
         }
     }
 }
+
+/// Seconds between the page's automatic reloads.
+const PAGE_REFRESH_SECONDS: u32 = 30;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -117,12 +125,29 @@ async fn readyz(State(st): State<AppState>) -> Response {
     }
 }
 
-async fn index() -> Response {
+async fn index(State(st): State<AppState>, Query(filter): Query<html::Filter>) -> Response {
+    st.requests.with_label_values(&["page"]).inc();
+    let Some(snap) = st.current() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no data yet\n").into_response();
+    };
+    let now = jiff::Timestamp::now().as_millisecond() as f64 / 1000.0;
+    let body = html::render(
+        &snap.view,
+        &snap.collectors,
+        &filter,
+        now,
+        PAGE_REFRESH_SECONDS,
+    );
     (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        "<!doctype html><title>eks-ipam-exporter</title><h1>eks-ipam-exporter</h1>\
-         <ul><li><a href=\"/metrics\">/metrics</a></li><li><a href=\"/api/v1/diagnosis\">/api/v1/diagnosis</a></li>\
-         <li><a href=\"/healthz\">/healthz</a></li><li><a href=\"/readyz\">/readyz</a></li></ul>",
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            // Self-contained page: forbid every external load.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+            ),
+        ],
+        body,
     )
         .into_response()
 }

@@ -505,6 +505,9 @@ fn eni_config_missing(i: &Inputs<'_>, n: &NodeView, out: &mut Vec<Finding>) {
     });
 }
 
+/// Free IPs below which a subnet is low whatever its size.
+pub const SUBNET_LOW_MIN_IPS: f64 = 32.0;
+
 fn subnet_ips(i: &Inputs<'_>, s: &SubnetView, out: &mut Vec<Finding>) {
     let base = ev(&[
         ("available_ips", json!(s.available_ips)),
@@ -513,6 +516,7 @@ fn subnet_ips(i: &Inputs<'_>, s: &SubnetView, out: &mut Vec<Finding>) {
         ("availability_zone", json!(s.zone)),
         ("nodes_using_it", json!(s.nodes)),
         ("low_ratio", json!(i.cfg.subnet_low_ratio)),
+        ("low_min_ips", json!(SUBNET_LOW_MIN_IPS)),
     ]);
     let add_ips = "Add room: a new subnet (or a secondary VPC CIDR) in that zone, referenced by the EC2NodeClass \
                    subnetSelectorTerms or a new ENIConfig; hold fewer idle IPs per node (WARM_IP_TARGET/MINIMUM_IP_TARGET together \
@@ -533,7 +537,10 @@ fn subnet_ips(i: &Inputs<'_>, s: &SubnetView, out: &mut Vec<Finding>) {
             evidence: base.clone(),
         });
     } else if let Some(size) = s.size_ips {
-        if (s.available_ips as f64) < size as f64 * i.cfg.subnet_low_ratio {
+        // Same rule as the EksIpamSubnetIpsLow alert: under the ratio, or under
+        // 32 free IPs (about one warm ENI) in any case.
+        let threshold = (size as f64 * i.cfg.subnet_low_ratio).max(SUBNET_LOW_MIN_IPS);
+        if (s.available_ips as f64) < threshold {
             out.push(Finding {
                 code: FindingCode::SubnetIpsLow,
                 severity: Severity::Warning,

@@ -124,6 +124,29 @@ pub struct NodeView {
     pub api_calls: Vec<ApiCallView>,
 }
 
+impl NodeView {
+    /// How much trouble the node is in: nodes with pods waiting for an IP
+    /// first (most pods in trouble now or soon: waiting + overcommit), then
+    /// overcommitted nodes, then nodes whose growth is blocked.
+    fn risk(&self) -> (bool, u64, i64, bool) {
+        let waiting = self.pods_waiting_for_ip.unwrap_or(0);
+        let over = self.pod_ip_overcommit.unwrap_or(0);
+        (
+            waiting > 0,
+            u64::from(waiting) + over.max(0) as u64,
+            over,
+            self.ip_growth_blocked.unwrap_or(false),
+        )
+    }
+}
+
+/// Nodes riskiest first, ties by name.
+pub fn by_risk<'a>(nodes: impl IntoIterator<Item = &'a NodeView>) -> Vec<&'a NodeView> {
+    let mut v: Vec<&NodeView> = nodes.into_iter().collect();
+    v.sort_by(|a, b| b.risk().cmp(&a.risk()).then_with(|| a.name.cmp(&b.name)));
+    v
+}
+
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum SubnetRole {
@@ -564,16 +587,15 @@ fn build_node(
             };
             let enis = pool.enis.len() as u32;
             let slots = l.ipv4_per_eni.saturating_sub(1);
-            let room = pool.enis.iter().any(|e| {
-                !e.trunk
-                    && !e.excluded
-                    && !(s.custom_networking && e.primary)
-                    && (e
-                        .cidrs
-                        .iter()
-                        .filter(|c| c.prefix == (mode == IpMode::Prefix))
-                        .count() as u32)
-                        < slots
+            // GetAllocatableENIs: not trunk, not excluded, not the primary under custom networking.
+            let allocatable =
+                |e: &&IpamdEni| !(e.trunk || e.excluded || (s.custom_networking && e.primary));
+            let room = pool.enis.iter().filter(allocatable).any(|e| {
+                (e.cidrs
+                    .iter()
+                    .filter(|c| c.prefix == (mode == IpMode::Prefix))
+                    .count() as u32)
+                    < slots
             });
             let facts = NodeFacts {
                 mode,

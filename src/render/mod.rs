@@ -1,5 +1,7 @@
-//! Renderers: Prometheus exposition, the CLI table and JSON, all from one view.
+//! Renderers: Prometheus exposition, the HTML page, the CLI table and JSON,
+//! all from one view.
 
 pub mod exposition;
+pub mod html;
 pub mod json;
 pub mod table;

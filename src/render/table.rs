@@ -143,16 +143,7 @@ pub fn render(view: &View, color: bool) -> String {
 
     out.push('\n');
     let _ = writeln!(out, "{} ({})", st.bold("NODES"), view.nodes.len());
-    let mut nodes: Vec<_> = view.nodes.iter().collect();
-    // Riskiest first: waiting pods, then overcommit, then blocked growth.
-    nodes.sort_by_key(|n| {
-        (
-            std::cmp::Reverse(n.pods_waiting_for_ip.unwrap_or(0)),
-            std::cmp::Reverse(n.pod_ip_overcommit.unwrap_or(i64::MIN)),
-            std::cmp::Reverse(n.ip_growth_blocked.unwrap_or(false)),
-            n.name.clone(),
-        )
-    });
+    let nodes = crate::model::view::by_risk(&view.nodes);
     let rows: Vec<Vec<String>> = nodes
         .iter()
         .map(|n| {

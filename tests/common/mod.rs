@@ -80,7 +80,7 @@ impl Drop for Server {
 
 /// Starts the binary on 127.0.0.1:0 and reads the bound address from its log.
 pub fn start_server(args: &[&str]) -> Server {
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .args(args)
         .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
         .env("NO_COLOR", "1")
@@ -88,18 +88,18 @@ pub fn start_server(args: &[&str]) -> Server {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn server");
-    let stderr = child.stderr.take().unwrap();
+    // Owned by `Server` from here on, so any panic below still kills and reaps it.
+    let mut server = Server {
+        child,
+        addr: String::new(),
+    };
+    let stderr = server.child.stderr.take().unwrap();
     let mut reader = BufReader::new(stderr);
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut line = String::new();
-    loop {
+    while Instant::now() < deadline {
         line.clear();
-        let n = reader.read_line(&mut line).unwrap_or(0);
-        assert!(
-            n > 0 || Instant::now() < deadline,
-            "server exited or never listened"
-        );
-        if n == 0 {
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
             panic!("server exited before listening");
         }
         if let Some(i) = line.find("local=") {
@@ -107,7 +107,7 @@ pub fn start_server(args: &[&str]) -> Server {
                 .chars()
                 .take_while(|c| !c.is_whitespace())
                 .collect();
-            let addr = addr
+            server.addr = addr
                 .trim_matches(|c: char| !c.is_ascii_digit() && c != '.' && c != ':')
                 .to_string();
             // Keep draining stderr so the child never blocks on a full pipe.
@@ -115,9 +115,10 @@ pub fn start_server(args: &[&str]) -> Server {
                 let mut sink = String::new();
                 let _ = reader.read_to_string(&mut sink);
             });
-            return Server { child, addr };
+            return server;
         }
     }
+    panic!("server did not listen within 20 s");
 }
 
 /// Minimal HTTP/1.1 GET: (status, body).
@@ -151,10 +152,7 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
 
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
-    loop {
-        let Some((size, rest)) = body.split_once("\r\n") else {
-            break;
-        };
+    while let Some((size, rest)) = body.split_once("\r\n") {
         let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
             break;
         };

@@ -1,0 +1,387 @@
+//! The `/` status page: findings first, then nodes by risk with a capacity
+//! bar, then subnets. Server-rendered and self-contained (no CDN, fonts or
+//! scripts: clusters are often air-gapped). Every value from the cluster is
+//! HTML-escaped. Filtering is a plain GET form, so it works without JavaScript.
+
+use crate::model::findings::{Finding, Severity};
+use crate::model::view::{by_risk, NodeView, View};
+use crate::render::exposition::CollectorStatus;
+use std::fmt::Write;
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Page filters from the query string.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Filter {
+    /// Substring of the node name.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Exact availability zone.
+    #[serde(default)]
+    pub zone: Option<String>,
+}
+
+impl Filter {
+    fn node_matches(&self, n: &NodeView) -> bool {
+        let by_name = self
+            .node
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .is_none_or(|q| n.name.contains(q));
+        let by_zone = self
+            .zone
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .is_none_or(|z| n.zone.as_deref() == Some(z));
+        by_name && by_zone
+    }
+
+    fn finding_matches(&self, f: &Finding, view: &View) -> bool {
+        if f.node.is_empty() {
+            // Cluster- and subnet-wide findings stay visible, except subnets of another zone.
+            let zone = self.zone.as_deref().filter(|s| !s.is_empty());
+            return match (zone, f.subnet_id.is_empty()) {
+                (Some(z), false) => view
+                    .subnets
+                    .iter()
+                    .any(|s| s.id == f.subnet_id && s.zone.as_deref() == Some(z)),
+                _ => self.node.as_deref().is_none_or(str::is_empty),
+            };
+        }
+        view.nodes
+            .iter()
+            .any(|n| n.name == f.node && self.node_matches(n))
+    }
+}
+
+const CSS: &str = r#"
+:root{--crit:#c62828;--warn:#ef6c00;--info:#1565c0;--ok:#2e7d32;--muted:#666;--bg:#fafafa;--line:#ddd}
+*{box-sizing:border-box}body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:var(--bg);color:#111}
+header{background:#1f2937;color:#fff;padding:12px 16px}header h1{font-size:18px;margin:0}
+header .meta{color:#cbd5e1;font-size:13px;margin-top:4px}main{padding:12px 16px;max-width:1200px;margin:auto}
+h2{font-size:16px;margin:20px 0 8px}.pill{display:inline-block;border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600;color:#fff}
+.critical{background:var(--crit)}.warning{background:var(--warn)}.info{background:var(--info)}.ok{background:var(--ok)}.down{background:var(--crit)}
+.finding{background:#fff;border:1px solid var(--line);border-left:5px solid var(--line);border-radius:4px;padding:8px 12px;margin:8px 0}
+.finding.sev-critical{border-left-color:var(--crit)}.finding.sev-warning{border-left-color:var(--warn)}.finding.sev-info{border-left-color:var(--info)}
+.finding .code{font-weight:600}.finding .scope{color:var(--muted)}.finding p{margin:4px 0}
+.finding .fix{background:#f1f8e9;padding:6px 8px;border-radius:3px}code{background:#eee;padding:0 3px;border-radius:3px;word-break:break-word}
+details summary{cursor:pointer;color:var(--muted)}dl.ev{display:grid;grid-template-columns:max-content 1fr;gap:0 12px;margin:4px 0}
+dl.ev dt{color:var(--muted)}dl.ev dd{margin:0;word-break:break-word}
+table{border-collapse:collapse;width:100%;background:#fff}th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}
+th{font-size:12px;color:var(--muted);font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.bar{position:relative;height:14px;min-width:140px;background:#eceff1;border-radius:3px;overflow:hidden}
+.bar span{position:absolute;top:0;bottom:0}.bar .used{background:#66bb6a}.bar .wait{background:var(--crit)}
+.bar .over{background:repeating-linear-gradient(45deg,#ffcdd2,#ffcdd2 4px,#fff 4px,#fff 8px)}
+.bar .cap{width:2px;background:#1b5e20}.bar .max{width:2px;background:#111}
+.legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px;vertical-align:middle}
+form.filter{display:flex;flex-wrap:wrap;gap:8px;align-items:end;margin:8px 0}form.filter label{display:flex;flex-direction:column;font-size:12px;color:var(--muted)}
+form.filter input{font:inherit;padding:4px 6px}form.filter button{font:inherit;padding:4px 12px}
+.unknown{color:var(--muted)}.scroll{overflow-x:auto}
+@media (max-width:700px){th.hide,td.hide{display:none}main{padding:8px}}
+"#;
+
+fn num<T: std::fmt::Display>(v: Option<T>) -> String {
+    match v {
+        Some(v) => escape(&v.to_string()),
+        None => {
+            "<span class=\"unknown\" title=\"unknown: its source is missing\">?</span>".to_string()
+        }
+    }
+}
+
+fn age(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        7200..=172_799 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+/// The capacity bar: pods using IPs (green), waiting (red), the real
+/// CNI capacity (green line), the assumed max pods (black line), and the
+/// overcommitted range between them (hatched).
+fn bar(n: &NodeView) -> String {
+    let (Some(max), Some(cni)) = (n.max_pods, n.cni_max_pods) else {
+        return "<span class=\"unknown\">?</span>".to_string();
+    };
+    let pods = n.pods_pod_network.unwrap_or(0) + n.pods_host_network.unwrap_or(0);
+    let waiting = n.pods_waiting_for_ip.unwrap_or(0);
+    let scale = f64::from(max.max(cni).max(pods).max(1));
+    let pct = |v: u32| 100.0 * f64::from(v) / scale;
+    let used = pods.saturating_sub(waiting);
+    let mut s = String::from("<div class=\"bar\" role=\"img\" aria-label=\"");
+    let _ = write!(
+        s,
+        "{used} pods placed with an IP or host network, {waiting} waiting; CNI can serve {cni}; scheduler assumes {max}\">"
+    );
+    if max > cni {
+        let _ = write!(
+            s,
+            "<span class=\"over\" style=\"left:{:.1}%;width:{:.1}%\"></span>",
+            pct(cni),
+            pct(max - cni)
+        );
+    }
+    let _ = write!(
+        s,
+        "<span class=\"used\" style=\"left:0;width:{:.1}%\"></span>",
+        pct(used)
+    );
+    if waiting > 0 {
+        let _ = write!(
+            s,
+            "<span class=\"wait\" style=\"left:{:.1}%;width:{:.1}%\"></span>",
+            pct(used),
+            pct(waiting)
+        );
+    }
+    let _ = write!(
+        s,
+        "<span class=\"cap\" style=\"left:calc({:.1}% - 2px)\"></span>",
+        pct(cni)
+    );
+    let _ = write!(
+        s,
+        "<span class=\"max\" style=\"left:calc({:.1}% - 2px)\"></span>",
+        pct(max)
+    );
+    s.push_str("</div>");
+    s
+}
+
+fn finding_html(f: &Finding, out: &mut String) {
+    let scope = if !f.node.is_empty() {
+        format!("node {}", escape(&f.node))
+    } else if !f.subnet_id.is_empty() {
+        format!("subnet {}", escape(&f.subnet_id))
+    } else {
+        "cluster".to_string()
+    };
+    let sev = f.severity.as_str();
+    let _ = write!(
+        out,
+        "<section class=\"finding sev-{sev}\" data-code=\"{code}\" data-severity=\"{sev}\" data-node=\"{node}\">\
+         <div><span class=\"pill {sev}\">{sev_up}</span> <span class=\"code\">{code}</span> <span class=\"scope\">{scope}</span></div>\
+         <p>{summary}</p><p class=\"fix\"><strong>Fix:</strong> {fix}</p><details><summary>evidence</summary><dl class=\"ev\">",
+        code = f.code.as_str(),
+        node = escape(&f.node),
+        sev_up = sev.to_uppercase(),
+        summary = escape(&f.summary),
+        fix = escape(&f.remediation),
+    );
+    for (k, v) in &f.evidence {
+        let v = match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", escape(k), escape(&v));
+    }
+    out.push_str("</dl></details></section>");
+}
+
+/// Renders the page for one request.
+pub fn render(
+    view: &View,
+    collectors: &[CollectorStatus],
+    filter: &Filter,
+    now_unix: f64,
+    refresh_seconds: u32,
+) -> String {
+    let mut out = String::with_capacity(32 * 1024);
+    let title = match &view.cluster.name {
+        Some(n) => format!("eks-ipam-exporter: {}", escape(n)),
+        None => "eks-ipam-exporter".to_string(),
+    };
+    let _ = write!(
+        out,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta http-equiv=\"refresh\" content=\"{refresh_seconds}\"><title>{title}</title><style>{CSS}</style></head><body>"
+    );
+    let crit = view
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Critical)
+        .count();
+    let warn = view
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .count();
+    let _ = write!(
+        out,
+        "<header><h1>{title}</h1><div class=\"meta\">region {} &middot; data as of {} &middot; \
+         <span class=\"pill {}\">{crit} critical</span> <span class=\"pill {}\">{warn} warning</span> &middot; ",
+        escape(view.cluster.region.as_deref().unwrap_or("?")),
+        escape(view.generated_at.as_deref().unwrap_or("? (unknown)")),
+        if crit > 0 { "critical" } else { "ok" },
+        if warn > 0 { "warning" } else { "ok" },
+    );
+    for c in collectors {
+        let state = if c.up { "ok" } else { "down" };
+        let ago = c
+            .last_success_unix
+            .map(|t| format!(", last success {} ago", age(now_unix - t)))
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "<span class=\"pill {state}\" title=\"collector {0}{ago}\">{0} {1}</span> ",
+            c.collector,
+            if c.up { "up" } else { "down" }
+        );
+    }
+    out.push_str("</div></header><main>");
+
+    // Filter form: plain GET, no JavaScript.
+    let mut zones: Vec<&str> = view
+        .nodes
+        .iter()
+        .filter_map(|n| n.zone.as_deref())
+        .collect();
+    zones.sort_unstable();
+    zones.dedup();
+    let _ = write!(
+        out,
+        "<form class=\"filter\" method=\"get\" action=\"/\"><label>node name contains<input name=\"node\" value=\"{}\"></label>\
+         <label>zone<select name=\"zone\"><option value=\"\">all</option>",
+        escape(filter.node.as_deref().unwrap_or(""))
+    );
+    for z in zones {
+        let sel = if filter.zone.as_deref() == Some(z) {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(out, "<option value=\"{0}\"{sel}>{0}</option>", escape(z));
+    }
+    out.push_str(
+        "</select></label><button type=\"submit\">Filter</button> <a href=\"/\">clear</a></form>",
+    );
+
+    let findings: Vec<&Finding> = view
+        .findings
+        .iter()
+        .filter(|f| filter.finding_matches(f, view))
+        .collect();
+    let _ = write!(
+        out,
+        "<h2 id=\"findings\">Findings ({})</h2>",
+        findings.len()
+    );
+    if findings.is_empty() {
+        out.push_str("<p>No findings.</p>");
+    }
+    for f in findings {
+        finding_html(f, &mut out);
+    }
+
+    let nodes = by_risk(view.nodes.iter().filter(|n| filter.node_matches(n)));
+    let _ = write!(
+        out,
+        "<h2 id=\"nodes\">Nodes ({})</h2><p class=\"legend\">Bar: <span style=\"background:#66bb6a\"></span>pods placed \
+         <span style=\"background:var(--crit)\"></span>waiting for an IP \
+         <span style=\"background:#1b5e20\"></span>CNI can serve <span style=\"background:#111\"></span>scheduler assumes \
+         <span class=\"bar\" style=\"display:inline-block;min-width:20px;width:20px\"><span class=\"over\" style=\"left:0;width:100%\"></span></span>overcommitted</p>\
+         <div class=\"scroll\"><table id=\"node-table\"><thead><tr><th>node</th><th>capacity</th><th>max pods</th><th>CNI max</th>\
+         <th>waiting</th><th class=\"hide\">IPs assigned/free/cooldown</th><th class=\"hide\">ENIs</th><th>growth at 0 free</th>\
+         <th class=\"hide\">last Assign</th></tr></thead><tbody>",
+        nodes.len()
+    );
+    for n in nodes {
+        let last_assign = n
+            .api_calls
+            .iter()
+            .find(|c| c.operation == "AssignPrivateIpAddresses")
+            .and_then(|c| c.silence_seconds.map(|s| (s, c.silence_is_lower_bound)))
+            .map(|(s, lower)| format!("{}{} ago", if lower { "&gt; " } else { "" }, age(s)))
+            .unwrap_or_else(|| num::<u32>(None));
+        let growth = match (n.growth_at_zero_free, n.ip_growth_blocked) {
+            (Some(g), Some(true)) => format!("<span class=\"pill critical\">{}</span>", g.as_str()),
+            (Some(g), _) => g.as_str().to_string(),
+            _ => num::<u32>(None),
+        };
+        let ips = n
+            .ips
+            .map(|i| format!("{}/{}/{}", i.assigned, i.available, i.cooldown))
+            .unwrap_or_else(|| num::<u32>(None));
+        let _ = write!(
+            out,
+            "<tr data-node=\"{name}\"><td>{name}<br><small class=\"unknown\">{ty} {zone}{pool}</small></td><td>{bar}</td>\
+             <td class=\"num\">{max}</td><td class=\"num\">{cni}</td><td class=\"num\">{wait}</td><td class=\"num hide\">{ips}</td>\
+             <td class=\"num hide\">{enis}/{emax}</td><td>{growth}</td><td class=\"hide\">{last_assign}</td></tr>",
+            name = escape(&n.name),
+            ty = escape(n.instance_type.as_deref().unwrap_or("?")),
+            zone = escape(n.zone.as_deref().unwrap_or("?")),
+            pool = n.nodepool.as_deref().map(|p| format!(" · nodepool {}", escape(p))).unwrap_or_default(),
+            bar = bar(n),
+            max = num(n.max_pods),
+            cni = num(n.cni_max_pods),
+            wait = num(n.pods_waiting_for_ip),
+            enis = num(n.enis),
+            emax = num(n.enis_max),
+        );
+    }
+    out.push_str("</tbody></table></div>");
+
+    let zone = filter.zone.as_deref().filter(|z| !z.is_empty());
+    let subnets: Vec<_> = view
+        .subnets
+        .iter()
+        .filter(|s| zone.is_none_or(|z| s.zone.as_deref() == Some(z)))
+        .collect();
+    let _ = write!(
+        out,
+        "<h2 id=\"subnets\">Subnets ({})</h2><div class=\"scroll\"><table id=\"subnet-table\"><thead><tr><th>subnet</th><th>role</th>\
+         <th>zone</th><th>free IPs</th><th>size</th><th>free /28s</th></tr></thead><tbody>",
+        subnets.len()
+    );
+    for s in subnets {
+        let _ = write!(
+            out,
+            "<tr><td>{}<br><small class=\"unknown\">{}</small></td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            escape(&s.id),
+            escape(s.cidr.as_deref().unwrap_or("")),
+            s.role.as_str(),
+            escape(s.zone.as_deref().unwrap_or("?")),
+            s.available_ips,
+            num(s.size_ips),
+            num(s.free_prefixes)
+        );
+    }
+    let _ = write!(
+        out,
+        "</tbody></table></div><p class=\"unknown\">? = unknown (its source is missing). Refreshes every {refresh_seconds}s. \
+         <a href=\"/metrics\">/metrics</a> · <a href=\"/api/v1/diagnosis\">/api/v1/diagnosis</a> · eks-ipam-exporter {}</p></main></body></html>",
+        crate::VERSION
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
+    }
+}

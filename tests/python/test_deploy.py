@@ -1,0 +1,580 @@
+"""Tests for the deployment artefacts: kustomize base, rules, IAM policy, Dockerfile, runbook.
+
+Run:  python3 -m pytest tests/python/test_deploy.py
+Needs kubectl (for `kubectl kustomize`), PyYAML, and for some tests promtool/amtool (Debian
+packages prometheus and prometheus-alertmanager); those tests skip with a message when the tool is
+missing. With EKS_IPAM_BIN=<path to the built binary>, the flags and env vars the manifests use are
+also checked against `<binary> <subcommand> --help`.
+"""
+import fnmatch
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+DEPLOY = os.path.join(ROOT, "deploy")
+RULES_FILE = os.path.join(DEPLOY, "rules", "eks-ipam-exporter.rules.yaml")
+RUNBOOK = os.path.join(ROOT, "docs", "runbook.md")
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "rules"))
+import check_coverage  # noqa: E402
+import gen_deploy  # noqa: E402
+
+NAMESPACE = "eks-ipam-exporter"
+IMAGE = "ghcr.io/eks-ipam-exporter/eks-ipam-exporter:0.1.0"
+RUNBOOK_BASE = "https://github.com/eks-ipam-exporter/eks-ipam-exporter/blob/main/docs/runbook.md#"
+
+# The binary's CLI (contract): subcommand -> {flag: env var}; the global flags work everywhere.
+GLOBAL_FLAGS = {"--log-format": "EKS_IPAM_LOG_FORMAT", "--log-level": "EKS_IPAM_LOG_LEVEL"}
+CLI = {
+    "cluster": {"--listen": "EKS_IPAM_LISTEN"},
+    "node": {
+        "--listen": "EKS_IPAM_NODE_LISTEN",
+        "--node-name": "NODE_NAME",
+        "--ipamd-introspection-url": "EKS_IPAM_IPAMD_INTROSPECTION_URL",
+        "--ipamd-metrics-url": "EKS_IPAM_IPAMD_METRICS_URL",
+    },
+}
+DEFAULT_PORTS = {"cluster": 10097, "node": 10098}
+LOG_FORMATS = {"text", "json"}
+READ_VERBS = {"get", "list", "watch"}
+ALLOWED_RESOURCES = {
+    "": {"nodes", "pods", "events"},
+    "events.k8s.io": {"events"},
+    "apps": {"daemonsets", "deployments"},
+    "karpenter.sh": {"nodeclaims", "nodepools"},
+    "karpenter.k8s.aws": {"ec2nodeclasses"},
+    "crd.k8s.amazonaws.com": {"eniconfigs"},
+}
+IAM_ACTIONS = {"ec2:DescribeInstanceTypes", "ec2:DescribeSubnets", "ec2:DescribeNetworkInterfaces", "cloudtrail:LookupEvents"}
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+
+
+def kustomize(path=DEPLOY):
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl not installed: cannot render the kustomization")
+    r = subprocess.run(["kubectl", "kustomize", path], capture_output=True, text=True)
+    assert r.returncode == 0, f"kubectl kustomize {path} failed:\n{r.stderr}"
+    return [d for d in yaml.safe_load_all(r.stdout) if d]
+
+
+def find(objs, kind, name=None):
+    found = [o for o in objs if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+    assert found, f"no {kind} {name or ''} rendered"
+    return found[0] if name else found
+
+
+def workloads(objs):
+    return [o for o in objs if o["kind"] in ("Deployment", "DaemonSet")]
+
+
+def role_of(workload):
+    """'cluster' or 'node': the subcommand the workload runs."""
+    return workload["spec"]["template"]["spec"]["containers"][0]["args"][0]
+
+
+def parse_args(args):
+    """['node', '--listen', 'x', '--flag=y'] -> ('node', {'--listen': 'x', '--flag': 'y'})."""
+    sub, rest, flags = args[0], args[1:], {}
+    i = 0
+    while i < len(rest):
+        a = rest[i]
+        assert a.startswith("--"), f"unexpected positional argument {a!r} in {args}"
+        if "=" in a:
+            k, v = a.split("=", 1)
+            i += 1
+        else:
+            k, v = a, rest[i + 1]
+            i += 2
+        flags[k] = v
+    return sub, flags
+
+
+def label_selector_matches(selector, labels):
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def github_anchor(heading):
+    """GitHub's heading slug: lowercase, drop punctuation except - and _, spaces to -."""
+    s = heading.strip().lower()
+    s = re.sub(r"[^\w\- ]", "", s)
+    return s.replace(" ", "-")
+
+
+def runbook_anchors():
+    with open(RUNBOOK) as f:
+        text = f.read()
+    return {github_anchor(m.group(1)) for m in re.finditer(r"^#{1,6}\s+(.+?)\s*$", text, re.M)}, text
+
+
+def load_rules():
+    with open(RULES_FILE) as f:
+        return yaml.safe_load(f)
+
+
+def alerts():
+    return {r["alert"]: r for g in load_rules()["groups"] for r in g["rules"] if "alert" in r}
+
+
+@pytest.fixture(scope="module")
+def rendered():
+    return kustomize()
+
+
+# ------------------------------------------------------------------------------------------
+# kustomize base
+
+
+def test_renders_exactly_the_expected_objects(rendered):
+    got = sorted((o["kind"], o["metadata"]["name"]) for o in rendered)
+    assert got == sorted([
+        ("ClusterRole", "eks-ipam-exporter"),
+        ("ClusterRoleBinding", "eks-ipam-exporter"),
+        ("ConfigMap", "eks-ipam-exporter-dashboards"),
+        ("DaemonSet", "eks-ipam-exporter-node"),
+        ("Deployment", "eks-ipam-exporter"),
+        ("PodMonitor", "eks-ipam-exporter-node"),
+        ("PrometheusRule", "eks-ipam-exporter"),
+        ("Service", "eks-ipam-exporter"),
+        ("ServiceAccount", "eks-ipam-exporter"),
+        ("ServiceAccount", "eks-ipam-exporter-node"),
+        ("ServiceMonitor", "eks-ipam-exporter"),
+    ])
+    for o in rendered:
+        assert o["kind"] != "Namespace", "the base must not create a Namespace"
+        if o["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+            assert o["metadata"]["namespace"] == NAMESPACE, (o["kind"], o["metadata"]["name"])
+    for kind in ("ServiceMonitor", "PodMonitor", "PrometheusRule"):
+        assert find(rendered, kind)[0]["apiVersion"] == "monitoring.coreos.com/v1"
+
+
+def test_overlay_namespace_reaches_the_binding(tmp_path):
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "namespace": "monitoring", "resources": [os.path.relpath(DEPLOY, tmp_path)],
+    }))
+    objs = kustomize(str(tmp_path))
+    binding = find(objs, "ClusterRoleBinding", "eks-ipam-exporter")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "eks-ipam-exporter", "namespace": "monitoring"}]
+
+
+def test_pods_are_hardened(rendered):
+    for w in workloads(rendered):
+        name = w["metadata"]["name"]
+        pod = w["spec"]["template"]["spec"]
+        psc = pod["securityContext"]
+        assert psc["runAsNonRoot"] is True and psc["runAsUser"] == 65532, name
+        assert psc["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert not pod.get("hostPID") and not pod.get("hostIPC"), name
+        assert not any("hostPath" in v for v in pod.get("volumes", [])), f"{name}: no hostPath volumes"
+        for c in pod.get("initContainers", []) + pod["containers"]:
+            sc = c["securityContext"]
+            where = f"{name}/{c['name']}"
+            assert c["image"] == IMAGE, where
+            assert sc["runAsNonRoot"] is True and sc["runAsUser"] == 65532, where
+            assert sc["readOnlyRootFilesystem"] is True, where
+            assert sc["allowPrivilegeEscalation"] is False, where
+            assert sc.get("privileged") in (None, False), where
+            assert sc["capabilities"] == {"drop": ["ALL"]}, where
+            assert sc["seccompProfile"]["type"] == "RuntimeDefault", where
+            assert c["resources"]["requests"]["cpu"] and c["resources"]["requests"]["memory"], where
+            assert c["resources"]["limits"]["memory"], where
+            ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+            for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+                get = c[probe]["httpGet"]
+                assert get["path"] == path, f"{where}: {probe}"
+                assert get["port"] in ports or get["port"] in ports.values(), f"{where}: {probe} port"
+
+
+def test_deployment_runs_the_cluster_role(rendered):
+    d = find(rendered, "Deployment", "eks-ipam-exporter")
+    assert d["spec"]["replicas"] == 1
+    pod = d["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "eks-ipam-exporter"
+    assert not pod.get("hostNetwork")
+    c = pod["containers"][0]
+    sub, flags = parse_args(c["args"])
+    assert sub == "cluster"
+    assert flags["--listen"] == f"0.0.0.0:{DEFAULT_PORTS['cluster']}"
+    assert [(p["name"], p["containerPort"]) for p in c["ports"]] == [("http-metrics", DEFAULT_PORTS["cluster"])]
+
+
+def test_daemonset_runs_the_node_agent_everywhere(rendered):
+    ds = find(rendered, "DaemonSet", "eks-ipam-exporter-node")
+    pod = ds["spec"]["template"]["spec"]
+    assert pod["hostNetwork"] is True
+    assert pod["dnsPolicy"] == "ClusterFirstWithHostNet"
+    assert pod["priorityClassName"] == "system-node-critical"
+    assert pod["tolerations"] == [{"operator": "Exists"}], "must tolerate every taint"
+    assert pod["serviceAccountName"] == "eks-ipam-exporter-node"
+    assert pod["automountServiceAccountToken"] is False
+    c = pod["containers"][0]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["NODE_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+    sub, flags = parse_args(c["args"])
+    assert sub == "node"
+    assert flags["--listen"] == f"0.0.0.0:{DEFAULT_PORTS['node']}"
+    if "--node-name" in flags:
+        assert flags["--node-name"] == "$(NODE_NAME)"
+    assert [(p["name"], p["containerPort"], p.get("hostPort")) for p in c["ports"]] == [
+        ("http-metrics", DEFAULT_PORTS["node"], DEFAULT_PORTS["node"])]
+    req = c["resources"]["requests"]
+    assert _millicores(req["cpu"]) <= 10 and _mebibytes(req["memory"]) <= 32, "node agent requests must stay tiny"
+    assert _mebibytes(c["resources"]["limits"]["memory"]) <= 128
+
+
+def _millicores(q):
+    return int(q[:-1]) if q.endswith("m") else int(float(q) * 1000)
+
+
+def _mebibytes(q):
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+    for u, f in units.items():
+        if q.endswith(u):
+            return float(q[: -len(u)]) * f
+    return float(q) / 2**20
+
+
+def test_args_and_env_use_only_the_cli(rendered):
+    for w in workloads(rendered):
+        c = w["spec"]["template"]["spec"]["containers"][0]
+        sub, flags = parse_args(c["args"])
+        allowed = dict(GLOBAL_FLAGS, **CLI[sub])
+        assert set(flags) <= set(allowed), f"{sub}: flags not in the CLI: {set(flags) - set(allowed)}"
+        known_env = set(allowed.values()) | {"AWS_REGION"}
+        for e in c.get("env", []):
+            assert e["name"] in known_env, f"{sub}: env {e['name']} is not read by the binary"
+            if e["name"] == "EKS_IPAM_LOG_FORMAT":
+                assert e["value"] in LOG_FORMATS
+
+
+def test_flags_exist_in_the_binary():
+    binary = os.environ.get("EKS_IPAM_BIN")
+    if not binary:
+        pytest.skip("EKS_IPAM_BIN is not set: cannot compare the manifests' flags with `<binary> <subcommand> --help`")
+    objs = kustomize()
+    for w in workloads(objs):
+        c = w["spec"]["template"]["spec"]["containers"][0]
+        sub, flags = parse_args(c["args"])
+        r = subprocess.run([binary, sub, "--help"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        text = " ".join(r.stdout.split())  # clap wraps long lines
+        for flag in flags:
+            assert re.search(re.escape(flag) + r"\b", text), f"`{sub} --help` does not list {flag}"
+        for e in c.get("env", []):
+            if e["name"] != "AWS_REGION":
+                assert f"[env: {e['name']}=" in text or f"env: {e['name']}=" in text, f"`{sub} --help` lacks env {e['name']}"
+        # the manifests' ports are the binary's defaults
+        assert re.search(r"--listen .*?\[default: 0\.0\.0\.0:%d\]" % DEFAULT_PORTS[sub], text), f"{sub} default listen port"
+
+
+def _duration_seconds(text):
+    m = re.fullmatch(r"(\d+)([smh]?)", text)
+    return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def test_alert_thresholds_equal_the_binary_defaults():
+    """The Stalled alert's silence and the SubnetIpsLow ratio are the exporter's own finding thresholds."""
+    binary = os.environ.get("EKS_IPAM_BIN")
+    if not binary:
+        pytest.skip("EKS_IPAM_BIN is not set: cannot read the binary's default thresholds")
+    r = subprocess.run([binary, "cluster", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())
+    window = re.search(r"--silence-window .*?\[default: (\w+)\]", text).group(1)
+    ratio = float(re.search(r"--subnet-low-ratio .*?\[default: ([\d.]+)\]", text).group(1))
+    a = alerts()
+    silence = int(re.search(r"silence_seconds:min\s*>\s*(\d+)", a["EksIpamIpamdAllocationStalled"]["expr"]).group(1))
+    assert silence == _duration_seconds(window)
+    low = float(re.search(r"clamp_min\(([\d.]+) \* eks_ipam_subnet_size_ips", a["EksIpamSubnetIpsLow"]["expr"]).group(1))
+    assert low == ratio
+
+
+def test_service_and_monitors_select_the_right_pods(rendered):
+    dep = find(rendered, "Deployment", "eks-ipam-exporter")
+    ds = find(rendered, "DaemonSet", "eks-ipam-exporter-node")
+    dep_labels = dep["spec"]["template"]["metadata"]["labels"]
+    ds_labels = ds["spec"]["template"]["metadata"]["labels"]
+    svc = find(rendered, "Service", "eks-ipam-exporter")
+    assert label_selector_matches(svc["spec"]["selector"], dep_labels)
+    assert not label_selector_matches(svc["spec"]["selector"], ds_labels), "the Service must not select node agents"
+    assert svc["spec"]["ports"] == [{"name": "http-metrics", "port": DEFAULT_PORTS["cluster"], "targetPort": "http-metrics",
+                                     "protocol": "TCP"}]
+    sm = find(rendered, "ServiceMonitor", "eks-ipam-exporter")
+    assert label_selector_matches(sm["spec"]["selector"]["matchLabels"], svc["metadata"]["labels"])
+    assert [(e["port"], e["path"]) for e in sm["spec"]["endpoints"]] == [("http-metrics", "/metrics")]
+    pm = find(rendered, "PodMonitor", "eks-ipam-exporter-node")
+    assert label_selector_matches(pm["spec"]["selector"]["matchLabels"], ds_labels)
+    assert not label_selector_matches(pm["spec"]["selector"]["matchLabels"], dep_labels)
+    assert [(e["port"], e["path"]) for e in pm["spec"]["podMetricsEndpoints"]] == [("http-metrics", "/metrics")]
+    # selectors of the workloads match their own pod templates
+    for w in (dep, ds):
+        assert label_selector_matches(w["spec"]["selector"]["matchLabels"], w["spec"]["template"]["metadata"]["labels"])
+
+
+def test_rbac_is_read_only(rendered):
+    role = find(rendered, "ClusterRole", "eks-ipam-exporter")
+    granted = {}
+    for rule in role["rules"]:
+        assert "nonResourceURLs" not in rule and "resourceNames" not in rule
+        assert set(rule["verbs"]) == READ_VERBS, f"verbs must be exactly get/list/watch: {rule}"
+        for group in rule["apiGroups"]:
+            assert group != "*"
+            for res in rule["resources"]:
+                assert res != "*" and "secrets" not in res and "/" not in res, rule
+                granted.setdefault(group, set()).add(res)
+    for group, resources in granted.items():
+        assert resources <= ALLOWED_RESOURCES.get(group, set()), f"{group}: {resources - ALLOWED_RESOURCES.get(group, set())}"
+    for must in (("", "nodes"), ("", "pods"), ("apps", "daemonsets"), ("karpenter.sh", "nodeclaims"),
+                 ("crd.k8s.amazonaws.com", "eniconfigs")):
+        assert must[1] in granted.get(must[0], set()), must
+    binding = find(rendered, "ClusterRoleBinding", "eks-ipam-exporter")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "eks-ipam-exporter"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "eks-ipam-exporter", "namespace": NAMESPACE}]
+    # the node agent's ServiceAccount is bound to nothing
+    for o in rendered:
+        for s in o.get("subjects", []) or []:
+            assert s["name"] != "eks-ipam-exporter-node"
+    assert not [o for o in rendered if o["kind"] in ("Role", "RoleBinding")]
+
+
+def test_service_accounts(rendered):
+    sa = find(rendered, "ServiceAccount", "eks-ipam-exporter")
+    arn = sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    assert re.fullmatch(r"arn:aws:iam::\d{12}:role/[\w+=,.@-]+", arn), arn
+    node_sa = find(rendered, "ServiceAccount", "eks-ipam-exporter-node")
+    assert node_sa.get("automountServiceAccountToken") is False
+    assert "eks.amazonaws.com/role-arn" not in (node_sa["metadata"].get("annotations") or {})
+    with open(os.path.join(DEPLOY, "serviceaccounts.yaml")) as f:
+        text = f.read()
+    assert "Pod Identity" in text and "create-pod-identity-association" in text
+
+
+def test_prometheusrule_equals_the_rules_file(rendered):
+    pr = find(rendered, "PrometheusRule", "eks-ipam-exporter")
+    assert pr["spec"]["groups"] == load_rules()["groups"]
+    assert not gen_deploy.stale_files(), "run python3 tools/gen_deploy.py"
+
+
+def test_generator_check_mode_detects_drift(tmp_path, monkeypatch):
+    stale = tmp_path / "prometheusrule.yaml"
+    stale.write_text("# edited by hand\n")
+    monkeypatch.setattr(gen_deploy, "PROMETHEUS_RULE_FILE", str(stale))
+    assert gen_deploy.main(["--check"]) == 1
+    assert os.path.relpath(str(stale), gen_deploy.ROOT) in gen_deploy.stale_files()
+
+
+def test_dashboards_configmap(rendered):
+    cm = find(rendered, "ConfigMap", "eks-ipam-exporter-dashboards")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    files = sorted(n for n in os.listdir(os.path.join(ROOT, "dashboards")) if n.endswith(".json"))
+    assert sorted(cm["data"]) == files
+    for name in files:
+        with open(os.path.join(ROOT, "dashboards", name)) as f:
+            assert cm["data"][name] == f.read(), f"{name} differs from the ConfigMap: run tools/gen_deploy.py"
+        json.loads(cm["data"][name])
+
+
+def test_iam_policy_has_exactly_the_four_read_actions():
+    with open(os.path.join(DEPLOY, "iam-policy.json")) as f:
+        policy = json.load(f)
+    assert policy["Version"] == "2012-10-17"
+    actions = set()
+    for st in policy["Statement"]:
+        assert st["Effect"] == "Allow" and st["Resource"] == "*"
+        assert "NotAction" not in st and "NotResource" not in st
+        acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        actions |= set(acts)
+    assert actions == IAM_ACTIONS
+
+
+# ------------------------------------------------------------------------------------------
+# rules
+
+
+def test_alert_contract_and_coverage():
+    """design.md section 6 names and severities; every alert tested at its for: boundary (no promtool needed)."""
+    a, records = check_coverage.load_rules()
+    groups, exprs = check_coverage.load_tests()
+    assert check_coverage.check(a, records, groups, exprs) == []
+
+
+def test_coverage_checker_catches_a_missing_boundary_test():
+    a, records = check_coverage.load_rules()
+    groups, exprs = check_coverage.load_tests()
+    pruned = [(f, g) for f, g in groups if not g.get("name", "").startswith("EksIpamSubnetIpsLow: boundary")]
+    problems = check_coverage.check(a, records, pruned, exprs)
+    assert any("EksIpamSubnetIpsLow" in p for p in problems)
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (apt-get install prometheus)")
+def test_promtool_rules_suite():
+    r = subprocess.run([os.path.join(ROOT, "tests", "rules", "run.sh")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (apt-get install prometheus)")
+def test_fast_rules_for_end_to_end_tests(tmp_path):
+    out = tmp_path / "fast.rules.yaml"
+    assert gen_deploy.main(["--fast-rules", str(out), "--for", "0s"]) == 0
+    fast = yaml.safe_load(out.read_text())
+    orig = load_rules()
+    for g_fast, g in zip(fast["groups"], orig["groups"]):
+        for r_fast, r in zip(g_fast["rules"], g["rules"]):
+            if "alert" in r:
+                assert r_fast["for"] == "0s"
+                assert {k: v for k, v in r_fast.items() if k != "for"} == {k: v for k, v in r.items() if k != "for"}
+            else:
+                assert r_fast == r
+    r = subprocess.run(["promtool", "check", "rules", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool not installed (apt-get install prometheus-alertmanager)")
+def test_alertmanager_example_is_valid_and_names_real_alerts():
+    path = os.path.join(DEPLOY, "alertmanager-example.yaml")
+    r = subprocess.run(["amtool", "check-config", path], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with open(path) as f:
+        cfg = yaml.safe_load(f)
+    names = set(alerts())
+    for rule in cfg["inhibit_rules"]:
+        for m in rule["source_matchers"] + rule["target_matchers"]:
+            name = re.fullmatch(r'alertname="(\w+)"', m).group(1)
+            assert name in names, name
+
+
+# ------------------------------------------------------------------------------------------
+# runbook
+
+
+def test_every_runbook_url_points_at_a_real_section():
+    anchors, text = runbook_anchors()
+    for name, rule in alerts().items():
+        url = rule["annotations"]["runbook_url"]
+        assert url.startswith(RUNBOOK_BASE), url
+        anchor = url[len(RUNBOOK_BASE):]
+        assert anchor == name.lower()
+        assert anchor in anchors, f"docs/runbook.md has no heading for #{anchor}"
+
+
+def test_runbook_sections_are_complete():
+    _, text = runbook_anchors()
+    sections = dict(re.findall(r"^## (\w+)\n(.*?)(?=^## |\Z)", text, re.M | re.S))
+    for name in alerts():
+        body = sections.get(name)
+        assert body, f"no '## {name}' section"
+        assert "**Confirm**" in body or "**Confirm**:" in body, f"{name}: no Confirm"
+        assert "**Fix**" in body, f"{name}: no Fix"
+        assert "**Do not**" in body, f"{name}: no 'Do not'"
+    for snippet in ("kubectl -n kube-system set env ds/aws-node WARM_IP_TARGET=", 'settings.reservedENIs: "1"',
+                    "127.0.0.1:61679/v1/enis | jq", "aws cloudtrail lookup-events", "aws ec2 describe-subnets",
+                    "drain and replace"):
+        assert snippet.lower() in text.lower(), snippet
+
+
+def test_runbook_internal_links_resolve():
+    anchors, text = runbook_anchors()
+    for link in re.findall(r"\]\(#([^)]+)\)", text):
+        assert link in anchors, f"broken link #{link}"
+
+
+def test_runbook_threshold_table_matches_the_rules():
+    _, text = runbook_anchors()
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("EksIpam"):
+            rows[cells[0]] = cells
+    for name, rule in alerts().items():
+        assert name in rows, f"thresholds table lacks {name}"
+        assert rows[name][2] == rule["for"], f"{name}: runbook says for {rows[name][2]}, rules say {rule['for']}"
+    stalled = alerts()["EksIpamIpamdAllocationStalled"]["expr"]
+    seconds = re.search(r"silence_seconds:min\s*>\s*(\d+)", stalled).group(1)
+    assert f"> {seconds} s" in rows["EksIpamIpamdAllocationStalled"][1]
+
+
+# ------------------------------------------------------------------------------------------
+# Dockerfile
+
+
+def _dockerfile():
+    with open(os.path.join(ROOT, "Dockerfile")) as f:
+        lines = [l.strip() for l in f.read().replace("\\\n", " ").splitlines()]
+    return [l for l in lines if l and not l.startswith("#")]
+
+
+def test_dockerfile_is_multistage_release_build_on_distroless():
+    lines = _dockerfile()
+    froms = [l for l in lines if l.upper().startswith("FROM ")]
+    assert len(froms) == 2
+    assert re.fullmatch(r"FROM rust:1(-slim)?-bookworm AS (\w+)", froms[0]), froms[0]
+    build_stage = froms[0].split()[-1]
+    assert froms[1] == "FROM gcr.io/distroless/cc-debian12:nonroot"
+    final = lines[lines.index(froms[1]):]
+    build = lines[: lines.index(froms[1])]
+    assert any("cargo build --release --locked" in l for l in build if l.startswith("RUN "))
+    assert not any(l.startswith("RUN ") for l in final), "the runtime image has no shell: no RUN in the final stage"
+    copy = [l for l in final if l.startswith("COPY ")]
+    assert len(copy) == 1 and copy[0].startswith(f"COPY --from={build_stage} ")
+    dest = copy[0].split()[-1]
+    assert "USER 65532:65532" in final or "USER 65532" in final
+    expose = next(l for l in final if l.startswith("EXPOSE "))
+    assert set(expose.split()[1:]) == {"10097", "10098"}
+    entry = next(l for l in final if l.startswith("ENTRYPOINT "))
+    assert json.loads(entry[len("ENTRYPOINT "):]) == [dest], "exec-form ENTRYPOINT of the copied binary"
+    assert dest.endswith("/eks-ipam-exporter")
+
+
+def test_dockerignore_keeps_the_build_inputs():
+    with open(os.path.join(ROOT, ".dockerignore")) as f:
+        patterns = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+    assert "target/" in patterns or "target" in patterns
+
+    def ignored(path):
+        result = False
+        for p in patterns:
+            neg = p.startswith("!")
+            pat = p[1:] if neg else p
+            pat = pat.rstrip("/")
+            if fnmatch.fnmatch(path, pat) or fnmatch.fnmatch(path, pat + "/*") or path.startswith(pat + "/"):
+                result = not neg
+        return result
+
+    assert ignored("target/release/eks-ipam-exporter")
+    needed = ["Cargo.toml", "Cargo.lock", "src/main.rs", "src/lib.rs", "bundles/demo/bundle.json", "README.md"]
+    # every file cargo resolves from the manifest (targets with explicit paths, build script)
+    import tomllib
+
+    with open(os.path.join(ROOT, "Cargo.toml"), "rb") as f:
+        manifest = tomllib.load(f)
+    pkg = manifest.get("package", {})
+    if isinstance(pkg.get("build"), str):
+        needed.append(pkg["build"])
+    elif os.path.exists(os.path.join(ROOT, "build.rs")) and pkg.get("build") is not False:
+        needed.append("build.rs")
+    for kind in ("lib", "bin", "test", "bench", "example"):
+        entries = manifest.get(kind, [])
+        for entry in entries if isinstance(entries, list) else [entries]:
+            if "path" in entry:
+                needed.append(entry["path"])
+    # files embedded with include_str!/include_bytes! by non-test code
+    for dirpath, _, files in os.walk(os.path.join(ROOT, "src")):
+        for fn in files:
+            if fn.endswith(".rs"):
+                src_path = os.path.join(dirpath, fn)
+                with open(src_path) as f:
+                    code = f.read().split("#[cfg(test)]")[0]
+                for inc in re.findall(r'include_(?:str|bytes)!\("([^"]+)"\)', code):
+                    needed.append(os.path.relpath(os.path.normpath(os.path.join(dirpath, inc)), ROOT))
+    for path in needed:
+        assert not ignored(path), f".dockerignore excludes {path}, which the release build needs"
