@@ -46,6 +46,8 @@ run_suite "cargo fmt --check" cargo fmt --check
 run_suite "cargo clippy --all-targets -- -D warnings" cargo clippy --all-targets --locked -- -D warnings
 run_suite "cargo test" cargo test --locked
 export EKS_IPAM_BIN="$PWD/target/debug/eks-ipam-exporter"
+# Under the test command, a missing test dependency is a failure, not a skip.
+export EKS_IPAM_REQUIRE_ALL=1
 run_suite "pytest tests/python" python3 -m pytest -q tests/python
 if [ -x tests/rules/run.sh ]; then
   run_suite "promtool rules" tests/rules/run.sh

@@ -360,11 +360,12 @@ class LivePrometheus:
 @pytest.fixture(scope="module")
 def live():
     binary = os.environ.get("EKS_IPAM_BIN")
+    require = os.environ.get("EKS_IPAM_REQUIRE_ALL") == "1"
     if not binary:
-        pytest.skip("live dashboard check: set EKS_IPAM_BIN to the built eks-ipam-exporter binary")
+        (pytest.fail if require else pytest.skip)("live dashboard check: set EKS_IPAM_BIN to the built eks-ipam-exporter binary")
     prometheus = shutil.which("prometheus")
     if not prometheus:
-        pytest.skip("live dashboard check: Debian package 'prometheus' not installed")
+        (pytest.fail if require else pytest.skip)("live dashboard check: Debian package 'prometheus' not installed")
     work = tempfile.mkdtemp(prefix="eks-ipam-live-")
     exporter_port, prom_port = _free_port(), _free_port()
     args = os.environ.get("EKS_IPAM_LIVE_ARGS", "demo").split()
