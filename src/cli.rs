@@ -8,6 +8,7 @@ use crate::sources::bundle::{self, BundleFiles, DirBundle, EmbeddedBundle};
 use crate::{Error, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Default port of the `cluster` role (and `demo`); the node agent uses the next one.
@@ -105,6 +106,61 @@ pub struct ClusterArgs {
     pub bundle: Option<PathBuf>,
     #[command(flatten)]
     pub thresholds: Thresholds,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// Live sources: Kubernetes (in-cluster service account, or KUBECONFIG),
+/// AWS (the default credential chain: IRSA, Pod Identity, instance profile,
+/// env), and the node agents.
+#[derive(Args, Debug, Clone)]
+pub struct LiveArgs {
+    /// Cluster name (display, and subnets tagged kubernetes.io/cluster/NAME).
+    #[arg(long, env = "EKS_IPAM_CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
+    /// AWS region (default: the SDK's chain, e.g. AWS_REGION).
+    #[arg(long, env = "EKS_IPAM_REGION")]
+    pub region: Option<String>,
+    /// Do not call EC2 (limits fall back to the embedded table; subnets unknown).
+    #[arg(long, env = "EKS_IPAM_DISABLE_EC2")]
+    pub disable_ec2: bool,
+    /// Do not call CloudTrail (API-call silence unknown).
+    #[arg(long, env = "EKS_IPAM_DISABLE_CLOUDTRAIL")]
+    pub disable_cloudtrail: bool,
+    /// Seconds between EC2 refreshes (subnets, ENIs).
+    #[arg(long, env = "EKS_IPAM_EC2_INTERVAL", default_value = "5m", value_parser = parse_duration_secs)]
+    pub ec2_interval: u64,
+    /// Most EC2 requests per minute, whatever the cluster size.
+    #[arg(
+        long,
+        env = "EKS_IPAM_EC2_MAX_REQUESTS_PER_MINUTE",
+        default_value_t = 30
+    )]
+    pub ec2_max_requests_per_minute: u32,
+    /// Seconds between CloudTrail rounds (one LookupEvents query per event name).
+    #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_INTERVAL", default_value = "60s", value_parser = parse_duration_secs)]
+    pub cloudtrail_interval: u64,
+    /// How far back CloudTrail is read at start, and how long calls are kept.
+    #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_LOOKBACK", default_value = "3h", value_parser = parse_duration_secs)]
+    pub cloudtrail_lookback: u64,
+    /// Client-side cap on LookupEvents requests per second (the account-wide limit is 2, shared).
+    #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_MAX_RPS", default_value_t = 1.0)]
+    pub cloudtrail_max_rps: f64,
+    /// Seconds between pulls of the node agents.
+    #[arg(long, env = "EKS_IPAM_AGENT_INTERVAL", default_value = "15s", value_parser = parse_duration_secs)]
+    pub agent_interval: u64,
+    /// Timeout for one node agent pull, in seconds.
+    #[arg(long, env = "EKS_IPAM_AGENT_TIMEOUT", default_value = "3s", value_parser = parse_duration_secs)]
+    pub agent_timeout: u64,
+    /// Node agents pulled at once.
+    #[arg(long, env = "EKS_IPAM_AGENT_CONCURRENCY", default_value_t = 32)]
+    pub agent_concurrency: usize,
+    /// Namespace of the node-agent pods (default: any).
+    #[arg(long, env = "EKS_IPAM_AGENT_NAMESPACE")]
+    pub agent_namespace: Option<String>,
+    /// Seconds to wait for every source's first read before serving what there is.
+    #[arg(long, env = "EKS_IPAM_READY_TIMEOUT", default_value = "60s", value_parser = parse_duration_secs)]
+    pub ready_timeout: u64,
 }
 
 #[derive(Args, Debug)]
@@ -129,6 +185,9 @@ pub struct NodeArgs {
         default_value = "http://127.0.0.1:61678/metrics"
     )]
     pub ipamd_metrics_url: String,
+    /// Seconds between reads of ipamd.
+    #[arg(long, env = "EKS_IPAM_NODE_INTERVAL", default_value = "10s", value_parser = parse_duration_secs)]
+    pub interval: u64,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,6 +269,7 @@ pub fn view_from_bundle(
         up: true,
         last_success_unix: Some(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0),
         duration_seconds: started.elapsed().as_secs_f64(),
+        errors: Default::default(),
     };
     Ok((v, status))
 }
@@ -223,6 +283,101 @@ async fn serve_bundle(files: &dyn BundleFiles, listen: &str, cfg: &ViewConfig) -
     );
     let state = AppState::new();
     state.publish(Snapshot::new(v, vec![status]));
+    server::serve(listen, state).await
+}
+
+/// Starts every live collector and the rebuild loop.
+pub async fn start_live(
+    a: &LiveArgs,
+    app: AppState,
+    cfg: ViewConfig,
+) -> Result<Arc<crate::collect::Live>> {
+    use crate::collect::{self, agents, cloudtrail, ec2, kube as kc, Health, Live, Source};
+    use std::time::Duration;
+    let health = Arc::new(Health::default());
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let client = ::kube::Client::try_default()
+        .await
+        .map_err(|source| Error::KubeClient { source })?;
+    let kube = kc::KubeCollector::start(
+        client,
+        &kc::KubeOptions {
+            karpenter: true,
+            eniconfigs: true,
+            agent_namespace: a.agent_namespace.clone(),
+        },
+        health.clone(),
+        changed.clone(),
+    );
+    let agents = agents::AgentsCollector::start(
+        kube.clone(),
+        agents::AgentsOptions {
+            interval: Duration::from_secs(a.agent_interval.max(1)),
+            timeout: Duration::from_secs(a.agent_timeout.max(1)),
+            concurrency: a.agent_concurrency,
+        },
+        health.clone(),
+        changed.clone(),
+    );
+    let mut sources: Vec<Arc<dyn Source>> = vec![kube.clone(), agents.clone()];
+    let mut region = a.region.clone();
+    if !(a.disable_ec2 && a.disable_cloudtrail) {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(5));
+        if let Some(r) = &a.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        let sdk = loader.load().await;
+        region = region.or_else(|| sdk.region().map(|r| r.to_string()));
+        if !a.disable_ec2 {
+            sources.push(ec2::Ec2Collector::start(
+                aws_sdk_ec2::Client::new(&sdk),
+                kube.clone(),
+                agents.clone(),
+                ec2::Ec2Options {
+                    interval: Duration::from_secs(a.ec2_interval.max(10)),
+                    max_requests_per_minute: a.ec2_max_requests_per_minute,
+                    ..Default::default()
+                },
+                health.clone(),
+                changed.clone(),
+            ));
+        }
+        if !a.disable_cloudtrail {
+            sources.push(cloudtrail::CloudTrailCollector::start(
+                aws_sdk_cloudtrail::Client::new(&sdk),
+                cloudtrail::CloudTrailOptions {
+                    poll_interval: Duration::from_secs(a.cloudtrail_interval.max(5)),
+                    lookback: Duration::from_secs(a.cloudtrail_lookback.max(60)),
+                    max_rps: a.cloudtrail_max_rps,
+                    ..Default::default()
+                },
+                health.clone(),
+                changed.clone(),
+            ));
+        }
+    }
+    let live = Arc::new(Live {
+        cluster_name: a.cluster_name.clone(),
+        region,
+        sources,
+        health,
+        changed,
+    });
+    tokio::spawn(collect::run_rebuilder(
+        live.clone(),
+        app,
+        cfg,
+        Duration::from_millis(200),
+        Duration::from_secs(15),
+        Duration::from_secs(a.ready_timeout),
+    ));
+    Ok(live)
+}
+
+async fn serve_live(a: &LiveArgs, listen: &str, cfg: &ViewConfig) -> Result<()> {
+    let state = AppState::new();
+    let _live = start_live(a, state.clone(), *cfg).await?;
     server::serve(listen, state).await
 }
 
@@ -240,9 +395,10 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 serve_bundle(&files, &a.listen, &a.thresholds.view_config()).await?;
                 Ok(0)
             }
-            None => Err(Error::LiveSourcesUnavailable {
-                what: "cluster without --bundle",
-            }),
+            None => {
+                serve_live(&a.live, &a.listen, &a.thresholds.view_config()).await?;
+                Ok(0)
+            }
         },
         Command::Demo(a) => {
             serve_bundle(
@@ -273,7 +429,22 @@ pub async fn run(cli: Cli) -> Result<u8> {
             let _ = stdout.write_all(text.as_bytes());
             Ok(diagnose_exit_code(&v))
         }
-        Command::Node(_) => Err(Error::LiveSourcesUnavailable { what: "node" }),
+        Command::Node(a) => {
+            let node_name = a.node_name.clone().filter(|n| !n.is_empty()).ok_or_else(|| {
+                Error::Usage("node needs --node-name (env NODE_NAME, from the downward API spec.nodeName)".into())
+            })?;
+            crate::node_agent::run(
+                &a.listen,
+                crate::node_agent::AgentConfig {
+                    node_name,
+                    introspection_url: a.ipamd_introspection_url.clone(),
+                    metrics_url: a.ipamd_metrics_url.clone(),
+                    interval: std::time::Duration::from_secs(a.interval.max(1)),
+                },
+            )
+            .await?;
+            Ok(0)
+        }
         Command::Capture(_) => Err(Error::LiveSourcesUnavailable { what: "capture" }),
     }
 }

@@ -6,7 +6,10 @@
 //! a table or JSON; `server` serves the latest rendered view.
 
 pub mod cli;
+pub mod collect;
+pub mod http;
 pub mod model;
+pub mod node_agent;
 pub mod render;
 pub mod server;
 pub mod sources;
@@ -52,6 +55,15 @@ pub enum Error {
 
     #[error("{what} needs live sources (Kubernetes API, EC2, CloudTrail, ipamd), which this build does not have yet; use --bundle DIR or `demo`")]
     LiveSourcesUnavailable { what: &'static str },
+
+    #[error("cannot set up the Kubernetes client (in a pod: the service account; elsewhere: KUBECONFIG or ~/.kube/config): {source}")]
+    KubeClient {
+        #[source]
+        source: kube::Error,
+    },
+
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl Error {
@@ -65,6 +77,8 @@ impl Error {
             Error::Listen { .. } => "listen",
             Error::Serve { .. } => "serve",
             Error::LiveSourcesUnavailable { .. } => "live_sources_unavailable",
+            Error::KubeClient { .. } => "kube_client",
+            Error::Usage(_) => "usage",
         }
     }
 }

@@ -181,7 +181,7 @@ pub async fn serve(addr: &str, state: AppState) -> Result<()> {
         .map_err(|source| Error::Serve { source })
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

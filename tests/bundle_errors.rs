@@ -149,18 +149,24 @@ fn missing_files_make_numbers_unknown_not_zero() {
 }
 
 #[test]
-fn node_and_capture_need_live_sources() {
-    for args in [
-        &["node"][..],
-        &["capture", "--out", "/tmp/x"][..],
-        &["cluster"][..],
-    ] {
-        let out = run(args);
-        assert_eq!(out.code, 2, "{args:?}");
-        assert!(
-            out.stderr.contains("needs live sources"),
-            "{args:?}: {}",
-            out.stderr
-        );
-    }
+fn live_roles_fail_clearly_without_their_inputs() {
+    let out = run_env(&["node"], &[("NODE_NAME", "")]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--node-name"), "{}", out.stderr);
+
+    let home = tempfile::tempdir().unwrap();
+    let out = run_env(
+        &["cluster", "--listen", "127.0.0.1:0"],
+        &[
+            ("KUBECONFIG", "/nonexistent/kubeconfig"),
+            ("HOME", home.path().to_str().unwrap()),
+            ("KUBERNETES_SERVICE_HOST", ""),
+        ],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("Kubernetes client"), "{}", out.stderr);
+
+    let out = run(&["capture", "--out", "/tmp/x"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("needs live sources"), "{}", out.stderr);
 }

@@ -14,6 +14,8 @@ pub struct CollectorStatus {
     pub up: bool,
     pub last_success_unix: Option<f64>,
     pub duration_seconds: f64,
+    /// Errors since start by kind (a closed set per collector).
+    pub errors: std::collections::BTreeMap<String, u64>,
 }
 
 /// Escapes a label value: backslash, double quote and newline.
@@ -41,7 +43,7 @@ fn write_value(v: f64, out: &mut String) {
 }
 
 /// One metric family being written; HELP/TYPE appear only if it has samples.
-struct Family {
+pub(crate) struct Family {
     name: &'static str,
     help: &'static str,
     kind: &'static str,
@@ -49,7 +51,7 @@ struct Family {
 }
 
 impl Family {
-    fn new(name: &'static str, kind: &'static str, help: &'static str) -> Self {
+    pub(crate) fn new(name: &'static str, kind: &'static str, help: &'static str) -> Self {
         Family {
             name,
             help,
@@ -58,7 +60,7 @@ impl Family {
         }
     }
 
-    fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
+    pub(crate) fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
         self.body.push_str(self.name);
         if !labels.is_empty() {
             self.body.push('{');
@@ -78,7 +80,7 @@ impl Family {
         self.body.push('\n');
     }
 
-    fn finish(self, out: &mut String) {
+    pub(crate) fn finish(self, out: &mut String) {
         if self.body.is_empty() {
             return;
         }
@@ -379,7 +381,17 @@ pub fn render_collectors(collectors: &[CollectorStatus], out: &mut String) {
         }
         dur.sample(&l, c.duration_seconds);
     }
-    for f in [up, last, dur] {
+    let mut errs = Family::new(
+        "eks_ipam_collector_errors_total",
+        "counter",
+        "Collector errors since start, by kind (e.g. forbidden, not_found, throttled, timeout).",
+    );
+    for c in collectors {
+        for (kind, n) in &c.errors {
+            errs.sample(&[("collector", c.collector), ("kind", kind)], *n as f64);
+        }
+    }
+    for f in [up, last, dur, errs] {
         f.finish(out);
     }
     let mut build = Family::new(

@@ -4,7 +4,6 @@
 //! the file and what was wrong.
 
 use super::{cloudtrail, ec2, ipamd, kube};
-use crate::model::cni::CniSettings;
 use crate::model::state::*;
 use crate::{Error, Result};
 use include_dir::{include_dir, Dir};
@@ -12,7 +11,7 @@ use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// The demo bundle compiled into the binary: both incidents plus healthy nodes.
@@ -240,39 +239,15 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
     }
 
     if let Some(list) = parse_json::<kube::List<kube::KNode>>(files, "kubernetes/nodes.json")? {
-        let ds = st
-            .aws_node
-            .as_ref()
-            .and_then(|a| a.as_ref())
-            .map(|a| CniSettings::from_env(&a.daemonset_env))
-            .unwrap_or_default();
-        // Pods of older aws-node revisions may name other label keys.
-        let mut label_keys: HashSet<String> = HashSet::from([ds.eni_config_label().to_string()]);
-        let mut ann_keys: HashSet<String> = HashSet::from([ds.eni_config_annotation().to_string()]);
-        for env in st.aws_node_pod_env.values() {
-            let s = CniSettings::from_env(env);
-            label_keys.insert(s.eni_config_label().to_string());
-            ann_keys.insert(s.eni_config_annotation().to_string());
-        }
-        let mut nodes: Vec<NodeState> = Vec::with_capacity(list.items.len());
-        for n in list.items {
-            let mut keep_labels = BTreeMap::new();
-            let mut keep_ann = BTreeMap::new();
-            for k in &label_keys {
-                if let Some(v) = n.metadata.labels.get(k) {
-                    keep_labels.insert(k.clone(), v.clone());
-                }
-            }
-            for k in &ann_keys {
-                if let Some(v) = n.metadata.annotations.get(k) {
-                    keep_ann.insert(k.clone(), v.clone());
-                }
-            }
-            let mut state = n.into_state(ds.eni_config_label(), ds.eni_config_annotation());
-            state.labels.extend(keep_labels);
-            state.annotations.extend(keep_ann);
-            nodes.push(state);
-        }
+        let (labels, annotations) = kube::eni_config_keys(
+            st.aws_node.as_ref().and_then(|a| a.as_ref()),
+            &st.aws_node_pod_env,
+        );
+        let nodes: Vec<NodeState> = list
+            .items
+            .iter()
+            .map(|n| n.to_state(&labels, &annotations))
+            .collect();
         st.nodes = Some(nodes);
     }
 

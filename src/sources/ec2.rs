@@ -235,3 +235,74 @@ mod tests {
         assert!(parse_cidr("2600::/56").is_err());
     }
 }
+
+/// aws-sdk-ec2 types -> state: the same fields the AWS CLI prints.
+pub mod sdk {
+    use super::parse_cidr;
+    use crate::model::limits::{Hypervisor, InstanceLimits};
+    use crate::model::state::{NetworkInterfaceState, SubnetState};
+    use aws_sdk_ec2::types::{InstanceTypeInfo, NetworkInterface, Subnet};
+
+    fn u(v: Option<i32>) -> u32 {
+        v.and_then(|v| u32::try_from(v).ok()).unwrap_or(0)
+    }
+
+    pub fn limits(i: &InstanceTypeInfo) -> Option<InstanceLimits> {
+        let ni = i.network_info()?;
+        let default_idx = ni.default_network_card_index().unwrap_or(0);
+        let default_card = ni
+            .network_cards()
+            .iter()
+            .find(|c| c.network_card_index().unwrap_or(0) == default_idx)
+            .and_then(|c| c.maximum_network_interfaces())
+            .or(ni.maximum_network_interfaces());
+        Some(InstanceLimits {
+            instance_type: i.instance_type()?.as_str().to_string(),
+            vcpus: u(i.v_cpu_info().and_then(|v| v.default_v_cpus())),
+            hypervisor: i
+                .hypervisor()
+                .map(|h| Hypervisor::parse(h.as_str()))
+                .unwrap_or(Hypervisor::Unknown),
+            bare_metal: i.bare_metal().unwrap_or(false),
+            network_cards: u(ni.maximum_network_cards()).max(1),
+            default_card_max_enis: u(default_card),
+            max_enis_total: u(ni.maximum_network_interfaces()),
+            ipv4_per_eni: u(ni.ipv4_addresses_per_interface()),
+        })
+    }
+
+    pub fn subnet(s: &Subnet) -> Option<SubnetState> {
+        Some(SubnetState {
+            id: s.subnet_id()?.to_string(),
+            zone: s.availability_zone().map(str::to_string),
+            cidr: s.cidr_block().and_then(|c| parse_cidr(c).ok()),
+            available_ips: u64::from(u(s.available_ip_address_count())),
+            tags: s
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+                .collect(),
+        })
+    }
+
+    pub fn network_interface(n: &NetworkInterface) -> Option<NetworkInterfaceState> {
+        Some(NetworkInterfaceState {
+            id: n.network_interface_id()?.to_string(),
+            subnet_id: n.subnet_id().map(str::to_string),
+            instance_id: n
+                .attachment()
+                .and_then(|a| a.instance_id())
+                .map(str::to_string),
+            private_ips: n
+                .private_ip_addresses()
+                .iter()
+                .filter_map(|p| p.private_ip_address()?.parse().ok())
+                .collect(),
+            prefixes: n
+                .ipv4_prefixes()
+                .iter()
+                .filter_map(|p| parse_cidr(p.ipv4_prefix()?).ok())
+                .collect(),
+        })
+    }
+}

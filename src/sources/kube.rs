@@ -5,42 +5,138 @@
 use crate::model::capacity::{AmiFamily, MaxPodsSetting};
 use crate::model::cni::EnvVar;
 use crate::model::state::*;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use serde::de::IgnoredAny;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
 
 /// A `kind: List` (or any `*List`) as kubectl prints it.
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Debug)]
 pub struct List<T> {
     pub items: Vec<T>,
 }
 
-#[derive(Deserialize, Default)]
+/// The metadata fields the exporter reads. Everything else (managedFields
+/// above all) is skipped while deserialising, so caches stay slim.
+#[derive(Deserialize, Default, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
-pub struct Meta {
-    pub name: String,
+struct SlimMeta {
     #[serde(default)]
-    pub namespace: Option<String>,
+    name: Option<String>,
     #[serde(default)]
-    pub uid: Option<String>,
+    namespace: Option<String>,
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    uid: Option<String>,
     #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
+    resource_version: Option<String>,
     #[serde(default)]
-    pub owner_references: Vec<OwnerRef>,
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    owner_references: Option<Vec<SlimOwner>>,
 }
 
-#[derive(Deserialize, Default)]
-pub struct OwnerRef {
+#[derive(Deserialize, Default, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+struct SlimOwner {
     #[serde(default)]
-    pub kind: String,
+    api_version: String,
     #[serde(default)]
-    pub name: String,
+    kind: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    uid: String,
 }
 
-#[derive(Deserialize)]
+impl SlimMeta {
+    fn into_meta(self, keep_labels: bool, keep_annotations: bool) -> ObjectMeta {
+        ObjectMeta {
+            name: self.name,
+            namespace: self.namespace,
+            uid: self.uid,
+            resource_version: self.resource_version,
+            labels: self.labels.filter(|_| keep_labels),
+            annotations: self.annotations.filter(|_| keep_annotations),
+            owner_references: self.owner_references.map(|v| {
+                v.into_iter()
+                    .map(|o| OwnerReference {
+                        api_version: o.api_version,
+                        kind: o.kind,
+                        name: o.name,
+                        uid: o.uid,
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+/// Metadata with labels and annotations.
+fn meta_full<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    Ok(SlimMeta::deserialize(d)?.into_meta(true, true))
+}
+
+/// Metadata with labels, without annotations (pod annotations can be large).
+fn meta_labels<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    Ok(SlimMeta::deserialize(d)?.into_meta(true, false))
+}
+
+/// Identity only: name, namespace, uid, resourceVersion, owners.
+fn meta_min<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    Ok(SlimMeta::deserialize(d)?.into_meta(false, false))
+}
+
+fn name_of(m: &ObjectMeta) -> String {
+    m.name.clone().unwrap_or_default()
+}
+
+fn label<'a>(m: &'a ObjectMeta, key: &str) -> Option<&'a str> {
+    m.labels
+        .as_ref()
+        .and_then(|l| l.get(key))
+        .map(String::as_str)
+}
+
+/// Implements `kube::Resource` for a slim type, so the live watchers
+/// deserialise API objects straight into it (never into the full type).
+macro_rules! slim_resource {
+    ($ty:ty, $kind:literal, $group:literal, $version:literal, $plural:literal, $scope:ty) => {
+        slim_resource!($ty, $kind, $group, $version, $plural, $scope, metadata);
+    };
+    ($ty:ty, $kind:literal, $group:literal, $version:literal, $plural:literal, $scope:ty, $($meta:tt).+) => {
+        impl kube::Resource for $ty {
+            type DynamicType = ();
+            type Scope = $scope;
+            fn kind(_: &()) -> Cow<'_, str> {
+                Cow::Borrowed($kind)
+            }
+            fn group(_: &()) -> Cow<'_, str> {
+                Cow::Borrowed($group)
+            }
+            fn version(_: &()) -> Cow<'_, str> {
+                Cow::Borrowed($version)
+            }
+            fn plural(_: &()) -> Cow<'_, str> {
+                Cow::Borrowed($plural)
+            }
+            fn meta(&self) -> &ObjectMeta {
+                &self.$($meta).+
+            }
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.$($meta).+
+            }
+        }
+    };
+}
+
+#[derive(Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct KEnv {
     pub name: String,
@@ -63,27 +159,38 @@ impl KEnv {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Debug)]
 pub struct KContainer {
     pub name: String,
     #[serde(default)]
     pub image: Option<String>,
     #[serde(default)]
     pub env: Vec<KEnv>,
+    #[serde(default)]
+    pub ports: Vec<KPort>,
+}
+
+#[derive(Deserialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct KPort {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub container_port: u16,
 }
 
 // ---------- Node ----------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Debug)]
 pub struct KNode {
-    pub metadata: Meta,
+    #[serde(deserialize_with = "meta_full")]
+    pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: KNodeSpec,
     #[serde(default)]
     pub status: KNodeStatus,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone, Debug)]
 pub struct KNodeSpec {
     #[serde(default, rename = "providerID")]
     pub provider_id: Option<String>,
@@ -93,13 +200,13 @@ pub struct KNodeSpec {
     pub taints: Vec<KTaint>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Debug)]
 pub struct KTaint {
     #[serde(default)]
     pub key: String,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone, Debug)]
 pub struct KNodeStatus {
     #[serde(default)]
     pub capacity: BTreeMap<String, String>,
@@ -107,7 +214,7 @@ pub struct KNodeStatus {
     pub addresses: Vec<KAddress>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Debug)]
 pub struct KAddress {
     #[serde(rename = "type")]
     pub kind: String,
@@ -141,11 +248,16 @@ const ENI_CONFIG_KEYS: &[&str] = &[
 ];
 
 impl KNode {
-    /// `eni_config_label` / `eni_config_annotation` are the names aws-node
-    /// uses to pick the ENIConfig: only those labels/annotations are kept
-    /// (plus the fixed keys ipamd reads).
-    pub fn into_state(self, eni_config_label: &str, eni_config_annotation: &str) -> NodeState {
-        let l = &self.metadata.labels;
+    /// `label_keys` / `annotation_keys` are the names aws-node may use to
+    /// pick the ENIConfig: only those labels/annotations are kept (plus the
+    /// fixed keys ipamd reads).
+    pub fn to_state(
+        &self,
+        label_keys: &HashSet<String>,
+        annotation_keys: &HashSet<String>,
+    ) -> NodeState {
+        let no_labels = BTreeMap::new();
+        let l = self.metadata.labels.as_ref().unwrap_or(&no_labels);
         let (pid_zone, instance_id) = self
             .spec
             .provider_id
@@ -162,7 +274,7 @@ impl KNode {
             .or_else(|| l.get("beta.kubernetes.io/instance-type"))
             .cloned();
         let keep_label = |k: &str| {
-            k == eni_config_label
+            label_keys.contains(k)
                 || k == "k8s.amazonaws.com/eniConfig"
                 || ENI_CONFIG_KEYS.contains(&k)
         };
@@ -175,7 +287,10 @@ impl KNode {
             .metadata
             .annotations
             .iter()
-            .filter(|(k, _)| *k == eni_config_annotation || *k == "k8s.amazonaws.com/eniConfig")
+            .flatten()
+            .filter(|(k, _)| {
+                annotation_keys.contains(k.as_str()) || *k == "k8s.amazonaws.com/eniConfig"
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let unschedulable = self.spec.unschedulable.unwrap_or(false)
@@ -204,23 +319,24 @@ impl KNode {
                 .map(|a| a.address.clone()),
             labels,
             annotations,
-            name: self.metadata.name,
+            name: name_of(&self.metadata),
         }
     }
 }
 
 // ---------- Pod ----------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Debug)]
 pub struct KPod {
-    pub metadata: Meta,
+    #[serde(deserialize_with = "meta_labels")]
+    pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: KPodSpec,
     #[serde(default)]
     pub status: KPodStatus,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct KPodSpec {
     #[serde(default)]
@@ -231,7 +347,7 @@ pub struct KPodSpec {
     pub containers: Vec<KContainer>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone, Debug)]
 pub struct KPodStatus {
     #[serde(default)]
     pub phase: Option<String>,
@@ -239,14 +355,76 @@ pub struct KPodStatus {
     pub pod_ip: Option<String>,
 }
 
+/// A pod without its containers: what the all-pods watch keeps (150,000
+/// pods must fit comfortably, so no env, no labels, no annotations).
+#[derive(Deserialize, Clone, Debug)]
+pub struct KPodSlim {
+    #[serde(deserialize_with = "meta_min")]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: KPodSpecSlim,
+    #[serde(default)]
+    pub status: KPodStatus,
+}
+
+#[derive(Deserialize, Default, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct KPodSpecSlim {
+    #[serde(default)]
+    pub node_name: Option<String>,
+    #[serde(default)]
+    pub host_network: Option<bool>,
+}
+
+fn pod_state(
+    meta: &ObjectMeta,
+    node_name: Option<&String>,
+    host_network: Option<bool>,
+    status: &KPodStatus,
+) -> PodState {
+    PodState {
+        namespace: meta.namespace.clone().unwrap_or_default(),
+        name: name_of(meta),
+        uid: meta.uid.clone(),
+        node_name: node_name.filter(|n| !n.is_empty()).cloned(),
+        host_network: host_network.unwrap_or(false),
+        phase: PodPhase::parse(status.phase.as_deref().unwrap_or("")),
+        has_ip: status.pod_ip.as_deref().is_some_and(|ip| !ip.is_empty()),
+    }
+}
+
+impl KPodSlim {
+    pub fn to_state(&self) -> PodState {
+        pod_state(
+            &self.metadata,
+            self.spec.node_name.as_ref(),
+            self.spec.host_network,
+            &self.status,
+        )
+    }
+}
+
+/// Where a node agent serves: its pod's IP (the node's, hostNetwork) and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentEndpoint {
+    pub node: String,
+    pub address: String,
+}
+
+/// Label selecting the node-agent DaemonSet's pods (deploy/daemonset.yaml).
+pub const AGENT_SELECTOR: &str = "app.kubernetes.io/name=eks-ipam-exporter-node";
+/// Port name of the node agent's HTTP endpoint.
+pub const AGENT_PORT_NAME: &str = "http-metrics";
+
 impl KPod {
     /// An aws-node pod: owned by the `aws-node` DaemonSet, or labelled like one.
     pub fn is_aws_node(&self) -> bool {
         self.metadata
             .owner_references
             .iter()
+            .flatten()
             .any(|o| o.kind == "DaemonSet" && o.name == "aws-node")
-            || self.metadata.labels.get("k8s-app").map(String::as_str) == Some("aws-node")
+            || label(&self.metadata, "k8s-app") == Some("aws-node")
     }
 
     /// The env of the `aws-node` container, if this is an aws-node pod.
@@ -258,19 +436,37 @@ impl KPod {
     }
 
     pub fn to_state(&self) -> PodState {
-        PodState {
-            namespace: self.metadata.namespace.clone().unwrap_or_default(),
-            name: self.metadata.name.clone(),
-            uid: self.metadata.uid.clone(),
-            node_name: self.spec.node_name.clone().filter(|n| !n.is_empty()),
-            host_network: self.spec.host_network.unwrap_or(false),
-            phase: PodPhase::parse(self.status.phase.as_deref().unwrap_or("")),
-            has_ip: self
-                .status
-                .pod_ip
-                .as_deref()
-                .is_some_and(|ip| !ip.is_empty()),
+        pod_state(
+            &self.metadata,
+            self.spec.node_name.as_ref(),
+            self.spec.host_network,
+            &self.status,
+        )
+    }
+
+    /// The node agent endpoint this pod serves, if it is a running agent pod.
+    pub fn agent_endpoint(&self) -> Option<AgentEndpoint> {
+        if self.status.phase.as_deref() != Some("Running") {
+            return None;
         }
+        let node = self.spec.node_name.clone().filter(|n| !n.is_empty())?;
+        let ip = self.status.pod_ip.clone().filter(|ip| !ip.is_empty())?;
+        let port = self
+            .spec
+            .containers
+            .iter()
+            .flat_map(|c| &c.ports)
+            .find(|p| p.name.as_deref() == Some(AGENT_PORT_NAME))?
+            .container_port;
+        let host = if ip.contains(':') {
+            format!("[{ip}]")
+        } else {
+            ip
+        };
+        Some(AgentEndpoint {
+            node,
+            address: format!("{host}:{port}"),
+        })
     }
 }
 
@@ -280,31 +476,32 @@ fn aws_node_container(containers: &[KContainer]) -> Option<&KContainer> {
 
 // ---------- DaemonSet / Deployment ----------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Debug)]
 pub struct KWorkload {
-    pub metadata: Meta,
+    #[serde(deserialize_with = "meta_labels")]
+    pub metadata: ObjectMeta,
     pub spec: KWorkloadSpec,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Debug)]
 pub struct KWorkloadSpec {
     pub template: KTemplate,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Debug)]
 pub struct KTemplate {
     #[serde(default)]
     pub metadata: Option<KTemplateMeta>,
     pub spec: KTemplateSpec,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone, Debug)]
 pub struct KTemplateMeta {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Debug)]
 pub struct KTemplateSpec {
     #[serde(default)]
     pub containers: Vec<KContainer>,
@@ -312,10 +509,12 @@ pub struct KTemplateSpec {
 
 /// The aws-node DaemonSet's `aws-node` container env, if the list has it
 /// (kube-system first, as EKS installs it).
-pub fn aws_node_daemonset_env(daemonsets: &[KWorkload]) -> Option<(String, Vec<EnvVar>)> {
+pub fn aws_node_daemonset_env<'a>(
+    daemonsets: impl IntoIterator<Item = &'a KWorkload>,
+) -> Option<(String, Vec<EnvVar>)> {
     let mut candidates: Vec<&KWorkload> = daemonsets
-        .iter()
-        .filter(|d| d.metadata.name == "aws-node")
+        .into_iter()
+        .filter(|d| d.metadata.name.as_deref() == Some("aws-node"))
         .collect();
     candidates.sort_by_key(|d| d.metadata.namespace.as_deref() != Some("kube-system"));
     let ds = candidates.first()?;
@@ -330,11 +529,7 @@ pub fn aws_node_daemonset_env(daemonsets: &[KWorkload]) -> Option<(String, Vec<E
 pub fn karpenter_controller(deployments: &[KWorkload]) -> Option<KarpenterState> {
     let is_karpenter = |d: &&KWorkload| {
         let tmpl_labels = d.spec.template.metadata.as_ref().map(|m| &m.labels);
-        d.metadata
-            .labels
-            .get("app.kubernetes.io/name")
-            .map(String::as_str)
-            == Some("karpenter")
+        label(&d.metadata, "app.kubernetes.io/name") == Some("karpenter")
             || tmpl_labels
                 .and_then(|l| l.get("app.kubernetes.io/name"))
                 .map(String::as_str)
@@ -362,7 +557,7 @@ pub fn karpenter_controller(deployments: &[KWorkload]) -> Option<KarpenterState>
     };
     Some(KarpenterState {
         namespace: d.metadata.namespace.clone().unwrap_or_default(),
-        name: d.metadata.name.clone(),
+        name: name_of(&d.metadata),
         reserved_enis,
         reserved_enis_raw: raw,
     })
@@ -370,9 +565,11 @@ pub fn karpenter_controller(deployments: &[KWorkload]) -> Option<KarpenterState>
 
 // ---------- Events ----------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct KEvent {
+    #[serde(deserialize_with = "meta_min", default)]
+    pub metadata: ObjectMeta,
     #[serde(default)]
     pub involved_object: KObjectRef,
     #[serde(default)]
@@ -391,7 +588,7 @@ pub struct KEvent {
     pub count: Option<u32>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone, Debug)]
 pub struct KObjectRef {
     #[serde(default)]
     pub kind: Option<String>,
@@ -403,7 +600,7 @@ pub struct KObjectRef {
     pub uid: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone, Debug)]
 pub struct KEventSource {
     #[serde(default)]
     pub host: Option<String>,
@@ -447,9 +644,10 @@ impl KEvent {
 
 // ---------- Karpenter and VPC CNI CRDs ----------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Debug)]
 pub struct KNodeClaim {
-    pub metadata: Meta,
+    #[serde(deserialize_with = "meta_min")]
+    pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: Value,
     #[serde(default)]
@@ -459,7 +657,7 @@ pub struct KNodeClaim {
 impl KNodeClaim {
     pub fn to_state(&self) -> NodeClaimState {
         NodeClaimState {
-            name: self.metadata.name.clone(),
+            name: name_of(&self.metadata),
             node_name: self
                 .status
                 .get("nodeName")
@@ -479,9 +677,10 @@ impl KNodeClaim {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Debug)]
 pub struct KNodeClass {
-    pub metadata: Meta,
+    #[serde(deserialize_with = "meta_min")]
+    pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: Value,
     #[serde(default)]
@@ -498,7 +697,7 @@ impl KNodeClass {
                     .ok_or_else(|| {
                         format!(
                             "EC2NodeClass {}: spec.kubelet.maxPods {n} is not a count",
-                            self.metadata.name
+                            name_of(&self.metadata)
                         )
                     })?,
             )),
@@ -509,7 +708,7 @@ impl KNodeClass {
             Some(other) => {
                 return Err(format!(
                     "EC2NodeClass {}: spec.kubelet.maxPods must be a number or string, got {other}",
-                    self.metadata.name
+                    name_of(&self.metadata)
                 ))
             }
         };
@@ -569,7 +768,7 @@ impl KNodeClass {
             })
             .unwrap_or_default();
         Ok(NodeClassState {
-            name: self.metadata.name.clone(),
+            name: name_of(&self.metadata),
             max_pods,
             pods_per_core,
             ami_family: family
@@ -582,9 +781,10 @@ impl KNodeClass {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Debug)]
 pub struct KEniConfig {
-    pub metadata: Meta,
+    #[serde(deserialize_with = "meta_min")]
+    pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: Value,
 }
@@ -592,7 +792,7 @@ pub struct KEniConfig {
 impl KEniConfig {
     pub fn to_state(&self) -> EniConfigState {
         EniConfigState {
-            name: self.metadata.name.clone(),
+            name: name_of(&self.metadata),
             subnet: self
                 .spec
                 .get("subnet")
@@ -603,9 +803,10 @@ impl KEniConfig {
 }
 
 /// NodePools carry nothing the view uses yet; read to validate the file.
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Debug)]
 pub struct KNodePool {
-    pub metadata: Meta,
+    #[serde(deserialize_with = "meta_min")]
+    pub metadata: ObjectMeta,
 }
 
 #[cfg(test)]
@@ -685,3 +886,90 @@ mod tests {
         assert!(nc(serde_json::json!({"maxPods": [1]})).is_err());
     }
 }
+
+/// Label and annotation keys that can select a node's ENIConfig under the
+/// DaemonSet's and each aws-node pod's settings.
+pub fn eni_config_keys(
+    ds: Option<&AwsNodeState>,
+    pod_env: &BTreeMap<String, Vec<EnvVar>>,
+) -> (HashSet<String>, HashSet<String>) {
+    use crate::model::cni::CniSettings;
+    let ds = ds
+        .map(|a| CniSettings::from_env(&a.daemonset_env))
+        .unwrap_or_default();
+    let mut labels = HashSet::from([ds.eni_config_label().to_string()]);
+    let mut annotations = HashSet::from([ds.eni_config_annotation().to_string()]);
+    for env in pod_env.values() {
+        let s = CniSettings::from_env(env);
+        labels.insert(s.eni_config_label().to_string());
+        annotations.insert(s.eni_config_annotation().to_string());
+    }
+    (labels, annotations)
+}
+
+// ---------- kube::Resource for the slim types ----------
+
+/// The aws-node DaemonSet, watched by name.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(transparent)]
+pub struct KDaemonSet(pub KWorkload);
+
+/// Deployments, watched by the Karpenter label.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(transparent)]
+pub struct KDeployment(pub KWorkload);
+
+slim_resource!(KNode, "Node", "", "v1", "nodes", ClusterResourceScope);
+slim_resource!(KPod, "Pod", "", "v1", "pods", NamespaceResourceScope);
+slim_resource!(KPodSlim, "Pod", "", "v1", "pods", NamespaceResourceScope);
+slim_resource!(KEvent, "Event", "", "v1", "events", NamespaceResourceScope);
+slim_resource!(
+    KDaemonSet,
+    "DaemonSet",
+    "apps",
+    "v1",
+    "daemonsets",
+    NamespaceResourceScope,
+    0.metadata
+);
+slim_resource!(
+    KDeployment,
+    "Deployment",
+    "apps",
+    "v1",
+    "deployments",
+    NamespaceResourceScope,
+    0.metadata
+);
+slim_resource!(
+    KNodeClaim,
+    "NodeClaim",
+    "karpenter.sh",
+    "v1",
+    "nodeclaims",
+    ClusterResourceScope
+);
+slim_resource!(
+    KNodePool,
+    "NodePool",
+    "karpenter.sh",
+    "v1",
+    "nodepools",
+    ClusterResourceScope
+);
+slim_resource!(
+    KNodeClass,
+    "EC2NodeClass",
+    "karpenter.k8s.aws",
+    "v1",
+    "ec2nodeclasses",
+    ClusterResourceScope
+);
+slim_resource!(
+    KEniConfig,
+    "ENIConfig",
+    "crd.k8s.amazonaws.com",
+    "v1alpha1",
+    "eniconfigs",
+    ClusterResourceScope
+);

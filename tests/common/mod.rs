@@ -53,9 +53,15 @@ pub struct Output {
 }
 
 pub fn run(args: &[&str]) -> Output {
+    run_env(args, &[])
+}
+
+/// Runs the binary with extra environment variables.
+pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let out = Command::new(bin())
         .args(args)
         .env_remove("EKS_IPAM_BUNDLE")
+        .envs(env.iter().copied())
         .output()
         .expect("run binary");
     Output {

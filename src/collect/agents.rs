@@ -1,0 +1,171 @@
+//! Pulls every node agent's `/v1/pool` with bounded concurrency and a
+//! per-agent timeout and body limit. An agent that cannot be read makes that
+//! node's pool unknown (absent), never zero.
+
+use super::kube::KubeCollector;
+use super::{Health, Source};
+use crate::http::{self, FetchError, HttpClient};
+use crate::model::state::{ClusterState, IpamdNodeState};
+use crate::node_agent::PoolSnapshot;
+use crate::sources::ipamd;
+use futures::StreamExt;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+const MAX_POOL_BODY: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct AgentsOptions {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub concurrency: usize,
+}
+
+/// What one agent said: the parsed pool and ipamd metrics, and the raw
+/// payloads (for `capture`).
+#[derive(Debug, Clone)]
+pub struct AgentReading {
+    pub state: IpamdNodeState,
+    pub snapshot: PoolSnapshot,
+}
+
+pub struct AgentsCollector {
+    readings: Mutex<BTreeMap<String, AgentReading>>,
+    synced: AtomicBool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullError {
+    Fetch(FetchError),
+    NotAPool,
+}
+
+impl PullError {
+    fn kind(self) -> &'static str {
+        match self {
+            PullError::Fetch(e) => e.as_str(),
+            PullError::NotAPool => "invalid_snapshot",
+        }
+    }
+}
+
+/// Reads one agent and parses its snapshot with the bundle's ipamd parsers.
+pub async fn pull(
+    client: &HttpClient,
+    address: &str,
+    timeout: Duration,
+) -> Result<AgentReading, PullError> {
+    let body = http::get(
+        client,
+        &format!("http://{address}/v1/pool"),
+        timeout,
+        MAX_POOL_BODY,
+    )
+    .await
+    .map_err(PullError::Fetch)?;
+    let snapshot: PoolSnapshot = serde_json::from_slice(&body).map_err(|_| PullError::NotAPool)?;
+    let pool = match &snapshot.enis {
+        Some(v) => serde_json::to_vec(v)
+            .ok()
+            .and_then(|b| ipamd::parse_enis(&b).ok()),
+        None => None,
+    };
+    let metrics = snapshot
+        .metrics
+        .as_deref()
+        .and_then(|t| ipamd::parse_metrics(t).ok());
+    Ok(AgentReading {
+        state: IpamdNodeState { pool, metrics },
+        snapshot,
+    })
+}
+
+impl AgentsCollector {
+    pub fn start(
+        kube: Arc<KubeCollector>,
+        opts: AgentsOptions,
+        health: Arc<Health>,
+        changed: Arc<Notify>,
+    ) -> Arc<Self> {
+        health.register("ipamd");
+        let me = Arc::new(AgentsCollector {
+            readings: Mutex::new(BTreeMap::new()),
+            synced: AtomicBool::new(false),
+        });
+        let this = me.clone();
+        tokio::spawn(async move {
+            let client = http::client();
+            loop {
+                let started = Instant::now();
+                let endpoints = kube.agent_endpoints();
+                let results: Vec<_> = futures::stream::iter(endpoints.iter().cloned())
+                    .map(|ep| {
+                        let client = client.clone();
+                        async move {
+                            (
+                                ep.node.clone(),
+                                pull(&client, &ep.address, opts.timeout).await,
+                            )
+                        }
+                    })
+                    .buffer_unordered(opts.concurrency.max(1))
+                    .collect()
+                    .await;
+                let mut fresh = BTreeMap::new();
+                let mut failed = 0usize;
+                for (node, r) in results {
+                    match r {
+                        Ok(reading) => {
+                            fresh.insert(node, reading);
+                        }
+                        Err(e) => {
+                            failed += 1;
+                            health.count("ipamd", e.kind());
+                            tracing::debug!(%node, kind = e.kind(), "node agent not readable");
+                        }
+                    }
+                }
+                let took = started.elapsed();
+                if failed > 0 && fresh.is_empty() && !endpoints.is_empty() {
+                    health.failure("ipamd", "all_agents_failed", took);
+                } else {
+                    health.success("ipamd", took);
+                }
+                *this.readings.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+                // One full round done (possibly with zero agents): readings are now known.
+                this.synced.store(true, Ordering::SeqCst);
+                changed.notify_one();
+                tokio::time::sleep(opts.interval).await;
+            }
+        });
+        me
+    }
+
+    /// The latest readings (for `capture`).
+    pub fn readings(&self) -> BTreeMap<String, AgentReading> {
+        self.readings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl Source for AgentsCollector {
+    fn synced(&self) -> bool {
+        self.synced.load(Ordering::SeqCst)
+    }
+
+    fn fill(&self, st: &mut ClusterState) {
+        for (node, r) in self
+            .readings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            st.ipamd.insert(node.clone(), r.state.clone());
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! CloudTrail LookupEvents poller for the ENI/IP calls ipamd makes.
+//!
+//! LookupEvents allows one lookup attribute per call, so each event name is
+//! its own query. CloudTrail delivers events minutes late, so every query
+//! re-reads an overlap before the previous window's end, and events are
+//! de-duplicated by id. A client-side limiter keeps us far below the
+//! account's shared 2 requests/s. Until one full round succeeded the API-call
+//! view is unknown, so silence never reads as "no calls" before we caught up.
+
+use super::{Health, Source};
+use crate::model::state::{ApiCall, ApiCallState, ClusterState, Operation};
+use crate::sources::cloudtrail::{to_api_call, LookupEvent};
+use aws_sdk_cloudtrail::error::ProvideErrorMetadata;
+use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+use aws_smithy_types::DateTime;
+use jiff::Timestamp;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// Event names polled: what ipamd calls to add and release pod IPs.
+pub const POLLED: [Operation; 4] = [
+    Operation::AssignPrivateIpAddresses,
+    Operation::CreateNetworkInterface,
+    Operation::AttachNetworkInterface,
+    Operation::UnassignPrivateIpAddresses,
+];
+
+#[derive(Debug, Clone)]
+pub struct CloudTrailOptions {
+    /// Seconds between rounds (one round = one query per event name).
+    pub poll_interval: Duration,
+    /// How far back the first round reads, and how long calls are kept.
+    pub lookback: Duration,
+    /// Re-read window before the previous end (late delivery).
+    pub overlap: Duration,
+    /// Client-side cap on LookupEvents requests per second.
+    pub max_rps: f64,
+}
+
+impl Default for CloudTrailOptions {
+    fn default() -> Self {
+        CloudTrailOptions {
+            poll_interval: Duration::from_secs(60),
+            lookback: Duration::from_secs(3 * 3600),
+            overlap: Duration::from_secs(20 * 60),
+            max_rps: 1.0,
+        }
+    }
+}
+
+/// Spaces requests at least `1/rps` apart.
+pub struct RateLimiter {
+    interval: Duration,
+    next: tokio::sync::Mutex<Instant>,
+}
+
+impl RateLimiter {
+    pub fn new(rps: f64) -> Self {
+        let rps = if rps.is_finite() && rps > 0.0 {
+            rps
+        } else {
+            1.0
+        };
+        RateLimiter {
+            interval: Duration::from_secs_f64(1.0 / rps),
+            next: tokio::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    pub async fn acquire(&self) {
+        let mut next = self.next.lock().await;
+        let now = Instant::now();
+        if *next > now {
+            tokio::time::sleep(*next - now).await;
+        }
+        *next = Instant::now().max(*next) + self.interval;
+    }
+}
+
+/// Closed set of CloudTrail failure kinds.
+pub fn classify<E: ProvideErrorMetadata, R>(
+    e: &aws_sdk_cloudtrail::error::SdkError<E, R>,
+) -> &'static str {
+    use aws_sdk_cloudtrail::error::SdkError;
+    match e {
+        SdkError::TimeoutError(_) => "timeout",
+        SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => "connect",
+        SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => "credentials_or_config",
+        _ => match e.code() {
+            Some("ThrottlingException") | Some("Throttling") => "throttled",
+            Some("AccessDeniedException")
+            | Some("AccessDenied")
+            | Some("UnauthorizedOperation") => "access_denied",
+            Some("ExpiredTokenException")
+            | Some("ExpiredToken")
+            | Some("UnrecognizedClientException") => "expired_credentials",
+            Some("InvalidNextTokenException") => "invalid_next_token",
+            _ => "api_error",
+        },
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    calls: HashMap<String, ApiCall>,
+    cursors: BTreeMap<Operation, Timestamp>,
+    coverage_start: Option<Timestamp>,
+    requests: u64,
+}
+
+pub struct CloudTrailCollector {
+    inner: Mutex<Inner>,
+}
+
+fn to_dt(t: Timestamp) -> DateTime {
+    DateTime::from_millis(t.as_millisecond())
+}
+
+impl CloudTrailCollector {
+    pub fn start(
+        client: aws_sdk_cloudtrail::Client,
+        opts: CloudTrailOptions,
+        health: Arc<Health>,
+        changed: Arc<Notify>,
+    ) -> Arc<Self> {
+        health.register("cloudtrail");
+        let me = Arc::new(CloudTrailCollector {
+            inner: Mutex::new(Inner::default()),
+        });
+        let this = me.clone();
+        tokio::spawn(async move {
+            let limiter = RateLimiter::new(opts.max_rps);
+            loop {
+                let started = Instant::now();
+                match this.round(&client, &opts, &limiter, &health).await {
+                    Ok(()) => health.success("cloudtrail", started.elapsed()),
+                    Err(kind) => {
+                        health.failure("cloudtrail", kind, started.elapsed());
+                        tracing::warn!(kind, "CloudTrail round failed; keeping the previous view");
+                    }
+                }
+                changed.notify_one();
+                tokio::time::sleep(opts.poll_interval).await;
+            }
+        });
+        me
+    }
+
+    async fn round(
+        &self,
+        client: &aws_sdk_cloudtrail::Client,
+        opts: &CloudTrailOptions,
+        limiter: &RateLimiter,
+        health: &Health,
+    ) -> Result<(), &'static str> {
+        let now = Timestamp::now();
+        let floor = now - jiff::SignedDuration::try_from(opts.lookback).unwrap_or_default();
+        let overlap = jiff::SignedDuration::try_from(opts.overlap).unwrap_or_default();
+        let mut fresh = Vec::new();
+        let mut cursors = Vec::new();
+        for op in POLLED {
+            let cursor = self
+                .inner
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .cursors
+                .get(&op)
+                .copied();
+            let start = cursor.map(|c| c - overlap).unwrap_or(floor).max(floor);
+            let mut token: Option<String> = None;
+            loop {
+                limiter.acquire().await;
+                self.inner
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .requests += 1;
+                let attr = LookupAttribute::builder()
+                    .attribute_key(LookupAttributeKey::EventName)
+                    .attribute_value(op.as_str())
+                    .build()
+                    .map_err(|_| "api_error")?;
+                let resp = client
+                    .lookup_events()
+                    .lookup_attributes(attr)
+                    .start_time(to_dt(start))
+                    .end_time(to_dt(now))
+                    .max_results(50)
+                    .set_next_token(token.clone())
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                for e in resp.events() {
+                    let ev = LookupEvent {
+                        event_id: e.event_id().map(str::to_string),
+                        event_name: e.event_name().map(str::to_string),
+                        event_time: e
+                            .event_time()
+                            .map(|t| serde_json::Value::from(t.as_secs_f64())),
+                        username: e.username().map(str::to_string),
+                        cloud_trail_event: e.cloud_trail_event().map(str::to_string),
+                    };
+                    match to_api_call(&ev) {
+                        Ok(Some(call)) => fresh.push(call),
+                        Ok(None) => {}
+                        Err(err) => {
+                            health.count("cloudtrail", "invalid_event");
+                            tracing::debug!(error = %err, "skipping CloudTrail event");
+                        }
+                    }
+                }
+                token = resp
+                    .next_token()
+                    .map(str::to_string)
+                    .filter(|t| !t.is_empty());
+                if token.is_none() {
+                    break;
+                }
+            }
+            cursors.push((op, now));
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        for c in fresh {
+            inner.calls.entry(c.event_id.clone()).or_insert(c);
+        }
+        for (op, t) in cursors {
+            inner.cursors.insert(op, t);
+        }
+        inner.coverage_start.get_or_insert(floor);
+        // Keep what the lookback covers; older calls only matter as "last
+        // call", and a node silent for longer is reported as silent since
+        // coverage start anyway.
+        let keep_from = floor - overlap;
+        inner.calls.retain(|_, c| c.time >= keep_from);
+        if let Some(start) = inner.coverage_start {
+            inner.coverage_start = Some(start.max(keep_from));
+        }
+        Ok(())
+    }
+
+    /// LookupEvents requests made since start.
+    pub fn requests(&self) -> u64 {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .requests
+    }
+}
+
+impl Source for CloudTrailCollector {
+    fn synced(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .coverage_start
+            .is_some()
+    }
+
+    fn fill(&self, st: &mut ClusterState) {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        // Unknown until a full round succeeded.
+        if let Some(start) = inner.coverage_start {
+            let mut calls: Vec<ApiCall> = inner.calls.values().cloned().collect();
+            calls.sort_by(|a, b| a.time.cmp(&b.time).then(a.event_id.cmp(&b.event_id)));
+            st.api_calls = Some(ApiCallState {
+                calls,
+                coverage_start: Some(start),
+            });
+        }
+    }
+}

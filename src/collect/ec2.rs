@@ -1,0 +1,292 @@
+//! EC2: instance-type limits (cached for hours, embedded table as fallback),
+//! the subnets the cluster draws from, and the nodes' ENIs. Requests are
+//! filtered, batched, and capped by a per-minute budget that does not grow
+//! with scrapes; the SDK's adaptive retry slows down on RequestLimitExceeded
+//! (ipamd on every node shares the same EC2 API buckets).
+
+use super::agents::AgentsCollector;
+use super::kube::KubeCollector;
+use super::{Health, Source};
+use crate::model::limits::InstanceLimits;
+use crate::model::state::{ClusterState, NetworkInterfaceState, SubnetState};
+use crate::sources::ec2::sdk;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::types::Filter;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone)]
+pub struct Ec2Options {
+    pub interval: Duration,
+    pub instance_types_ttl: Duration,
+    /// Most EC2 requests per minute, whatever the cluster size.
+    pub max_requests_per_minute: u32,
+}
+
+impl Default for Ec2Options {
+    fn default() -> Self {
+        Ec2Options {
+            interval: Duration::from_secs(300),
+            instance_types_ttl: Duration::from_secs(6 * 3600),
+            max_requests_per_minute: 30,
+        }
+    }
+}
+
+/// Filter values per request (EC2 allows up to 200 per filter).
+const BATCH: usize = 200;
+
+/// Closed set of EC2 failure kinds.
+pub fn classify<E: ProvideErrorMetadata, R>(
+    e: &aws_sdk_ec2::error::SdkError<E, R>,
+) -> &'static str {
+    use aws_sdk_ec2::error::SdkError;
+    match e {
+        SdkError::TimeoutError(_) => "timeout",
+        SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => "connect",
+        SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => "credentials_or_config",
+        _ => match e.code() {
+            Some("RequestLimitExceeded") | Some("Throttling") => "throttled",
+            Some("UnauthorizedOperation") | Some("AccessDenied") => "access_denied",
+            Some("AuthFailure") | Some("ExpiredToken") | Some("RequestExpired") => {
+                "expired_credentials"
+            }
+            Some("InternalError")
+            | Some("InternalFailure")
+            | Some("Unavailable")
+            | Some("ServiceUnavailable") => "server_error",
+            _ => "api_error",
+        },
+    }
+}
+
+/// A budget of N requests per rolling minute.
+struct Budget {
+    per_minute: u32,
+    sent: tokio::sync::Mutex<std::collections::VecDeque<Instant>>,
+}
+
+impl Budget {
+    async fn acquire(&self) {
+        let mut sent = self.sent.lock().await;
+        loop {
+            let now = Instant::now();
+            while sent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+            {
+                sent.pop_front();
+            }
+            if (sent.len() as u32) < self.per_minute.max(1) {
+                sent.push_back(now);
+                return;
+            }
+            let wait = Duration::from_secs(60)
+                .saturating_sub(now.duration_since(*sent.front().unwrap_or(&now)));
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[derive(Default)]
+struct Data {
+    instance_types: BTreeMap<String, (InstanceLimits, Instant)>,
+    subnets: Option<Vec<SubnetState>>,
+    enis: Option<Vec<NetworkInterfaceState>>,
+}
+
+pub struct Ec2Collector {
+    data: Mutex<Data>,
+    requests: AtomicU64,
+    synced: std::sync::atomic::AtomicBool,
+}
+
+fn filter(name: &str, values: &[String]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.to_vec()))
+        .build()
+}
+
+impl Ec2Collector {
+    pub fn start(
+        client: aws_sdk_ec2::Client,
+        kube: Arc<KubeCollector>,
+        agents: Arc<AgentsCollector>,
+        opts: Ec2Options,
+        health: Arc<Health>,
+        changed: Arc<Notify>,
+    ) -> Arc<Self> {
+        health.register("ec2");
+        let me = Arc::new(Ec2Collector {
+            data: Mutex::new(Data::default()),
+            requests: AtomicU64::new(0),
+            synced: false.into(),
+        });
+        let this = me.clone();
+        tokio::spawn(async move {
+            let budget = Budget {
+                per_minute: opts.max_requests_per_minute,
+                sent: Default::default(),
+            };
+            // Let the first Kubernetes lists land so the first round knows what to ask.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            loop {
+                let started = Instant::now();
+                match this.round(&client, &kube, &agents, &opts, &budget).await {
+                    Ok(()) => {
+                        health.success("ec2", started.elapsed());
+                        this.synced.store(true, Ordering::SeqCst);
+                    }
+                    Err(kind) => {
+                        health.failure("ec2", kind, started.elapsed());
+                        tracing::warn!(kind, "EC2 round failed; keeping the previous data (instance limits fall back to the embedded table)");
+                    }
+                }
+                changed.notify_one();
+                tokio::time::sleep(opts.interval).await;
+            }
+        });
+        me
+    }
+
+    async fn round(
+        &self,
+        client: &aws_sdk_ec2::Client,
+        kube: &KubeCollector,
+        agents: &AgentsCollector,
+        opts: &Ec2Options,
+        budget: &Budget,
+    ) -> Result<(), &'static str> {
+        let wanted = kube.ec2_wants();
+        let mut subnet_ids: BTreeSet<String> = wanted.subnet_ids.clone();
+        for r in agents.readings().values() {
+            for e in r.state.pool.iter().flat_map(|p| &p.enis) {
+                if let Some(s) = &e.subnet_id {
+                    subnet_ids.insert(s.clone());
+                }
+            }
+        }
+
+        // Instance types: only those in use and not cached recently.
+        let stale: Vec<String> = {
+            let d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+            wanted
+                .instance_types
+                .iter()
+                .filter(|t| {
+                    d.instance_types
+                        .get(*t)
+                        .is_none_or(|(_, at)| at.elapsed() > opts.instance_types_ttl)
+                })
+                .cloned()
+                .collect()
+        };
+        for batch in stale.chunks(100) {
+            let mut token = None;
+            loop {
+                budget.acquire().await;
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                let resp = client
+                    .describe_instance_types()
+                    .filters(filter("instance-type", batch))
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+                for it in resp.instance_types() {
+                    if let Some(l) = sdk::limits(it) {
+                        d.instance_types
+                            .insert(l.instance_type.clone(), (l, Instant::now()));
+                    }
+                }
+                token = resp.next_token().map(str::to_string);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+
+        // Subnets: by id, as a filter so a deleted subnet is no error.
+        let ids: Vec<String> = subnet_ids.into_iter().collect();
+        let mut subnets = Vec::new();
+        for batch in ids.chunks(BATCH) {
+            budget.acquire().await;
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let resp = client
+                .describe_subnets()
+                .filters(filter("subnet-id", batch))
+                .send()
+                .await
+                .map_err(|e| classify(&e))?;
+            subnets.extend(resp.subnets().iter().filter_map(sdk::subnet));
+        }
+
+        // ENIs: of the cluster's instances; in prefix mode also every ENI in
+        // those subnets, which the free-/28 count needs.
+        let instances: Vec<String> = wanted.instance_ids.iter().cloned().collect();
+        let mut enis: BTreeMap<String, NetworkInterfaceState> = BTreeMap::new();
+        let mut queries: Vec<Filter> = instances
+            .chunks(BATCH)
+            .map(|b| filter("attachment.instance-id", b))
+            .collect();
+        if wanted.prefix_mode {
+            queries.extend(ids.chunks(BATCH).map(|b| filter("subnet-id", b)));
+        }
+        for f in queries {
+            let mut token = None;
+            loop {
+                budget.acquire().await;
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                let resp = client
+                    .describe_network_interfaces()
+                    .filters(f.clone())
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                for n in resp.network_interfaces() {
+                    if let Some(s) = sdk::network_interface(n) {
+                        enis.insert(s.id.clone(), s);
+                    }
+                }
+                token = resp
+                    .next_token()
+                    .map(str::to_string)
+                    .filter(|t| !t.is_empty());
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        d.subnets = Some(subnets);
+        d.enis = Some(enis.into_values().collect());
+        Ok(())
+    }
+
+    /// EC2 requests made since start.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+impl Source for Ec2Collector {
+    fn synced(&self) -> bool {
+        self.synced.load(Ordering::SeqCst)
+    }
+
+    fn fill(&self, st: &mut ClusterState) {
+        let d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        // Types not (yet) described fall back to the embedded table in the view.
+        if !d.instance_types.is_empty() {
+            st.instance_types = Some(d.instance_types.values().map(|(l, _)| l.clone()).collect());
+        }
+        st.subnets = d.subnets.clone();
+        st.network_interfaces = d.enis.clone();
+    }
+}

@@ -1,0 +1,439 @@
+//! Kubernetes: reflector-backed watches into slim types (no managedFields,
+//! no pod env except aws-node's, no pod labels), one per resource, each
+//! with its own sync state. A forbidden resource or a missing CRD is
+//! reported once, counted, shown as unknown, and retried with a slow backoff.
+
+use super::{Health, Source};
+use crate::model::state::ClusterState;
+use crate::sources::kube::*;
+use futures::StreamExt;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::utils::ResetTimerBackoff;
+use kube::runtime::watcher;
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use std::collections::HashSet;
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Closed set of watch failure kinds, for logs and `eks_ipam_collector_errors_total`.
+pub fn classify(e: &watcher::Error) -> &'static str {
+    let api_code = |ke: &kube::Error| match ke {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    };
+    let code = match e {
+        watcher::Error::InitialListFailed(ke)
+        | watcher::Error::WatchStartFailed(ke)
+        | watcher::Error::WatchFailed(ke) => api_code(ke),
+        watcher::Error::WatchError(status) => Some(status.code),
+        _ => None,
+    };
+    match code {
+        Some(401) => "unauthorized",
+        Some(403) => "forbidden",
+        Some(404) => "not_found",
+        Some(410) => "gone",
+        Some(429) => "throttled",
+        Some(c) if c >= 500 => "server_error",
+        Some(_) => "api_error",
+        None => "connect",
+    }
+}
+
+/// Sync and error state of one watched resource.
+#[derive(Default)]
+struct ResourceState {
+    synced: AtomicBool,
+    /// Error kinds already logged at warn level (report once, then debug).
+    reported: Mutex<HashSet<&'static str>>,
+}
+
+/// Doubling delay from `min` to `max`.
+#[derive(Debug, Clone)]
+pub struct DoublingBackoff {
+    min: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl DoublingBackoff {
+    pub fn new(min: Duration, max: Duration) -> Self {
+        DoublingBackoff {
+            min,
+            max,
+            next: min,
+        }
+    }
+}
+
+impl Iterator for DoublingBackoff {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        let d = self.next;
+        self.next = (self.next * 2).min(self.max);
+        Some(d)
+    }
+}
+
+impl kube::runtime::utils::Backoff for DoublingBackoff {
+    fn reset(&mut self) {
+        self.next = self.min;
+    }
+}
+
+/// Backoff for a watch that failed: fast first retries, then slow (up to 5
+/// min) so a missing CRD or a denied permission is not hammered; back to
+/// fast after 10 min of health.
+fn backoff() -> ResetTimerBackoff<DoublingBackoff> {
+    ResetTimerBackoff::new(
+        DoublingBackoff::new(Duration::from_secs(1), Duration::from_secs(300)),
+        Duration::from_secs(600),
+    )
+}
+
+struct Watched<K: Resource<DynamicType = ()> + 'static> {
+    name: &'static str,
+    store: Store<K>,
+    state: Arc<ResourceState>,
+}
+
+impl<K> Watched<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    fn spawn(
+        name: &'static str,
+        api: Api<K>,
+        cfg: watcher::Config,
+        health: Arc<Health>,
+        changed: Arc<Notify>,
+    ) -> Self {
+        let (store, writer) = reflector::store();
+        let state = Arc::new(ResourceState::default());
+        let st = state.clone();
+        tokio::spawn(async move {
+            let stream =
+                reflector::reflector(writer, watcher::watcher(api, cfg)).backoff(backoff());
+            futures::pin_mut!(stream);
+            while let Some(ev) = stream.next().await {
+                match ev {
+                    Ok(watcher::Event::InitDone) => {
+                        if !st.synced.swap(true, Ordering::SeqCst) {
+                            tracing::info!(resource = name, "initial list done");
+                        }
+                        st.reported
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .clear();
+                        changed.notify_one();
+                    }
+                    Ok(watcher::Event::Init) | Ok(watcher::Event::InitApply(_)) => {}
+                    Ok(_) => changed.notify_one(),
+                    Err(e) => {
+                        let kind = classify(&e);
+                        health.count("kubernetes", kind);
+                        let first = st
+                            .reported
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(kind);
+                        if first {
+                            tracing::warn!(resource = name, kind, error = %e, "watch failed; retrying with backoff (reported once)");
+                        } else {
+                            tracing::debug!(resource = name, kind, error = %e, "watch failed again");
+                        }
+                    }
+                }
+            }
+        });
+        Watched { name, store, state }
+    }
+
+    fn synced(&self) -> bool {
+        self.state.synced.load(Ordering::SeqCst)
+    }
+
+    /// The cached objects, or `None` (unknown) before the first full list.
+    fn objects(&self) -> Option<Vec<Arc<K>>> {
+        self.synced().then(|| self.store.state())
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Ec2Wants {
+    pub instance_types: std::collections::BTreeSet<String>,
+    pub instance_ids: std::collections::BTreeSet<String>,
+    pub subnet_ids: std::collections::BTreeSet<String>,
+    pub prefix_mode: bool,
+}
+
+/// Which optional resources to watch.
+#[derive(Debug, Clone)]
+pub struct KubeOptions {
+    pub karpenter: bool,
+    pub eniconfigs: bool,
+    /// Namespace of the node-agent pods (any namespace when `None`).
+    pub agent_namespace: Option<String>,
+}
+
+pub struct KubeCollector {
+    nodes: Watched<KNode>,
+    pods: Watched<KPodSlim>,
+    aws_node_pods: Watched<KPod>,
+    agent_pods: Watched<KPod>,
+    daemonsets: Watched<KDaemonSet>,
+    deployments: Watched<KDeployment>,
+    events: Watched<KEvent>,
+    nodeclaims: Option<Watched<KNodeClaim>>,
+    nodeclasses: Option<Watched<KNodeClass>>,
+    eniconfigs: Option<Watched<KEniConfig>>,
+    health: Arc<Health>,
+}
+
+impl KubeCollector {
+    pub fn start(
+        client: Client,
+        opts: &KubeOptions,
+        health: Arc<Health>,
+        changed: Arc<Notify>,
+    ) -> Arc<Self> {
+        health.register("kubernetes");
+        let h = || health.clone();
+        let c = || changed.clone();
+        let agent_api: Api<KPod> = match &opts.agent_namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        Arc::new(KubeCollector {
+            nodes: Watched::spawn(
+                "nodes",
+                Api::all(client.clone()),
+                watcher::Config::default(),
+                h(),
+                c(),
+            ),
+            pods: Watched::spawn(
+                "pods",
+                Api::all(client.clone()),
+                watcher::Config::default(),
+                h(),
+                c(),
+            ),
+            aws_node_pods: Watched::spawn(
+                "aws-node pods",
+                Api::all(client.clone()),
+                watcher::Config::default().labels("k8s-app=aws-node"),
+                h(),
+                c(),
+            ),
+            agent_pods: Watched::spawn(
+                "agent pods",
+                agent_api,
+                watcher::Config::default().labels(AGENT_SELECTOR),
+                h(),
+                c(),
+            ),
+            daemonsets: Watched::spawn(
+                "daemonsets",
+                Api::all(client.clone()),
+                watcher::Config::default().fields("metadata.name=aws-node"),
+                h(),
+                c(),
+            ),
+            deployments: Watched::spawn(
+                "deployments",
+                Api::all(client.clone()),
+                watcher::Config::default().labels("app.kubernetes.io/name=karpenter"),
+                h(),
+                c(),
+            ),
+            events: Watched::spawn(
+                "events",
+                Api::all(client.clone()),
+                watcher::Config::default().fields("reason=FailedCreatePodSandBox"),
+                h(),
+                c(),
+            ),
+            nodeclaims: opts.karpenter.then(|| {
+                Watched::spawn(
+                    "nodeclaims",
+                    Api::all(client.clone()),
+                    watcher::Config::default(),
+                    h(),
+                    c(),
+                )
+            }),
+            nodeclasses: opts.karpenter.then(|| {
+                Watched::spawn(
+                    "ec2nodeclasses",
+                    Api::all(client.clone()),
+                    watcher::Config::default(),
+                    h(),
+                    c(),
+                )
+            }),
+            eniconfigs: opts.eniconfigs.then(|| {
+                Watched::spawn(
+                    "eniconfigs",
+                    Api::all(client.clone()),
+                    watcher::Config::default(),
+                    h(),
+                    c(),
+                )
+            }),
+            health,
+        })
+    }
+
+    /// Running node agents, from the agent DaemonSet's pods.
+    pub fn agent_endpoints(&self) -> Vec<AgentEndpoint> {
+        self.agent_pods
+            .store
+            .state()
+            .iter()
+            .filter_map(|p| p.agent_endpoint())
+            .collect()
+    }
+
+    /// The instance types and ids of the cached nodes (for EC2 lookups).
+    pub fn node_instances(&self) -> Vec<(Option<String>, Option<String>)> {
+        let empty = HashSet::new();
+        self.nodes
+            .store
+            .state()
+            .iter()
+            .map(|n| {
+                let s = n.to_state(&empty, &empty);
+                (s.instance_type, s.instance_id)
+            })
+            .collect()
+    }
+
+    /// What EC2 should be asked about: instance types and ids in use, the
+    /// subnets the EC2NodeClasses and ENIConfigs name, and whether prefix
+    /// delegation is on.
+    pub fn ec2_wants(&self) -> Ec2Wants {
+        let mut w = Ec2Wants::default();
+        for (t, id) in self.node_instances() {
+            w.instance_types.extend(t);
+            w.instance_ids.extend(id);
+        }
+        for c in self.nodeclasses.iter().flat_map(|w| w.store.state()) {
+            if let Ok(s) = c.to_state() {
+                w.subnet_ids.extend(s.subnets.into_iter().map(|(id, _)| id));
+            }
+        }
+        for e in self.eniconfigs.iter().flat_map(|w| w.store.state()) {
+            w.subnet_ids.extend(e.to_state().subnet);
+        }
+        w.prefix_mode = self
+            .daemonsets
+            .store
+            .state()
+            .iter()
+            .filter_map(|d| aws_node_daemonset_env(std::iter::once(&d.0)))
+            .any(|(_, env)| crate::model::cni::CniSettings::from_env(&env).prefix_delegation);
+        w
+    }
+
+    fn core_synced(&self) -> bool {
+        self.nodes.synced() && self.pods.synced() && self.daemonsets.synced()
+    }
+
+    /// Names of watched resources still unknown (for logs and readiness).
+    pub fn unsynced(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        for (n, s) in [
+            (self.nodes.name, self.nodes.synced()),
+            (self.pods.name, self.pods.synced()),
+            (self.daemonsets.name, self.daemonsets.synced()),
+            (self.deployments.name, self.deployments.synced()),
+            (self.events.name, self.events.synced()),
+            (self.aws_node_pods.name, self.aws_node_pods.synced()),
+        ] {
+            if !s {
+                v.push(n);
+            }
+        }
+        v
+    }
+}
+
+impl Source for KubeCollector {
+    fn synced(&self) -> bool {
+        self.core_synced()
+    }
+
+    fn fill(&self, st: &mut ClusterState) {
+        self.health.set_up("kubernetes", self.core_synced());
+        if let Some(ds) = self.daemonsets.objects() {
+            let ws: Vec<&KWorkload> = ds.iter().map(|d| &d.0).collect();
+            st.aws_node = Some(
+                aws_node_daemonset_env(ws).map(|(namespace, daemonset_env)| {
+                    crate::model::state::AwsNodeState {
+                        namespace,
+                        daemonset_env,
+                    }
+                }),
+            );
+        }
+        if let Some(pods) = self.aws_node_pods.objects() {
+            for p in pods {
+                if let (Some(env), Some(node)) = (p.aws_node_env(), p.spec.node_name.as_ref()) {
+                    st.aws_node_pod_env.insert(node.clone(), env);
+                }
+            }
+        }
+        if let Some(pods) = self.pods.objects() {
+            st.pods = Some(pods.iter().map(|p| p.to_state()).collect());
+        }
+        if let Some(nodes) = self.nodes.objects() {
+            let (labels, annotations) = eni_config_keys(
+                st.aws_node.as_ref().and_then(|a| a.as_ref()),
+                &st.aws_node_pod_env,
+            );
+            st.nodes = Some(
+                nodes
+                    .iter()
+                    .map(|n| n.to_state(&labels, &annotations))
+                    .collect(),
+            );
+        }
+        if let Some(d) = self.deployments.objects() {
+            let ws: Vec<KWorkload> = d.iter().map(|d| d.0.clone()).collect();
+            st.karpenter = Some(karpenter_controller(&ws));
+        }
+        if let Some(ev) = self.events.objects() {
+            st.sandbox_failures = Some(ev.iter().filter_map(|e| e.sandbox_ip_failure()).collect());
+        }
+        if let Some(w) = &self.nodeclaims {
+            st.nodeclaims = w
+                .objects()
+                .map(|v| v.iter().map(|c| c.to_state()).collect());
+        }
+        if let Some(w) = &self.nodeclasses {
+            st.ec2nodeclasses = w.objects().map(|v| {
+                v.iter()
+                    .filter_map(|c| match c.to_state() {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            self.health.count("kubernetes", "invalid_object");
+                            tracing::debug!(error = %e, "skipping EC2NodeClass");
+                            None
+                        }
+                    })
+                    .collect()
+            });
+        }
+        if let Some(w) = &self.eniconfigs {
+            st.eniconfigs = w
+                .objects()
+                .map(|v| v.iter().map(|c| c.to_state()).collect());
+        }
+    }
+}

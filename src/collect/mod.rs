@@ -1,0 +1,172 @@
+//! Live collection for the `cluster` role. Background tasks keep each
+//! source's slice of the typed state fresh; a rebuild task assembles the
+//! slices into one [`ClusterState`], builds the view and publishes it,
+//! whenever a source reports a change (debounced) and at least every
+//! `max_age`, because ages (silence, cooldown) move with the clock.
+//! A scrape never waits on any of this.
+
+pub mod agents;
+pub mod cloudtrail;
+pub mod ec2;
+pub mod kube;
+
+use crate::model::state::ClusterState;
+use crate::model::view::{self, ViewConfig};
+use crate::render::exposition::CollectorStatus;
+use crate::server::{AppState, Snapshot};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// Health of every collector, for `eks_ipam_collector_*`.
+#[derive(Default)]
+pub struct Health {
+    inner: Mutex<BTreeMap<&'static str, CollectorStatus>>,
+}
+
+fn now_unix() -> f64 {
+    jiff::Timestamp::now().as_millisecond() as f64 / 1000.0
+}
+
+impl Health {
+    fn entry<'a>(
+        map: &'a mut BTreeMap<&'static str, CollectorStatus>,
+        name: &'static str,
+    ) -> &'a mut CollectorStatus {
+        map.entry(name).or_insert_with(|| CollectorStatus {
+            collector: name,
+            up: false,
+            last_success_unix: None,
+            duration_seconds: 0.0,
+            errors: BTreeMap::new(),
+        })
+    }
+
+    /// Registers a collector as not-yet-run, so `collector_up` shows 0 from the start.
+    pub fn register(&self, name: &'static str) {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        Self::entry(&mut m, name);
+    }
+
+    pub fn success(&self, name: &'static str, took: Duration) {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let e = Self::entry(&mut m, name);
+        e.up = true;
+        e.last_success_unix = Some(now_unix());
+        e.duration_seconds = took.as_secs_f64();
+    }
+
+    /// A failed run: `kind` must come from a closed set.
+    pub fn failure(&self, name: &'static str, kind: &'static str, took: Duration) {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let e = Self::entry(&mut m, name);
+        e.up = false;
+        e.duration_seconds = took.as_secs_f64();
+        *e.errors.entry(kind.to_string()).or_default() += 1;
+    }
+
+    /// An error that does not make the whole collector down (one resource,
+    /// one agent, one event): counted only.
+    pub fn count(&self, name: &'static str, kind: &'static str) {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        *Self::entry(&mut m, name)
+            .errors
+            .entry(kind.to_string())
+            .or_default() += 1;
+    }
+
+    pub fn set_up(&self, name: &'static str, up: bool) {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let e = Self::entry(&mut m, name);
+        e.up = up;
+        if up {
+            e.last_success_unix = Some(now_unix());
+        }
+    }
+
+    pub fn snapshot(&self) -> Vec<CollectorStatus> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+/// Something that contributes its slice of the state.
+pub trait Source: Send + Sync {
+    fn fill(&self, state: &mut ClusterState);
+    /// True once the first full read is done (readiness).
+    fn synced(&self) -> bool;
+}
+
+pub struct Live {
+    pub cluster_name: Option<String>,
+    pub region: Option<String>,
+    pub sources: Vec<Arc<dyn Source>>,
+    pub health: Arc<Health>,
+    pub changed: Arc<Notify>,
+}
+
+impl Live {
+    /// The whole state as the sources see it now.
+    pub fn assemble(&self) -> ClusterState {
+        let mut st = ClusterState {
+            now: Some(jiff::Timestamp::now()),
+            cluster_name: self.cluster_name.clone(),
+            region: self.region.clone(),
+            ..Default::default()
+        };
+        for s in &self.sources {
+            s.fill(&mut st);
+        }
+        st
+    }
+
+    pub fn synced(&self) -> bool {
+        self.sources.iter().all(|s| s.synced())
+    }
+}
+
+/// Rebuilds and publishes the view: `debounce` after a change, and at least
+/// every `max_age`. The first view is published once every source synced,
+/// or after `ready_timeout` with what is there (unknown stays unknown).
+pub async fn run_rebuilder(
+    live: Arc<Live>,
+    app: AppState,
+    cfg: ViewConfig,
+    debounce: Duration,
+    max_age: Duration,
+    ready_timeout: Duration,
+) {
+    let started = Instant::now();
+    let mut published = false;
+    loop {
+        tokio::select! {
+            _ = live.changed.notified() => tokio::time::sleep(debounce).await,
+            _ = tokio::time::sleep(if published { max_age } else { Duration::from_millis(500) }) => {},
+        }
+        if !published && !live.synced() && started.elapsed() < ready_timeout {
+            continue;
+        }
+        let t = Instant::now();
+        let state = live.assemble();
+        let v = view::build(&state, &cfg);
+        tracing::debug!(
+            took_ms = t.elapsed().as_millis() as u64,
+            nodes = v.nodes.len(),
+            "view rebuilt"
+        );
+        app.publish(Snapshot::new(v, live.health.snapshot()));
+        if !published {
+            tracing::info!(
+                synced = live.synced(),
+                after_ms = started.elapsed().as_millis() as u64,
+                "first view published"
+            );
+        }
+        published = true;
+    }
+}

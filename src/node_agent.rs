@@ -1,0 +1,342 @@
+//! The `node` role: a hostNetwork agent that reads ipamd on the node's
+//! loopback (introspection `/v1/enis`, `/v1/eni-configs` and its metrics),
+//! serves per-node `/metrics`, and a JSON pool snapshot (`/v1/pool`) that the
+//! `cluster` role pulls. The snapshot carries ipamd's own payloads, so the
+//! cluster parses them with the same code as a bundle.
+
+use crate::http::{self, FetchError, HttpClient};
+use crate::model::capacity::IpMode;
+use crate::model::state::{IpamdMetrics, IpamdPool};
+use crate::model::view::pool_stats;
+use crate::render::exposition::{render_collectors, CollectorStatus, Family};
+use crate::sources::ipamd;
+use crate::{Error, Result};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// Largest ipamd answer accepted (a full m7i.48xlarge pool is well under 1 MiB).
+const MAX_IPAMD_BODY: usize = 8 * 1024 * 1024;
+const IPAMD_TIMEOUT: Duration = Duration::from_secs(3);
+/// ipamd's default IP_COOLDOWN_PERIOD; the agent cannot see aws-node's env.
+const DEFAULT_COOLDOWN_SECONDS: u32 = 30;
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub node_name: String,
+    pub introspection_url: String,
+    pub metrics_url: String,
+    pub interval: Duration,
+}
+
+/// What `/v1/pool` returns. `enis` is ipamd's `/v1/enis` JSON as received.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolSnapshot {
+    pub node: String,
+    pub fetched_at: Option<String>,
+    pub enis: Option<serde_json::Value>,
+    pub eni_config: Option<String>,
+    /// ipamd's metrics, `awscni_*` lines only.
+    pub metrics: Option<String>,
+    /// Per endpoint (`enis`, `eni_configs`, `metrics`), why the last read failed.
+    #[serde(default)]
+    pub errors: std::collections::BTreeMap<String, String>,
+}
+
+struct Latest {
+    snapshot: PoolSnapshot,
+    pool: Option<IpamdPool>,
+    metrics: Option<IpamdMetrics>,
+    status: CollectorStatus,
+}
+
+#[derive(Clone)]
+struct AgentState {
+    node: String,
+    latest: Arc<RwLock<Option<Latest>>>,
+}
+
+fn now_unix() -> f64 {
+    jiff::Timestamp::now().as_millisecond() as f64 / 1000.0
+}
+
+/// One read of ipamd. Never fails: each part that cannot be read or parsed
+/// is absent, with its reason in `errors`.
+pub async fn read_ipamd(
+    client: &HttpClient,
+    cfg: &AgentConfig,
+) -> (PoolSnapshot, Option<IpamdPool>, Option<IpamdMetrics>) {
+    let base = cfg.introspection_url.trim_end_matches('/');
+    let (enis_url, configs_url) = (format!("{base}/v1/enis"), format!("{base}/v1/eni-configs"));
+    let (enis, configs, metrics) = tokio::join!(
+        http::get(client, &enis_url, IPAMD_TIMEOUT, MAX_IPAMD_BODY),
+        http::get(client, &configs_url, IPAMD_TIMEOUT, 64 * 1024),
+        http::get(client, &cfg.metrics_url, IPAMD_TIMEOUT, MAX_IPAMD_BODY),
+    );
+    let mut snap = PoolSnapshot {
+        node: cfg.node_name.clone(),
+        fetched_at: Some(jiff::Timestamp::now().to_string()),
+        ..Default::default()
+    };
+    let mut pool = None;
+    match enis {
+        Ok(body) => match ipamd::parse_enis(&body) {
+            Ok(p) => {
+                pool = Some(p);
+                snap.enis = serde_json::from_slice(&body).ok();
+            }
+            Err(e) => {
+                snap.errors
+                    .insert("enis".into(), format!("invalid /v1/enis: {e}"));
+            }
+        },
+        Err(e) => {
+            snap.errors.insert("enis".into(), e.as_str().into());
+        }
+    }
+    match configs {
+        // A JSON string, e.g. "us-west-2a"; 404 when ipamd cannot reach the apiserver.
+        Ok(body) => match serde_json::from_slice::<String>(&body) {
+            Ok(name) => snap.eni_config = Some(name),
+            Err(_) => {
+                snap.errors
+                    .insert("eni_configs".into(), "not a JSON string".into());
+            }
+        },
+        Err(e) => {
+            snap.errors.insert("eni_configs".into(), e.as_str().into());
+        }
+    }
+    let mut parsed_metrics = None;
+    match metrics.map(|b| String::from_utf8(b.to_vec()).map_err(|_| FetchError::Body)) {
+        Ok(Ok(text)) => match ipamd::parse_metrics(&text) {
+            Ok(m) => {
+                parsed_metrics = Some(m);
+                snap.metrics = Some(
+                    text.lines()
+                        .filter(|l| {
+                            l.starts_with("awscni_")
+                                || l.starts_with("# HELP awscni_")
+                                || l.starts_with("# TYPE awscni_")
+                        })
+                        .map(|l| format!("{l}\n"))
+                        .collect(),
+                );
+            }
+            Err(e) => {
+                snap.errors
+                    .insert("metrics".into(), format!("invalid metrics: {e}"));
+            }
+        },
+        Ok(Err(e)) | Err(e) => {
+            snap.errors.insert("metrics".into(), e.as_str().into());
+        }
+    }
+    (snap, pool, parsed_metrics)
+}
+
+/// The node role's exposition.
+pub fn render_metrics(
+    node: &str,
+    pool: Option<&IpamdPool>,
+    metrics: Option<&IpamdMetrics>,
+    status: &CollectorStatus,
+    out: &mut String,
+) {
+    let mut up = Family::new(
+        "eks_ipam_ipamd_up",
+        "gauge",
+        "1 when ipamd's /v1/enis answered with a pool this agent could read.",
+    );
+    up.sample(&[("node", node)], if pool.is_some() { 1.0 } else { 0.0 });
+    up.finish(out);
+    if let Some(p) = pool {
+        let mode = if p.enis.iter().any(|e| e.cidrs.iter().any(|c| c.prefix)) {
+            IpMode::Prefix
+        } else {
+            IpMode::SecondaryIp
+        };
+        let st = pool_stats(
+            p,
+            mode,
+            Some(jiff::Timestamp::now()),
+            DEFAULT_COOLDOWN_SECONDS,
+        );
+        let mut ips = Family::new(
+            "eks_ipam_ipamd_ips",
+            "gauge",
+            "ipamd's pool on this node by state; available excludes IPs in cooldown.",
+        );
+        ips.sample(
+            &[("node", node), ("state", "assigned")],
+            f64::from(st.assigned_ips),
+        );
+        ips.sample(
+            &[("node", node), ("state", "available")],
+            f64::from(st.total_ips - st.assigned_ips - st.cooldown_ips),
+        );
+        ips.sample(
+            &[("node", node), ("state", "cooldown")],
+            f64::from(st.cooldown_ips),
+        );
+        ips.finish(out);
+        let mut enis = Family::new(
+            "eks_ipam_ipamd_enis",
+            "gauge",
+            "ENIs ipamd manages on this node (network card 0).",
+        );
+        enis.sample(&[("node", node)], p.enis.len() as f64);
+        enis.finish(out);
+        let mut per_eni = Family::new(
+            "eks_ipam_ipamd_eni_ips",
+            "gauge",
+            "IPs ipamd holds on each ENI (a /28 prefix counts 16).",
+        );
+        for e in &p.enis {
+            let n: u32 = e.cidrs.iter().map(|c| if c.prefix { 16 } else { 1 }).sum();
+            per_eni.sample(
+                &[
+                    ("node", node),
+                    ("eni", &e.id),
+                    ("primary", if e.primary { "true" } else { "false" }),
+                ],
+                f64::from(n),
+            );
+        }
+        per_eni.finish(out);
+        let mut prefixes = Family::new(
+            "eks_ipam_ipamd_prefixes",
+            "gauge",
+            "/28 prefixes ipamd holds on this node.",
+        );
+        prefixes.sample(
+            &[("node", node)],
+            p.enis
+                .iter()
+                .flat_map(|e| &e.cidrs)
+                .filter(|c| c.prefix)
+                .count() as f64,
+        );
+        prefixes.finish(out);
+    }
+    if let Some(v) = metrics.and_then(|m| m.no_available_ip_addresses) {
+        let mut f = Family::new(
+            "eks_ipam_ipamd_no_available_ip_total",
+            "counter",
+            "ipamd's awscni_no_available_ip_addresses: pod IP requests it could not serve.",
+        );
+        f.sample(&[("node", node)], v);
+        f.finish(out);
+    }
+    render_collectors(std::slice::from_ref(status), out);
+}
+
+async fn metrics_handler(State(st): State<AgentState>) -> Response {
+    let guard = st.latest.read().unwrap_or_else(|p| p.into_inner());
+    let Some(l) = guard.as_ref() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no data yet\n").into_response();
+    };
+    let mut out = String::with_capacity(4096);
+    render_metrics(
+        &st.node,
+        l.pool.as_ref(),
+        l.metrics.as_ref(),
+        &l.status,
+        &mut out,
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
+
+async fn pool_handler(State(st): State<AgentState>) -> Response {
+    let guard = st.latest.read().unwrap_or_else(|p| p.into_inner());
+    match guard.as_ref() {
+        Some(l) => axum::Json(l.snapshot.clone()).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "no data yet\n").into_response(),
+    }
+}
+
+async fn readyz(State(st): State<AgentState>) -> Response {
+    match st.latest.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        Some(_) => "ready\n".into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: ipamd not read yet\n",
+        )
+            .into_response(),
+    }
+}
+
+/// Runs the agent until SIGTERM.
+pub async fn run(listen: &str, cfg: AgentConfig) -> Result<()> {
+    let st = AgentState {
+        node: cfg.node_name.clone(),
+        latest: Arc::new(RwLock::new(None)),
+    };
+    let poller = {
+        let st = st.clone();
+        let cfg = cfg.clone();
+        tokio::spawn(async move {
+            let client = http::client();
+            let mut last_success = None;
+            loop {
+                let started = Instant::now();
+                let (snapshot, pool, metrics) = read_ipamd(&client, &cfg).await;
+                if pool.is_some() {
+                    last_success = Some(now_unix());
+                } else {
+                    tracing::warn!(node = %cfg.node_name, errors = ?snapshot.errors, "cannot read ipamd");
+                }
+                let status = CollectorStatus {
+                    collector: "ipamd",
+                    up: pool.is_some(),
+                    last_success_unix: last_success,
+                    duration_seconds: started.elapsed().as_secs_f64(),
+                    errors: snapshot.errors.keys().map(|k| (k.clone(), 1)).collect(),
+                };
+                *st.latest.write().unwrap_or_else(|p| p.into_inner()) = Some(Latest {
+                    snapshot,
+                    pool,
+                    metrics,
+                    status,
+                });
+                tokio::time::sleep(cfg.interval).await;
+            }
+        })
+    };
+    let app = Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/v1/pool", get(pool_handler))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(st);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| Error::Listen {
+            addr: listen.to_string(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| Error::Listen {
+        addr: listen.to_string(),
+        source,
+    })?;
+    tracing::info!(%local, node = %cfg.node_name, "node agent listening");
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(crate::server::shutdown_signal())
+        .await
+        .map_err(|source| Error::Serve { source });
+    poller.abort();
+    served
+}
