@@ -34,13 +34,13 @@ pub struct AgentConfig {
     pub interval: Duration,
 }
 
-/// What `/v1/pool` returns. `enis` is ipamd's `/v1/enis` JSON as received.
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+/// What `/v1/pool` returns. `enis` is ipamd's `/v1/enis` JSON, byte for byte.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolSnapshot {
     pub node: String,
     pub fetched_at: Option<String>,
-    pub enis: Option<serde_json::Value>,
+    pub enis: Option<Box<serde_json::value::RawValue>>,
     pub eni_config: Option<String>,
     /// ipamd's metrics, `awscni_*` lines only.
     pub metrics: Option<String>,
@@ -89,7 +89,9 @@ pub async fn read_ipamd(
         Ok(body) => match ipamd::parse_enis(&body) {
             Ok(p) => {
                 pool = Some(p);
-                snap.enis = serde_json::from_slice(&body).ok();
+                snap.enis = std::str::from_utf8(&body)
+                    .ok()
+                    .and_then(|t| serde_json::value::RawValue::from_string(t.to_string()).ok());
             }
             Err(e) => {
                 snap.errors

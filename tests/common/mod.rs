@@ -170,3 +170,64 @@ fn dechunk(mut body: &str) -> String {
     }
     out
 }
+
+/// A Python fake server from tests/fakes/, killed on drop. `addrs` maps the
+/// names it announced (`LISTENING <name> <addr>`) to addresses.
+pub struct Fake {
+    pub child: Child,
+    pub addrs: std::collections::HashMap<String, String>,
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `python3 tests/fakes/<script> <args>` and waits for `expect` LISTENING lines.
+pub fn start_fake(script: &str, args: &[&str], expect: usize) -> Fake {
+    let child = Command::new("python3")
+        .arg(repo("tests/fakes").join(script))
+        .args(args)
+        .current_dir(repo(""))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3");
+    let mut fake = Fake {
+        child,
+        addrs: Default::default(),
+    };
+    let stdout = fake.child.stdout.take().unwrap();
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    while fake.addrs.len() < expect {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            panic!("fake {script} exited before listening");
+        }
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if parts.len() == 3 && parts[0] == "LISTENING" {
+            fake.addrs
+                .insert(parts[1].to_string(), parts[2].to_string());
+        }
+    }
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = reader.read_to_string(&mut sink);
+    });
+    fake
+}
+
+/// Polls `f` every 100 ms until it returns Some, for at most `secs`.
+pub fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
