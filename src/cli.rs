@@ -216,9 +216,11 @@ pub struct DiagnoseArgs {
 
 #[derive(Args, Debug)]
 pub struct CaptureArgs {
-    /// Directory to write the bundle into.
+    /// Directory to write the bundle into (created if missing).
     #[arg(long, env = "EKS_IPAM_CAPTURE_OUT")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 #[derive(Args, Debug)]
@@ -445,7 +447,33 @@ pub async fn run(cli: Cli) -> Result<u8> {
             .await?;
             Ok(0)
         }
-        Command::Capture(_) => Err(Error::LiveSourcesUnavailable { what: "capture" }),
+        Command::Capture(a) => {
+            let l = &a.live;
+            let skipped = crate::capture::capture(
+                &a.out,
+                &crate::capture::CaptureOptions {
+                    cluster_name: l.cluster_name.clone(),
+                    region: l.region.clone(),
+                    disable_ec2: l.disable_ec2,
+                    disable_cloudtrail: l.disable_cloudtrail,
+                    cloudtrail_lookback: std::time::Duration::from_secs(l.cloudtrail_lookback),
+                    cloudtrail_max_rps: l.cloudtrail_max_rps,
+                    agent_timeout: std::time::Duration::from_secs(l.agent_timeout.max(1)),
+                    agent_concurrency: l.agent_concurrency,
+                    agent_namespace: l.agent_namespace.clone(),
+                },
+            )
+            .await?;
+            for (file, why) in &skipped {
+                eprintln!("skipped {file}: {why}");
+            }
+            eprintln!(
+                "wrote bundle to {} (diagnose it: eks-ipam-exporter diagnose --bundle {})",
+                a.out.display(),
+                a.out.display()
+            );
+            Ok(0)
+        }
     }
 }
 
