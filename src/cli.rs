@@ -198,7 +198,7 @@ pub enum OutputFormat {
 
 #[derive(Args, Debug)]
 pub struct DiagnoseArgs {
-    /// Diagnose a bundle directory (see README: "Build a bundle by hand").
+    /// Diagnose a bundle directory (see README: "Build a bundle by hand"); without it, the live sources.
     #[arg(long, env = "EKS_IPAM_BUNDLE")]
     pub bundle: Option<PathBuf>,
     /// Output format.
@@ -210,8 +210,38 @@ pub struct DiagnoseArgs {
         default_value = "table"
     )]
     pub output: OutputFormat,
+    /// Only nodes whose name contains this (and findings about them or the whole cluster).
+    #[arg(long, env = "EKS_IPAM_NODE_FILTER")]
+    pub node: Option<String>,
+    /// Only findings of this severity or worse.
+    #[arg(
+        long,
+        env = "EKS_IPAM_MIN_SEVERITY",
+        value_enum,
+        default_value = "info"
+    )]
+    pub min_severity: MinSeverity,
     #[command(flatten)]
     pub thresholds: Thresholds,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MinSeverity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl MinSeverity {
+    fn severity(self) -> Severity {
+        match self {
+            MinSeverity::Info => Severity::Info,
+            MinSeverity::Warning => Severity::Warning,
+            MinSeverity::Critical => Severity::Critical,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -272,6 +302,7 @@ pub fn view_from_bundle(
         last_success_unix: Some(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0),
         duration_seconds: started.elapsed().as_secs_f64(),
         errors: Default::default(),
+        requests: 0,
     };
     Ok((v, status))
 }
@@ -383,6 +414,71 @@ async fn serve_live(a: &LiveArgs, listen: &str, cfg: &ViewConfig) -> Result<()> 
     server::serve(listen, state).await
 }
 
+/// Live `diagnose`: the same collectors as `cluster`, run until every source
+/// has been read once (or `--ready-timeout`), with progress on stderr.
+async fn diagnose_live(a: &LiveArgs, cfg: ViewConfig) -> Result<view::View> {
+    use std::io::IsTerminal;
+    use std::time::Duration;
+    let app = AppState::new();
+    let live = start_live(a, app, cfg).await?;
+    let started = Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    let mut last_len = 0;
+    while !live.synced() && started.elapsed() < Duration::from_secs(a.ready_timeout) {
+        let waiting = live.waiting_for();
+        let line = format!(
+            "waiting for {} ({}s)",
+            waiting.join(", "),
+            started.elapsed().as_secs()
+        );
+        if tty {
+            eprint!("\r{line:<last_len$}");
+            last_len = line.len();
+        } else if started.elapsed().as_secs() % 10 == 0 {
+            eprintln!("{line}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    if tty {
+        eprint!("\r{:<last_len$}\r", "");
+    }
+    let missing = live.waiting_for();
+    if !missing.is_empty() {
+        eprintln!(
+            "note: not read within --ready-timeout: {} (shown as unknown)",
+            missing.join(", ")
+        );
+    }
+    for s in live.health.snapshot().iter().filter(|s| !s.up) {
+        let kinds: Vec<&str> = s.errors.keys().map(String::as_str).collect();
+        eprintln!(
+            "note: {} failed ({}): {}",
+            s.collector,
+            kinds.join(", "),
+            hint(s.collector, &kinds)
+        );
+    }
+    Ok(view::build(&live.assemble(), &cfg))
+}
+
+/// What to do about a failing collector, by error kind.
+fn hint(collector: &str, kinds: &[&str]) -> &'static str {
+    let has = |k: &str| kinds.contains(&k);
+    match collector {
+        "ec2" if has("access_denied") => {
+            "grant ec2:DescribeInstanceTypes, ec2:DescribeSubnets and ec2:DescribeNetworkInterfaces (deploy/iam-policy.json)"
+        }
+        "cloudtrail" if has("access_denied") => "grant cloudtrail:LookupEvents (deploy/iam-policy.json)",
+        "ec2" | "cloudtrail" if has("expired_credentials") || has("credentials_or_config") => {
+            "check AWS credentials and region (aws sts get-caller-identity; AWS_REGION or --region)"
+        }
+        "ec2" | "cloudtrail" if has("throttled") => "the account's API rate is exhausted; lower the exporter's request rates",
+        "kubernetes" if has("forbidden") => "grant get/list/watch on the listed resources (deploy/rbac.yaml)",
+        "ipamd" => "is the node-agent DaemonSet running? (kubectl get pods -l app.kubernetes.io/name=eks-ipam-exporter-node -A)",
+        _ => "see the log (--log-level debug)",
+    }
+}
+
 /// Exit code of `diagnose`: 1 when any finding is warning or worse.
 pub fn diagnose_exit_code(v: &view::View) -> u8 {
     u8::from(v.findings.iter().any(|f| f.severity >= Severity::Warning))
@@ -412,13 +508,12 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Diagnose(a) => {
-            let Some(dir) = &a.bundle else {
-                return Err(Error::LiveSourcesUnavailable {
-                    what: "diagnose without --bundle",
-                });
+            let cfg = a.thresholds.view_config();
+            let v = match &a.bundle {
+                Some(dir) => view_from_bundle(&DirBundle::open(dir)?, &cfg)?.0,
+                None => diagnose_live(&a.live, cfg).await?,
             };
-            let files = DirBundle::open(dir)?;
-            let (v, _) = view_from_bundle(&files, &a.thresholds.view_config())?;
+            let v = v.filtered(a.node.as_deref(), a.min_severity.severity());
             use std::io::{IsTerminal, Write};
             let text = match a.output {
                 OutputFormat::Json => crate::render::json::render(&v),

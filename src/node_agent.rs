@@ -307,6 +307,7 @@ pub async fn run(listen: &str, cfg: AgentConfig) -> Result<()> {
                     last_success_unix: last_success,
                     duration_seconds: started.elapsed().as_secs_f64(),
                     errors: snapshot.errors.keys().map(|k| (k.clone(), 1)).collect(),
+                    requests: 0,
                 };
                 *st.latest.write().unwrap_or_else(|p| p.into_inner()) = Some(Latest {
                     snapshot,

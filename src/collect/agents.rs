@@ -154,6 +154,10 @@ impl AgentsCollector {
 }
 
 impl Source for AgentsCollector {
+    fn name(&self) -> &'static str {
+        "node agents"
+    }
+
     fn synced(&self) -> bool {
         self.synced.load(Ordering::SeqCst)
     }

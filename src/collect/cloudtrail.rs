@@ -249,6 +249,10 @@ impl CloudTrailCollector {
 }
 
 impl Source for CloudTrailCollector {
+    fn name(&self) -> &'static str {
+        "CloudTrail"
+    }
+
     fn synced(&self) -> bool {
         self.inner
             .lock()

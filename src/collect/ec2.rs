@@ -136,7 +136,10 @@ impl Ec2Collector {
             tokio::time::sleep(Duration::from_secs(2)).await;
             loop {
                 let started = Instant::now();
-                match this.round(&client, &kube, &agents, &opts, &budget).await {
+                match this
+                    .round(&client, &kube, &agents, &opts, &budget, &health)
+                    .await
+                {
                     Ok(()) => {
                         health.success("ec2", started.elapsed());
                         this.synced.store(true, Ordering::SeqCst);
@@ -160,6 +163,7 @@ impl Ec2Collector {
         agents: &AgentsCollector,
         opts: &Ec2Options,
         budget: &Budget,
+        health: &Health,
     ) -> Result<(), &'static str> {
         let wanted = kube.ec2_wants();
         let mut subnet_ids: BTreeSet<String> = wanted.subnet_ids.clone();
@@ -190,6 +194,7 @@ impl Ec2Collector {
             loop {
                 budget.acquire().await;
                 self.requests.fetch_add(1, Ordering::Relaxed);
+                health.request("ec2");
                 let resp = client
                     .describe_instance_types()
                     .filters(filter("instance-type", batch))
@@ -217,6 +222,7 @@ impl Ec2Collector {
         for batch in ids.chunks(BATCH) {
             budget.acquire().await;
             self.requests.fetch_add(1, Ordering::Relaxed);
+            health.request("ec2");
             let resp = client
                 .describe_subnets()
                 .filters(filter("subnet-id", batch))
@@ -242,6 +248,7 @@ impl Ec2Collector {
             loop {
                 budget.acquire().await;
                 self.requests.fetch_add(1, Ordering::Relaxed);
+                health.request("ec2");
                 let resp = client
                     .describe_network_interfaces()
                     .filters(f.clone())
@@ -276,6 +283,10 @@ impl Ec2Collector {
 }
 
 impl Source for Ec2Collector {
+    fn name(&self) -> &'static str {
+        "EC2"
+    }
+
     fn synced(&self) -> bool {
         self.synced.load(Ordering::SeqCst)
     }

@@ -365,6 +365,14 @@ impl KubeCollector {
 }
 
 impl Source for KubeCollector {
+    fn name(&self) -> &'static str {
+        "kubernetes"
+    }
+
+    fn waiting_for(&self) -> Vec<&'static str> {
+        self.unsynced()
+    }
+
     fn synced(&self) -> bool {
         self.core_synced()
     }

@@ -40,6 +40,7 @@ impl Health {
             last_success_unix: None,
             duration_seconds: 0.0,
             errors: BTreeMap::new(),
+            requests: 0,
         })
     }
 
@@ -76,6 +77,12 @@ impl Health {
             .or_default() += 1;
     }
 
+    /// One API request sent by the collector.
+    pub fn request(&self, name: &'static str) {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        Self::entry(&mut m, name).requests += 1;
+    }
+
     pub fn set_up(&self, name: &'static str, up: bool) {
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let e = Self::entry(&mut m, name);
@@ -100,6 +107,15 @@ pub trait Source: Send + Sync {
     fn fill(&self, state: &mut ClusterState);
     /// True once the first full read is done (readiness).
     fn synced(&self) -> bool;
+    /// What is still being waited for (for progress messages).
+    fn waiting_for(&self) -> Vec<&'static str> {
+        if self.synced() {
+            Vec::new()
+        } else {
+            vec![self.name()]
+        }
+    }
+    fn name(&self) -> &'static str;
 }
 
 pub struct Live {
@@ -127,6 +143,10 @@ impl Live {
 
     pub fn synced(&self) -> bool {
         self.sources.iter().all(|s| s.synced())
+    }
+
+    pub fn waiting_for(&self) -> Vec<&'static str> {
+        self.sources.iter().flat_map(|s| s.waiting_for()).collect()
     }
 }
 

@@ -124,6 +124,20 @@ pub struct NodeView {
     pub api_calls: Vec<ApiCallView>,
 }
 
+impl View {
+    /// The view limited to nodes whose name contains `node` (with their and
+    /// cluster-wide findings) and to findings of `min` severity or worse.
+    pub fn filtered(mut self, node: Option<&str>, min: super::findings::Severity) -> View {
+        if let Some(q) = node.filter(|q| !q.is_empty()) {
+            self.nodes.retain(|n| n.name.contains(q));
+            self.findings
+                .retain(|f| f.node.is_empty() && f.subnet_id.is_empty() || f.node.contains(q));
+        }
+        self.findings.retain(|f| f.severity >= min);
+        self
+    }
+}
+
 impl NodeView {
     /// How much trouble the node is in: nodes with pods waiting for an IP
     /// first (most pods in trouble now or soon: waiting + overcommit), then

@@ -16,6 +16,8 @@ pub struct CollectorStatus {
     pub duration_seconds: f64,
     /// Errors since start by kind (a closed set per collector).
     pub errors: std::collections::BTreeMap<String, u64>,
+    /// Requests sent to the source's API since start (AWS collectors).
+    pub requests: u64,
 }
 
 /// Escapes a label value: backslash, double quote and newline.
@@ -391,7 +393,18 @@ pub fn render_collectors(collectors: &[CollectorStatus], out: &mut String) {
             errs.sample(&[("collector", c.collector), ("kind", kind)], *n as f64);
         }
     }
-    for f in [up, last, dur, errs] {
+    let mut reqs = Family::new(
+        "eks_ipam_collector_requests_total",
+        "counter",
+        "API requests the collector sent since start (EC2, CloudTrail): flat however often /metrics is scraped.",
+    );
+    for c in collectors
+        .iter()
+        .filter(|c| matches!(c.collector, "ec2" | "cloudtrail"))
+    {
+        reqs.sample(&[("collector", c.collector)], c.requests as f64);
+    }
+    for f in [up, last, dur, errs, reqs] {
         f.finish(out);
     }
     let mut build = Family::new(

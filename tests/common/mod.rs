@@ -86,10 +86,25 @@ impl Drop for Server {
 
 /// Starts the binary on 127.0.0.1:0 and reads the bound address from its log.
 pub fn start_server(args: &[&str]) -> Server {
+    start_server_with(args, "127.0.0.1:0", &[])
+}
+
+/// Starts the binary on a given address.
+pub fn start_server_at(args: &[&str], listen: &str) -> Server {
+    start_server_with(args, listen, &[])
+}
+
+/// Starts the binary on 127.0.0.1:0 with extra environment variables.
+pub fn start_server_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+    start_server_with(args, "127.0.0.1:0", env)
+}
+
+fn start_server_with(args: &[&str], listen: &str, env: &[(&str, &str)]) -> Server {
     let child = Command::new(bin())
         .args(args)
-        .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
+        .args(["--listen", listen, "--log-format", "text"])
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -116,15 +131,44 @@ pub fn start_server(args: &[&str]) -> Server {
             server.addr = addr
                 .trim_matches(|c: char| !c.is_ascii_digit() && c != '.' && c != ':')
                 .to_string();
-            // Keep draining stderr so the child never blocks on a full pipe.
+            // Keep draining stderr so the child never blocks on a full pipe;
+            // echo it when EKS_IPAM_TEST_LOGS is set.
+            let echo = std::env::var_os("EKS_IPAM_TEST_LOGS").is_some();
             std::thread::spawn(move || {
-                let mut sink = String::new();
-                let _ = reader.read_to_string(&mut sink);
+                let mut l = String::new();
+                while reader.read_line(&mut l).unwrap_or(0) > 0 {
+                    if echo {
+                        eprint!("{l}");
+                    }
+                    l.clear();
+                }
             });
             return server;
         }
     }
     panic!("server did not listen within 20 s");
+}
+
+/// Minimal HTTP/1.1 POST with a JSON body: (status, body).
+pub fn http_post(addr: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_string())
 }
 
 /// Minimal HTTP/1.1 GET: (status, body).

@@ -1,0 +1,453 @@
+//! End to end, live: the `cluster` binary against a real moto_server (EC2),
+//! the fake apiserver, the fake CloudTrail, one fake ipamd plus one real
+//! `node` agent per node, all built from a scenario bundle by
+//! tests/fakes/world.py (which rewrites the scenario's ids to moto's and
+//! shifts its times to now). Checks that live reproduces the incidents, that
+//! `capture` + `diagnose --bundle` gives the same findings, and that faults
+//! (deleted node, forbidden CRD, 410 Gone, disconnects) are survived.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const S1: &str = "ip-10-0-36-41.us-west-2.compute.internal";
+const N1: &str = "ip-10-0-44-120.us-west-2.compute.internal";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Everything one live test runs; dropped in reverse order of creation.
+struct World {
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+    moto: String,
+    cloudtrail: String,
+    world: Value,
+    // Order of drop: agents, ipamds, fakes, moto.
+    _agents: Vec<Server>,
+    _ipamd: Vec<Fake>,
+    kube: Fake,
+    _ct: Fake,
+    _moto: Proc,
+}
+
+impl World {
+    fn start(scenario: &str, extra_world_args: &[&str]) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let moto_port = free_port();
+        let moto = Proc(
+            Command::new("moto_server")
+                .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("moto_server (pip install 'moto[server]'; scripts/test.sh does)"),
+        );
+        let moto_url = format!("http://127.0.0.1:{moto_port}");
+        eventually(20, || {
+            std::net::TcpStream::connect(("127.0.0.1", moto_port)).ok()
+        })
+        .expect("moto_server up");
+        let out = dir.path().join("world");
+        let base = free_port().saturating_sub(200).max(20000);
+        let mut args = vec![
+            repo("tests/fakes/world.py").to_str().unwrap().to_string(),
+            "--scenario".into(),
+            repo(scenario).to_str().unwrap().to_string(),
+            "--out".into(),
+            out.to_str().unwrap().to_string(),
+            "--moto-endpoint".into(),
+            moto_url.clone(),
+            "--agent-base-port".into(),
+            base.to_string(),
+        ];
+        args.extend(extra_world_args.iter().map(|s| s.to_string()));
+        let built = Command::new("python3")
+            .args(&args)
+            .output()
+            .expect("world.py");
+        assert!(
+            built.status.success(),
+            "world.py: {}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        let world: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("world.json")).unwrap())
+                .unwrap();
+        let w = out.to_str().unwrap();
+
+        let kube = start_fake(
+            "kube_apiserver.py",
+            &["--bundle", w, "--port", "0", "--bookmark-interval", "2"],
+            1,
+        );
+        let ct = start_fake("cloudtrail.py", &["--bundle", w, "--port", "0"], 1);
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: fake}}\ncurrent-context: fake\nusers:\n- name: fake\n  user: {{token: test}}\n",
+                kube.addrs["kube-apiserver"]
+            ),
+        )
+        .unwrap();
+
+        let mut ipamds = Vec::new();
+        let mut agents = Vec::new();
+        for (node, info) in world["nodes"].as_object().unwrap() {
+            let Some(port) = info["agentPort"].as_u64() else {
+                continue;
+            };
+            let fake = start_fake(
+                "ipamd.py",
+                &[
+                    "--bundle",
+                    w,
+                    "--node",
+                    node,
+                    "--introspection-port",
+                    "0",
+                    "--metrics-port",
+                    "0",
+                ],
+                2,
+            );
+            let intro = format!("http://{}", fake.addrs["ipamd-introspection"]);
+            let metrics = format!("http://{}/metrics", fake.addrs["ipamd-metrics"]);
+            let listen = format!("127.0.0.1:{port}");
+            let agent = start_server_at(
+                &[
+                    "node",
+                    "--node-name",
+                    node,
+                    "--ipamd-introspection-url",
+                    &intro,
+                    "--ipamd-metrics-url",
+                    &metrics,
+                    "--interval",
+                    "1s",
+                ],
+                &listen,
+            );
+            ipamds.push(fake);
+            agents.push(agent);
+        }
+        World {
+            kubeconfig,
+            moto: moto_url,
+            cloudtrail: format!("http://{}", ct.addrs["cloudtrail"]),
+            world,
+            dir,
+            _agents: agents,
+            _ipamd: ipamds,
+            kube,
+            _ct: ct,
+            _moto: moto,
+        }
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let home = self.dir.path().to_str().unwrap().to_string();
+        vec![
+            (
+                "KUBECONFIG".into(),
+                self.kubeconfig.to_str().unwrap().into(),
+            ),
+            ("HOME".into(), home),
+            ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+            ("AWS_REGION".into(), "us-west-2".into()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ("AWS_ENDPOINT_URL_EC2".into(), self.moto.clone()),
+            (
+                "AWS_ENDPOINT_URL_CLOUDTRAIL".into(),
+                self.cloudtrail.clone(),
+            ),
+            ("EKS_IPAM_CLUSTER_NAME".into(), "prod-eks".into()),
+            ("EKS_IPAM_AGENT_INTERVAL".into(), "1s".into()),
+            ("EKS_IPAM_CLOUDTRAIL_INTERVAL".into(), "5s".into()),
+            ("EKS_IPAM_EC2_INTERVAL".into(), "10s".into()),
+        ]
+    }
+
+    fn cluster(&self) -> Server {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        start_server_env(&["cluster"], &env)
+    }
+
+    fn control(&self, path: &str, body: &str) {
+        let (code, text) = http_post(&self.kube.addrs["kube-apiserver"], path, body);
+        assert_eq!(code, 200, "{path}: {text}");
+    }
+}
+
+fn diagnosis(srv: &Server) -> Option<Value> {
+    let (code, body) = http_get(&srv.addr, "/api/v1/diagnosis");
+    (code == 200)
+        .then(|| serde_json::from_str(&body).ok())
+        .flatten()
+}
+
+fn findings(v: &Value) -> BTreeSet<(String, String, String, String)> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
+            (s("code"), s("severity"), s("node"), s("subnet_id"))
+        })
+        .collect()
+}
+
+fn node<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+        .unwrap_or_else(|| panic!("node {name}"))
+}
+
+/// Waits until the live view has every source in and `pred` holds.
+fn wait_for(srv: &Server, secs: u64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let mut last = None;
+    let got = eventually(secs, || {
+        let v = diagnosis(srv)?;
+        let ok = pred(&v);
+        last = Some(v.clone());
+        ok.then_some(v)
+    });
+    got.unwrap_or_else(|| {
+        panic!(
+            "timed out waiting for {what}; last view findings: {:?}",
+            last.as_ref().map(findings)
+        )
+    })
+}
+
+#[test]
+fn live_reproduces_incident_two_and_capture_round_trips() {
+    let world = World::start("tests/bundles/min-ip-target-stall", &[]);
+    let srv = world.cluster();
+    let v = wait_for(&srv, 90, "the stall with EC2 subnets in", |v| {
+        findings(v)
+            .iter()
+            .any(|f| f.0 == "IpamdAllocationStalled" && f.2 == S1)
+            && !v["subnets"].as_array().unwrap().is_empty()
+    });
+    let f = findings(&v);
+    assert!(
+        f.contains(&(
+            "MinimumIpTargetWithoutWarmIpTarget".into(),
+            "critical".into(),
+            "".into(),
+            "".into()
+        )),
+        "{f:?}"
+    );
+    let s1 = node(&v, S1);
+    assert_eq!(
+        s1["ips"],
+        serde_json::json!({"total": 25, "assigned": 25, "available": 0, "cooldown": 0})
+    );
+    assert_eq!(s1["pods_waiting_for_ip"], 6);
+    assert_eq!(s1["ip_growth_blocked"], true);
+    assert_eq!(s1["instance_id"], world.world["nodes"][S1]["instanceId"]);
+    // Silence from the shifted CloudTrail events: the world's capture was 9023 s after the last call.
+    let silence = s1["api_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["operation"] == "AssignPrivateIpAddresses")
+        .unwrap()["silence_seconds"]
+        .as_f64()
+        .unwrap();
+    assert!((9000.0..9600.0).contains(&silence), "silence {silence}");
+    // Subnet numbers come from moto through aws-sdk-ec2.
+    let subnet = &v["subnets"].as_array().unwrap()[0];
+    let id = subnet["id"].as_str().unwrap();
+    assert_eq!(
+        subnet["available_ips"], world.world["subnets"][id]["availableIpAddressCount"],
+        "{subnet}"
+    );
+
+    // /metrics of the live exporter passes promtool's lint like the demo's.
+    let (_, metrics) = http_get(&srv.addr, "/metrics");
+    for c in ["kubernetes", "ec2", "cloudtrail", "ipamd"] {
+        assert!(
+            metrics.contains(&format!("eks_ipam_collector_up{{collector=\"{c}\"}} 1")),
+            "collector {c} not up"
+        );
+    }
+
+    // capture -> diagnose --bundle gives the same findings as live.
+    let cap = world.dir.path().join("capture");
+    let env = world.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = run_env(&["capture", "--out", cap.to_str().unwrap()], &env);
+    assert_eq!(out.code, 0, "capture: {}", out.stderr);
+    let offline = run(&[
+        "diagnose",
+        "--bundle",
+        cap.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(offline.code, 1, "{}", offline.stderr);
+    let offline: Value = serde_json::from_str(&offline.stdout).unwrap();
+    let live_now = diagnosis(&srv).unwrap();
+    assert_eq!(
+        findings(&offline),
+        findings(&live_now),
+        "capture + diagnose must agree with live"
+    );
+    assert_eq!(node(&offline, S1)["ips"], node(&live_now, S1)["ips"]);
+}
+
+#[test]
+fn live_reproduces_incident_one_and_survives_apiserver_faults() {
+    let world = World::start("tests/bundles/karpenter-overcommit", &[]);
+    // A forbidden CRD from the start: reported, counted, unknown; the rest works.
+    world.control("/_control/forbid", r#"{"resource":"ec2nodeclasses"}"#);
+    let srv = world.cluster();
+    let v = wait_for(&srv, 90, "incident 1 findings", |v| {
+        let f = findings(v);
+        f.iter().any(|f| f.0 == "EniLimitReached" && f.2 == N1)
+            && f.iter().any(|f| f.0 == "KarpenterReservedEnisMissing")
+    });
+    let n1 = node(&v, N1);
+    // The node agent is one more host-network pod: 17 - 3 - 10 = 4.
+    assert_eq!(n1["pods_host_network"], 3);
+    assert_eq!(n1["pod_ip_overcommit"], 4);
+    assert_eq!(n1["pod_ip_capacity"], 10);
+    assert!(
+        n1["karpenter_expected_max_pods"].is_null(),
+        "EC2NodeClass forbidden: Karpenter's number is unknown, not guessed"
+    );
+    let (_, metrics) = http_get(&srv.addr, "/metrics");
+    assert!(
+        metrics.contains(
+            "eks_ipam_collector_errors_total{collector=\"kubernetes\",kind=\"forbidden\"}"
+        ),
+        "forbidden not counted"
+    );
+
+    // Permission granted later: picked up without a restart (slow retry starts at 1 s).
+    world.control("/_control/unforbid", r#"{"resource":"ec2nodeclasses"}"#);
+    wait_for(
+        &srv,
+        30,
+        "Karpenter's formula once the EC2NodeClass is readable",
+        |v| node(v, N1)["karpenter_expected_max_pods"] == 17,
+    );
+
+    // 410 Gone and dropped watches: the view keeps working and follows changes.
+    world.control("/_control/expire", "{}");
+    world.control("/_control/disconnect", "{}");
+    world.control(
+        "/_control/delete",
+        &format!(r#"{{"resource":"nodes","name":"{N1}"}}"#),
+    );
+    wait_for(&srv, 30, "the deleted node to disappear", |v| {
+        v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["name"] != N1)
+    });
+    let (_, metrics) = http_get(&srv.addr, "/metrics");
+    assert!(
+        !metrics.contains(&format!("node=\"{N1}\"")),
+        "series of a deleted node must disappear"
+    );
+    assert!(metrics.contains("ip-10-0-45-17"), "the other node stays");
+}
+
+/// Measures AWS requests per minute at steady state for a 100-node fake
+/// cluster with 50 concurrent scrapers. Slow (about 3 minutes): run with
+/// `cargo test --release --test live_e2e -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_aws_requests_at_100_nodes() {
+    let world = World::start("tests/bundles/healthy", &["--extra-nodes", "98"]);
+    let env = world.env();
+    // Production defaults for the AWS intervals.
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .filter(|(k, _)| {
+            !k.starts_with("EKS_IPAM_CLOUDTRAIL_INTERVAL")
+                && !k.starts_with("EKS_IPAM_EC2_INTERVAL")
+        })
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let srv = start_server_env(&["cluster"], &env);
+    wait_for(&srv, 120, "100 nodes", |v| {
+        v["nodes"].as_array().unwrap().len() == 100
+    });
+    let counts = |m: &str, c: &str| -> f64 {
+        m.lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "eks_ipam_collector_requests_total{{collector=\"{c}\"}}"
+                ))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    // Past the first rounds (instance types, first CloudTrail lookback).
+    std::thread::sleep(Duration::from_secs(30));
+    let (_, m0) = http_get(&srv.addr, "/metrics");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scrapes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let scrapers: Vec<_> = (0..50)
+        .map(|_| {
+            let (addr, stop, scrapes) = (srv.addr.clone(), stop.clone(), scrapes.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (code, _) = http_get(&addr, "/metrics");
+                    assert_eq!(code, 200);
+                    scrapes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let window = Duration::from_secs(150);
+    std::thread::sleep(window);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for s in scrapers {
+        s.join().unwrap();
+    }
+    let (_, m1) = http_get(&srv.addr, "/metrics");
+    let per_min = |c: &str| (counts(&m1, c) - counts(&m0, c)) * 60.0 / window.as_secs_f64();
+    println!(
+        "100 nodes, 50 concurrent scrapers, {} scrapes in {}s: EC2 {:.2} req/min, CloudTrail {:.2} req/min ({:.3} req/s)",
+        scrapes.load(std::sync::atomic::Ordering::Relaxed),
+        window.as_secs(),
+        per_min("ec2"),
+        per_min("cloudtrail"),
+        per_min("cloudtrail") / 60.0
+    );
+    assert!(per_min("cloudtrail") / 60.0 <= 0.2);
+    assert!(per_min("ec2") <= 30.0);
+}
