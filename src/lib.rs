@@ -24,14 +24,14 @@ pub enum Error {
     #[error("bundle directory {} does not exist or is not a directory", path.display())]
     BundleNotFound { path: PathBuf },
 
-    #[error("{file}: cannot read: {source}")]
+    #[error("{file}: cannot read")]
     Read {
         file: String,
         #[source]
         source: std::io::Error,
     },
 
-    #[error("{file}: malformed JSON: {source}")]
+    #[error("{file}: malformed JSON")]
     Json {
         file: String,
         #[source]
@@ -41,14 +41,14 @@ pub enum Error {
     #[error("{file}: {message}")]
     Invalid { file: String, message: String },
 
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         addr: String,
         #[source]
         source: std::io::Error,
     },
 
-    #[error("HTTP server failed: {source}")]
+    #[error("HTTP server failed")]
     Serve {
         #[source]
         source: std::io::Error,
@@ -57,7 +57,7 @@ pub enum Error {
     #[error("{what} needs live sources (Kubernetes API, EC2, CloudTrail, ipamd), which this build does not have yet; use --bundle DIR or `demo`")]
     LiveSourcesUnavailable { what: &'static str },
 
-    #[error("cannot set up the Kubernetes client (in a pod: the service account; elsewhere: KUBECONFIG or ~/.kube/config): {source}")]
+    #[error("cannot set up the Kubernetes client (in a pod: the service account; elsewhere: KUBECONFIG or ~/.kube/config)")]
     KubeClient {
         #[source]
         source: kube::Error,

@@ -26,6 +26,20 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// First port of `n` consecutive free ports below the ephemeral range
+/// (32768+), where the fakes' own random ports cannot land.
+fn free_port_run(n: u16) -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = 20000 + (std::process::id() % 20) as u16 * 500;
+    loop {
+        let base = start + NEXT.fetch_add(n, Ordering::SeqCst) % 9000;
+        if (base..base + n).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return base;
+        }
+    }
+}
+
 struct Proc(Child);
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -51,6 +65,10 @@ struct World {
 
 impl World {
     fn start(scenario: &str, extra_world_args: &[&str]) -> World {
+        Self::start_with(scenario, extra_world_args, &[])
+    }
+
+    fn start_with(scenario: &str, extra_world_args: &[&str], ct_args: &[&str]) -> World {
         let dir = tempfile::tempdir().unwrap();
         let moto_port = free_port();
         let moto = Proc(
@@ -67,7 +85,13 @@ impl World {
         })
         .expect("moto_server up");
         let out = dir.path().join("world");
-        let base = free_port().saturating_sub(200).max(20000);
+        let nodes_needed = 2
+            + extra_world_args
+                .iter()
+                .filter_map(|a| a.parse::<u16>().ok())
+                .sum::<u16>()
+            + 8;
+        let base = free_port_run(nodes_needed);
         let mut args = vec![
             repo("tests/fakes/world.py").to_str().unwrap().to_string(),
             "--scenario".into(),
@@ -99,7 +123,9 @@ impl World {
             &["--bundle", w, "--port", "0", "--bookmark-interval", "2"],
             1,
         );
-        let ct = start_fake("cloudtrail.py", &["--bundle", w, "--port", "0"], 1);
+        let mut ct_all = vec!["--bundle", w, "--port", "0"];
+        ct_all.extend_from_slice(ct_args);
+        let ct = start_fake("cloudtrail.py", &ct_all, 1);
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(
             &kubeconfig,
@@ -381,6 +407,78 @@ fn live_reproduces_incident_one_and_survives_apiserver_faults() {
         "series of a deleted node must disappear"
     );
     assert!(metrics.contains("ip-10-0-45-17"), "the other node stays");
+}
+
+#[test]
+fn cloudtrail_throttling_and_a_late_event() {
+    // Every third LookupEvents is throttled; the SDK's retry and our limiter cope.
+    let world = World::start_with(
+        "tests/bundles/min-ip-target-stall",
+        &[],
+        &["--throttle-every", "3"],
+    );
+    let srv = world.cluster();
+    wait_for(&srv, 90, "the stall", |v| {
+        findings(v).iter().any(|f| f.0 == "IpamdAllocationStalled")
+    });
+
+    // ipamd calls AssignPrivateIpAddresses two minutes ago, but CloudTrail
+    // delivers it late: it only becomes visible after the poller's cursor has
+    // passed its time. Only the overlapping window can catch it.
+    let eni = world.world["ids"]["eni"]["eni-0d91f3a6b2c48e715"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let instance = world.world["nodes"][S1]["instanceId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let when = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(120);
+    let inner = serde_json::json!({
+        "eventVersion": "1.11", "eventTime": when.to_string(), "eventSource": "ec2.amazonaws.com",
+        "eventName": "AssignPrivateIpAddresses", "eventID": "late-0001",
+        "userIdentity": {"type": "AssumedRole", "arn": format!("arn:aws:sts::111122223333:assumed-role/node/{instance}")},
+        "userAgent": "aws-sdk-go-v2/1.36.5 amazon-vpc-cni-k8s/v1.20.4",
+        "requestParameters": {"networkInterfaceId": eni, "secondaryPrivateIpAddressCount": 10},
+        "responseElements": {"networkInterfaceId": eni}
+    });
+    let event = serde_json::json!({
+        "EventId": "late-0001", "EventName": "AssignPrivateIpAddresses", "ReadOnly": "false",
+        "EventTime": when.to_string(), "EventSource": "ec2.amazonaws.com", "Username": instance,
+        "Resources": [{"ResourceType": "AWS::EC2::NetworkInterface", "ResourceName": eni}],
+        "CloudTrailEvent": inner.to_string()
+    });
+    let ct = world.cloudtrail.trim_start_matches("http://").to_string();
+    let (code, body) = http_post(&ct, "/_control/append?visibleAfter=7", &event.to_string());
+    assert_eq!(code, 200, "{body}");
+    let v = wait_for(&srv, 60, "the late call to end the silence", |v| {
+        node(v, S1)["api_calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| {
+                c["operation"] == "AssignPrivateIpAddresses"
+                    && c["silence_seconds"].as_f64().is_some_and(|s| s < 600.0)
+            })
+    });
+    // ipamd is trying again, so it is no longer "silent": the stall finding goes.
+    assert!(
+        !findings(&v).iter().any(|f| f.0 == "IpamdAllocationStalled"),
+        "{:?}",
+        findings(&v)
+    );
+    let (code, stats) = http_get(&ct, "/_control/stats");
+    assert_eq!(code, 200);
+    let stats: Value = serde_json::from_str(&stats).unwrap();
+    assert!(
+        stats["throttled"].as_u64().unwrap_or(0) > 0,
+        "the fake throttled nothing: {stats}"
+    );
+    let (_, metrics) = http_get(&srv.addr, "/metrics");
+    assert!(
+        metrics.contains("eks_ipam_collector_up{collector=\"cloudtrail\"} 1"),
+        "cloudtrail collector down"
+    );
 }
 
 /// Measures AWS requests per minute at steady state for a 100-node fake

@@ -118,11 +118,13 @@ fn start_server_with(args: &[&str], listen: &str, env: &[(&str, &str)]) -> Serve
     let mut reader = BufReader::new(stderr);
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut line = String::new();
+    let mut seen = String::new();
     while Instant::now() < deadline {
         line.clear();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            panic!("server exited before listening");
+            panic!("server {args:?} on {listen} exited before listening:\n{seen}");
         }
+        seen.push_str(&line);
         if let Some(i) = line.find("local=") {
             let addr: String = line[i + 6..]
                 .chars()
