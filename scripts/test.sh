@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The one test command (README "Test"; .ci/run calls exactly this).
-# Installs what the tests need when it is missing, then runs every suite:
-# rustfmt, clippy, cargo tests (unit, integration, golden exposition),
-# Python tests (limits table vs moto_server, bundle/manifest/dashboard checks),
-# promtool rule tests. Exits non-zero if anything fails.
+# Installs what the tests need when it is missing (Debian: prometheus,
+# prometheus-alertmanager, chromium; pip: tests/requirements.txt), then runs
+# every suite: rustfmt, clippy, cargo tests (unit, integration, golden
+# exposition, live end-to-end against moto and the fakes in tests/fakes),
+# Python tests (limits table vs moto_server, bundle/manifest/dashboard checks,
+# the fakes, alerting end to end, the page in headless Chromium), promtool
+# rule tests. Exits non-zero if anything fails. Screenshots: test-output/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +30,7 @@ run_suite() {
 apt_pkgs=()
 command -v promtool >/dev/null 2>&1 || apt_pkgs+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || apt_pkgs+=(prometheus-alertmanager)
+command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)
 if ((${#apt_pkgs[@]})); then
   step "installing Debian packages: ${apt_pkgs[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -9,8 +9,8 @@
 //! verbatim from the node agents.
 
 use crate::collect::agents;
-use crate::collect::cloudtrail::{classify as ct_classify, RateLimiter, POLLED};
-use crate::collect::ec2::classify as ec2_classify;
+use crate::collect::aws_error_kind;
+use crate::collect::cloudtrail::{RateLimiter, POLLED};
 use crate::sources::kube::*;
 use crate::{http, Error, Result};
 use aws_sdk_ec2::types::Filter;
@@ -215,9 +215,10 @@ pub async fn capture(out: &Path, opts: &CaptureOptions) -> Result<Skipped> {
     let agent_pods: Vec<KPod> = pods
         .iter()
         .filter(|p| {
-            p.pointer("/metadata/labels/app.kubernetes.io~1name")
-                .and_then(Value::as_str)
-                == Some("eks-ipam-exporter-node")
+            let labels: Option<BTreeMap<String, String>> = p
+                .pointer("/metadata/labels")
+                .and_then(|l| serde_json::from_value(l.clone()).ok());
+            is_agent_pod(labels.as_ref())
         })
         .filter(|p| {
             opts.agent_namespace.as_deref().is_none_or(|ns| {
@@ -400,7 +401,7 @@ async fn capture_ec2(
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| ec2_classify(&e))?;
+                .map_err(|e| aws_error_kind(&e))?;
             for i in r.instance_types() {
                 let Some(ni) = i.network_info() else { continue };
                 its.push(json!({
@@ -441,7 +442,7 @@ async fn capture_ec2(
             .filters(filter("subnet-id", batch))
             .send()
             .await
-            .map_err(|e| ec2_classify(&e))?;
+            .map_err(|e| aws_error_kind(&e))?;
         for s in r.subnets() {
             sn.push(json!({
                 "SubnetId": s.subnet_id(),
@@ -474,7 +475,7 @@ async fn capture_ec2(
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| ec2_classify(&e))?;
+                .map_err(|e| aws_error_kind(&e))?;
             for n in r.network_interfaces() {
                 let Some(id) = n.network_interface_id() else {
                     continue;
@@ -544,7 +545,7 @@ async fn capture_cloudtrail(
                 .set_next_token(token.clone())
                 .send()
                 .await
-                .map_err(|e| ct_classify(&e))?;
+                .map_err(|e| aws_error_kind(&e))?;
             for e in r.events() {
                 events.push(json!({
                     "EventId": e.event_id(),

@@ -474,7 +474,7 @@ fn hint(collector: &str, kinds: &[&str]) -> &'static str {
         }
         "ec2" | "cloudtrail" if has("throttled") => "the account's API rate is exhausted; lower the exporter's request rates",
         "kubernetes" if has("forbidden") => "grant get/list/watch on the listed resources (deploy/rbac.yaml)",
-        "ipamd" => "is the node-agent DaemonSet running? (kubectl get pods -l app.kubernetes.io/name=eks-ipam-exporter-node -A)",
+        "ipamd" => "is the node-agent DaemonSet running? (kubectl get pods -A -l app.kubernetes.io/name=eks-ipam-exporter,app.kubernetes.io/component=node)",
         _ => "see the log (--log-level debug)",
     }
 }

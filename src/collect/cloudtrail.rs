@@ -10,7 +10,6 @@
 use super::{Health, Source};
 use crate::model::state::{ApiCall, ApiCallState, ClusterState, Operation};
 use crate::sources::cloudtrail::{to_api_call, LookupEvent};
-use aws_sdk_cloudtrail::error::ProvideErrorMetadata;
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_smithy_types::DateTime;
 use jiff::Timestamp;
@@ -76,29 +75,6 @@ impl RateLimiter {
             tokio::time::sleep(*next - now).await;
         }
         *next = Instant::now().max(*next) + self.interval;
-    }
-}
-
-/// Closed set of CloudTrail failure kinds.
-pub fn classify<E: ProvideErrorMetadata, R>(
-    e: &aws_sdk_cloudtrail::error::SdkError<E, R>,
-) -> &'static str {
-    use aws_sdk_cloudtrail::error::SdkError;
-    match e {
-        SdkError::TimeoutError(_) => "timeout",
-        SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => "connect",
-        SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => "credentials_or_config",
-        _ => match e.code() {
-            Some("ThrottlingException") | Some("Throttling") => "throttled",
-            Some("AccessDeniedException")
-            | Some("AccessDenied")
-            | Some("UnauthorizedOperation") => "access_denied",
-            Some("ExpiredTokenException")
-            | Some("ExpiredToken")
-            | Some("UnrecognizedClientException") => "expired_credentials",
-            Some("InvalidNextTokenException") => "invalid_next_token",
-            _ => "api_error",
-        },
     }
 }
 
@@ -176,6 +152,7 @@ impl CloudTrailCollector {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .requests += 1;
+                health.request("cloudtrail");
                 let attr = LookupAttribute::builder()
                     .attribute_key(LookupAttributeKey::EventName)
                     .attribute_value(op.as_str())
@@ -190,7 +167,7 @@ impl CloudTrailCollector {
                     .set_next_token(token.clone())
                     .send()
                     .await
-                    .map_err(|e| classify(&e))?;
+                    .map_err(|e| super::aws_error_kind(&e))?;
                 for e in resp.events() {
                     let ev = LookupEvent {
                         event_id: e.event_id().map(str::to_string),

@@ -10,7 +10,6 @@ use super::{Health, Source};
 use crate::model::limits::InstanceLimits;
 use crate::model::state::{ClusterState, NetworkInterfaceState, SubnetState};
 use crate::sources::ec2::sdk;
-use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::Filter;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,30 +37,6 @@ impl Default for Ec2Options {
 
 /// Filter values per request (EC2 allows up to 200 per filter).
 const BATCH: usize = 200;
-
-/// Closed set of EC2 failure kinds.
-pub fn classify<E: ProvideErrorMetadata, R>(
-    e: &aws_sdk_ec2::error::SdkError<E, R>,
-) -> &'static str {
-    use aws_sdk_ec2::error::SdkError;
-    match e {
-        SdkError::TimeoutError(_) => "timeout",
-        SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => "connect",
-        SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => "credentials_or_config",
-        _ => match e.code() {
-            Some("RequestLimitExceeded") | Some("Throttling") => "throttled",
-            Some("UnauthorizedOperation") | Some("AccessDenied") => "access_denied",
-            Some("AuthFailure") | Some("ExpiredToken") | Some("RequestExpired") => {
-                "expired_credentials"
-            }
-            Some("InternalError")
-            | Some("InternalFailure")
-            | Some("Unavailable")
-            | Some("ServiceUnavailable") => "server_error",
-            _ => "api_error",
-        },
-    }
-}
 
 /// A budget of N requests per rolling minute.
 struct Budget {
@@ -201,7 +176,7 @@ impl Ec2Collector {
                     .set_next_token(token)
                     .send()
                     .await
-                    .map_err(|e| classify(&e))?;
+                    .map_err(|e| super::aws_error_kind(&e))?;
                 let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
                 for it in resp.instance_types() {
                     if let Some(l) = sdk::limits(it) {
@@ -228,7 +203,7 @@ impl Ec2Collector {
                 .filters(filter("subnet-id", batch))
                 .send()
                 .await
-                .map_err(|e| classify(&e))?;
+                .map_err(|e| super::aws_error_kind(&e))?;
             subnets.extend(resp.subnets().iter().filter_map(sdk::subnet));
         }
 
@@ -255,7 +230,7 @@ impl Ec2Collector {
                     .set_next_token(token)
                     .send()
                     .await
-                    .map_err(|e| classify(&e))?;
+                    .map_err(|e| super::aws_error_kind(&e))?;
                 for n in resp.network_interfaces() {
                     if let Some(s) = sdk::network_interface(n) {
                         enis.insert(s.id.clone(), s);

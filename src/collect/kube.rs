@@ -45,6 +45,18 @@ pub fn classify(e: &watcher::Error) -> &'static str {
     }
 }
 
+/// The apiserver's own message for API errors (the full `Status` debug
+/// output is noise in logs), the error otherwise.
+fn short(e: &watcher::Error) -> String {
+    match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => format!("{} ({})", s.message, s.code),
+        watcher::Error::WatchError(s) => format!("{} ({})", s.message, s.code),
+        other => other.to_string(),
+    }
+}
+
 /// Sync and error state of one watched resource.
 #[derive(Default)]
 struct ResourceState {
@@ -143,7 +155,7 @@ where
                             .unwrap_or_else(|p| p.into_inner())
                             .insert(kind);
                         if first {
-                            tracing::warn!(resource = name, kind, error = %e, "watch failed; retrying with backoff (reported once)");
+                            tracing::warn!(resource = name, kind, error = %short(&e), "watch failed; retrying with backoff (reported once)");
                         } else {
                             tracing::debug!(resource = name, kind, error = %e, "watch failed again");
                         }

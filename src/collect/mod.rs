@@ -19,6 +19,42 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
+/// Closed set of AWS SDK failure kinds (EC2 and CloudTrail share smithy's
+/// `SdkError`), for logs and `eks_ipam_collector_errors_total`.
+pub fn aws_error_kind<E, R>(e: &aws_sdk_ec2::error::SdkError<E, R>) -> &'static str
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata,
+{
+    use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+    match e {
+        SdkError::TimeoutError(_) => "timeout",
+        SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => "connect",
+        SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => "credentials_or_config",
+        _ => match e.code() {
+            Some("ThrottlingException" | "Throttling" | "RequestLimitExceeded") => "throttled",
+            Some("AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation") => {
+                "access_denied"
+            }
+            Some(
+                "ExpiredTokenException"
+                | "ExpiredToken"
+                | "UnrecognizedClientException"
+                | "AuthFailure"
+                | "RequestExpired",
+            ) => "expired_credentials",
+            Some("InvalidNextTokenException") => "invalid_next_token",
+            Some(
+                "InternalError"
+                | "InternalFailure"
+                | "InternalServerError"
+                | "Unavailable"
+                | "ServiceUnavailable",
+            ) => "server_error",
+            _ => "api_error",
+        },
+    }
+}
+
 /// Health of every collector, for `eks_ipam_collector_*`.
 #[derive(Default)]
 pub struct Health {

@@ -100,7 +100,8 @@ fn ev(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
         .collect()
 }
 
-fn human_duration(secs: f64) -> String {
+/// `90s`, `45m`, `2h30m`, `3d4h`.
+pub fn human_duration(secs: f64) -> String {
     let s = secs.max(0.0) as u64;
     match s {
         0..=119 => format!("{s}s"),

@@ -3,7 +3,7 @@
 //! scripts: clusters are often air-gapped). Every value from the cluster is
 //! HTML-escaped. Filtering is a plain GET form, so it works without JavaScript.
 
-use crate::model::findings::{Finding, Severity};
+use crate::model::findings::{human_duration, Finding, Severity};
 use crate::model::view::{by_risk, NodeView, View};
 use crate::render::exposition::CollectorStatus;
 use std::fmt::Write;
@@ -77,7 +77,7 @@ h2{font-size:16px;margin:20px 0 8px}.pill{display:inline-block;border-radius:10p
 .critical{background:var(--crit)}.warning{background:var(--warn)}.info{background:var(--info)}.ok{background:var(--ok)}.down{background:var(--crit)}
 .finding{background:#fff;border:1px solid var(--line);border-left:5px solid var(--line);border-radius:4px;padding:8px 12px;margin:8px 0}
 .finding.sev-critical{border-left-color:var(--crit)}.finding.sev-warning{border-left-color:var(--warn)}.finding.sev-info{border-left-color:var(--info)}
-.finding .code{font-weight:600}.finding .scope{color:var(--muted)}.finding p{margin:4px 0}
+.finding .code{font-weight:600}.finding .scope{color:var(--muted)}.finding p{margin:4px 0;overflow-wrap:anywhere}
 .finding .fix{background:#f1f8e9;padding:6px 8px;border-radius:3px}code{background:#eee;padding:0 3px;border-radius:3px;word-break:break-word}
 details summary{cursor:pointer;color:var(--muted)}dl.ev{display:grid;grid-template-columns:max-content 1fr;gap:0 12px;margin:4px 0}
 dl.ev dt{color:var(--muted)}dl.ev dd{margin:0;word-break:break-word}
@@ -100,16 +100,6 @@ fn num<T: std::fmt::Display>(v: Option<T>) -> String {
         None => {
             "<span class=\"unknown\" title=\"unknown: its source is missing\">?</span>".to_string()
         }
-    }
-}
-
-fn age(secs: f64) -> String {
-    let s = secs.max(0.0) as u64;
-    match s {
-        0..=119 => format!("{s}s"),
-        120..=7199 => format!("{}m", s / 60),
-        7200..=172_799 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d", s / 86_400),
     }
 }
 
@@ -237,7 +227,7 @@ pub fn render(
         let state = if c.up { "ok" } else { "down" };
         let ago = c
             .last_success_unix
-            .map(|t| format!(", last success {} ago", age(now_unix - t)))
+            .map(|t| format!(", last success {} ago", human_duration(now_unix - t)))
             .unwrap_or_default();
         let _ = write!(
             out,
@@ -309,7 +299,13 @@ pub fn render(
             .iter()
             .find(|c| c.operation == "AssignPrivateIpAddresses")
             .and_then(|c| c.silence_seconds.map(|s| (s, c.silence_is_lower_bound)))
-            .map(|(s, lower)| format!("{}{} ago", if lower { "&gt; " } else { "" }, age(s)))
+            .map(|(s, lower)| {
+                format!(
+                    "{}{} ago",
+                    if lower { "&gt; " } else { "" },
+                    human_duration(s)
+                )
+            })
             .unwrap_or_else(|| num::<u32>(None));
         let growth = match (n.growth_at_zero_free, n.ip_growth_blocked) {
             (Some(g), Some(true)) => format!("<span class=\"pill critical\">{}</span>", g.as_str()),

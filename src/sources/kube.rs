@@ -411,8 +411,18 @@ pub struct AgentEndpoint {
     pub address: String,
 }
 
-/// Label selecting the node-agent DaemonSet's pods (deploy/daemonset.yaml).
-pub const AGENT_SELECTOR: &str = "app.kubernetes.io/name=eks-ipam-exporter-node";
+/// Label selector of the node-agent DaemonSet's pods (deploy/daemonset.yaml;
+/// tests/deploy_contract.rs keeps the two equal).
+pub const AGENT_SELECTOR: &str =
+    "app.kubernetes.io/name=eks-ipam-exporter,app.kubernetes.io/component=node";
+
+/// Whether a pod's labels match [`AGENT_SELECTOR`].
+pub fn is_agent_pod(labels: Option<&BTreeMap<String, String>>) -> bool {
+    AGENT_SELECTOR.split(',').all(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        labels.and_then(|l| l.get(k)).map(String::as_str) == Some(v)
+    })
+}
 /// Port name of the node agent's HTTP endpoint.
 pub const AGENT_PORT_NAME: &str = "http-metrics";
 

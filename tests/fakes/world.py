@@ -26,7 +26,7 @@ What it does:
    ec2/ REPLACED by what moto answers (describe-instance-types for the node types, describe-subnets and
    describe-network-interfaces filtered to the world's VPC; AWS CLI JSON, RFC 3339 strings, indent 4),
    and one node-agent pod per node added to kubernetes/pods.json (namespace eks-ipam-exporter, label
-   app.kubernetes.io/name=eks-ipam-exporter-node, hostNetwork, podIP/hostIP 127.0.0.1, container `node`
+   app.kubernetes.io/name=eks-ipam-exporter + app.kubernetes.io/component=node, hostNetwork, podIP/hostIP 127.0.0.1, container `node`
    with port http-metrics = agent port).
 5. Prints the summary JSON on stdout and writes it to OUT/world.json.
 6. Optionally (--extra-nodes N, scenarios without custom networking) adds N synthetic healthy m5.large
@@ -699,7 +699,9 @@ class World:
                 "apiVersion": "v1", "kind": "Pod",
                 "metadata": {
                     "creationTimestamp": now, "generateName": f"{AGENT_LABEL}-",
-                    "labels": {"app.kubernetes.io/name": AGENT_LABEL, "app.kubernetes.io/part-of": "eks-ipam-exporter",
+                    # The labels of deploy/daemonset.yaml's pod template (what the exporter selects).
+                    "labels": {"app.kubernetes.io/name": "eks-ipam-exporter", "app.kubernetes.io/component": "node",
+                               "app.kubernetes.io/part-of": "eks-ipam-exporter",
                                "controller-revision-hash": "6d9c8b7f5", "pod-template-generation": "1"},
                     "name": f"{AGENT_LABEL}-{suffix}", "namespace": AGENT_NS,
                     "ownerReferences": [{"apiVersion": "apps/v1", "blockOwnerDeletion": True, "controller": True,

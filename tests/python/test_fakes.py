@@ -839,7 +839,9 @@ def test_world_agent_pods_and_fakes_serve_it(demo_world):
     assert len(agents) == 5
     ports = {}
     for p in agents:
-        assert p["metadata"]["labels"]["app.kubernetes.io/name"] == "eks-ipam-exporter-node"
+        # The labels of deploy/daemonset.yaml's pod template, which the exporter selects on.
+        assert p["metadata"]["labels"]["app.kubernetes.io/name"] == "eks-ipam-exporter"
+        assert p["metadata"]["labels"]["app.kubernetes.io/component"] == "node"
         assert p["spec"]["hostNetwork"] is True and p["status"]["phase"] == "Running"
         assert p["status"]["podIP"] == p["status"]["hostIP"] == "127.0.0.1"
         c = p["spec"]["containers"][0]
@@ -851,7 +853,7 @@ def test_world_agent_pods_and_fakes_serve_it(demo_world):
     k = Fake("kube_apiserver.py", ["--bundle", out, "--port", "0"])
     c = Fake("cloudtrail.py", ["--bundle", out, "--port", "0"])
     try:
-        code, lst = get_json(k.base + "/api/v1/pods?labelSelector=app.kubernetes.io%2Fname%3Deks-ipam-exporter-node")
+        code, lst = get_json(k.base + "/api/v1/pods?labelSelector=app.kubernetes.io%2Fname%3Deks-ipam-exporter%2Capp.kubernetes.io%2Fcomponent%3Dnode")
         assert len(lst["items"]) == 5
         iid = summary["nodes"][S1]["instanceId"]
         evs = ct_client(c).lookup_events(LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": iid}])["Events"]
