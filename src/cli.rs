@@ -67,7 +67,10 @@ pub enum Command {
         after_help = "Examples:\n  eks-ipam-exporter diagnose --bundle ./bundle\n  eks-ipam-exporter diagnose --bundle ./bundle --output json | jq '.findings[]'"
     )]
     Diagnose(DiagnoseArgs),
-    /// Writes a bundle directory from live sources.
+    /// Writes a bundle directory from live sources (for offline diagnosis and bug reports).
+    #[command(
+        after_help = "Examples:\n  eks-ipam-exporter capture --out ./bundle --cluster-name prod-eks\n  eks-ipam-exporter diagnose --bundle ./bundle"
+    )]
     Capture(CaptureArgs),
     /// The cluster role on a bundle embedded in the binary (both incidents plus healthy nodes).
     #[command(

@@ -317,6 +317,59 @@ fn live_reproduces_incident_two_and_capture_round_trips() {
         "{subnet}"
     );
 
+    // ipamd elsewhere takes 20 IPs from that subnet: moto's AvailableIpAddressCount
+    // drops, and the next EC2 round (every 10 s here) shows it.
+    // S1's ENI lives in the scenario's subnet-07b3e9d1c5a8f2460 (moto gave it a new id).
+    let subnet_of_eni = world.world["ids"]["subnet"]["subnet-07b3e9d1c5a8f2460"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = v["subnets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == subnet_of_eni.as_str())
+        .expect("S1's subnet in the view")["available_ips"]
+        .as_u64()
+        .unwrap();
+    let eni = world.world["ids"]["eni"]["eni-0d91f3a6b2c48e715"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let script = format!(
+        "import boto3; boto3.client('ec2', region_name='us-west-2', endpoint_url='{}', aws_access_key_id='t', \
+         aws_secret_access_key='t').assign_private_ip_addresses(NetworkInterfaceId='{eni}', SecondaryPrivateIpAddressCount=20)",
+        world.moto
+    );
+    let assigned = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        assigned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&assigned.stderr)
+    );
+    wait_for(&srv, 40, "the subnet's free IPs to drop by 20", |v| {
+        v["subnets"].as_array().unwrap().iter().any(|s| {
+            s["id"] == subnet_of_eni.as_str() && s["available_ips"].as_u64() == Some(before - 20)
+        })
+    });
+
+    // Live `diagnose` runs the same collectors once and exits 1 on this cluster.
+    let env_owned = world.env();
+    let env: Vec<(&str, &str)> = env_owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let out = run_env(&["diagnose", "--min-severity", "critical"], &env);
+    assert_eq!(out.code, 1, "live diagnose: {}", out.stderr);
+    assert!(
+        out.stdout.contains("IpamdAllocationStalled"),
+        "{}",
+        out.stdout
+    );
+
     // /metrics of the live exporter passes promtool's lint like the demo's.
     let (_, metrics) = http_get(&srv.addr, "/metrics");
     for c in ["kubernetes", "ec2", "cloudtrail", "ipamd"] {

@@ -85,21 +85,21 @@ fn rename_everywhere(dir: &Path, from: &str, to: &str) {
 #[test]
 fn hostile_names_are_escaped_in_html_and_exposition() {
     let dir = copy_bundle(&repo("tests/bundles/karpenter-overcommit"));
-    let evil = "evil\"<img src=x onerror=alert(1)>\\";
+    let evil = "evil\"<script>alert(1)<img src=x onerror=alert(1)>\\";
     rename_everywhere(dir.path(), N1, evil);
     let srv = start_server(&["cluster", "--bundle", dir.path().to_str().unwrap()]);
     let (_, page) = http_get(&srv.addr, "/");
     assert!(
-        !page.contains("<img"),
+        !page.contains("<img") && !page.contains("<script"),
         "markup from the cluster reached the page"
     );
     assert!(
-        page.contains("evil&quot;&lt;img src=x onerror=alert(1)&gt;\\"),
+        page.contains("evil&quot;&lt;script&gt;alert(1)&lt;img src=x onerror=alert(1)&gt;\\"),
         "escaped name missing"
     );
     let (_, metrics) = http_get(&srv.addr, "/metrics");
     assert!(
-        metrics.contains(r#"node="evil\"<img src=x onerror=alert(1)>\\""#),
+        metrics.contains(r#"node="evil\"<script>alert(1)<img src=x onerror=alert(1)>\\""#),
         "label value not escaped"
     );
     let (_, api) = http_get(&srv.addr, "/api/v1/diagnosis");
