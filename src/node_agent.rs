@@ -336,10 +336,8 @@ pub async fn run(listen: &str, cfg: AgentConfig) -> Result<()> {
         source,
     })?;
     tracing::info!(%local, node = %cfg.node_name, "node agent listening");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(crate::server::shutdown_signal())
-        .await
-        .map_err(|source| Error::Serve { source });
+    let served =
+        crate::server::serve_until_signal(listener, app, crate::server::SHUTDOWN_GRACE).await;
     poller.abort();
     served
 }

@@ -162,6 +162,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// How long in-flight requests may take after SIGTERM (Kubernetes' default
+/// grace period is 30 s; a stuck client must not hold the pod that long).
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// Serves until SIGTERM or Ctrl-C.
 pub async fn serve(addr: &str, state: AppState) -> Result<()> {
     let listener = TcpListener::bind(addr)
@@ -175,10 +179,32 @@ pub async fn serve(addr: &str, state: AppState) -> Result<()> {
         source,
     })?;
     tracing::info!(%local, "listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|source| Error::Serve { source })
+    serve_until_signal(listener, router(state), SHUTDOWN_GRACE).await
+}
+
+/// Serves `app` until SIGTERM or Ctrl-C, then lets in-flight requests finish
+/// for at most `grace` (a client that stops reading cannot stall the exit).
+pub async fn serve_until_signal(
+    listener: TcpListener,
+    app: Router,
+    grace: std::time::Duration,
+) -> Result<()> {
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    tokio::select! {
+        r = server => r.map_err(|source| Error::Serve { source }),
+        _ = async {
+            let _ = rx.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests did not finish in time; exiting");
+            Ok(())
+        }
+    }
 }
 
 pub async fn shutdown_signal() {

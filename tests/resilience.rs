@@ -1,0 +1,270 @@
+//! Operational robustness of the served exporter: graceful but bounded
+//! shutdown, load with a slow client, no secrets in logs, least privilege.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A client that requests /metrics and then reads nothing: its connection
+/// stays open with the response stuck in the socket buffers.
+fn stuck_client(addr: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s
+}
+
+#[test]
+fn sigterm_during_a_scrape_exits_within_five_seconds() {
+    let mut srv = start_server(&["demo"]);
+    let _stuck: Vec<TcpStream> = (0..4).map(|_| stuck_client(&srv.addr)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &srv.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = eventually(8, || srv.child.try_wait().ok().flatten())
+        .expect("still running 8 s after SIGTERM");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn two_hundred_scrapers_and_a_slow_reader_stay_bounded() {
+    let srv = start_server(&["demo"]);
+    let pid = srv.child.id();
+    let (_, body) = http_get(&srv.addr, "/metrics");
+    let rss_before = rss_kib(pid);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, bad) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let scrapers: Vec<_> = (0..200)
+        .map(|_| {
+            let (addr, stop, ok, bad) = (srv.addr.clone(), stop.clone(), ok.clone(), bad.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let (code, b) = http_get(&addr, "/metrics");
+                    if code == 200 && b.len() > 1000 {
+                        ok.fetch_add(1, Ordering::Relaxed)
+                    } else {
+                        bad.fetch_add(1, Ordering::Relaxed)
+                    };
+                }
+            })
+        })
+        .collect();
+    // A slow reader: one byte every 50 ms.
+    let slow = {
+        let (addr, stop) = (srv.addr.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut s = stuck_client(&addr);
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut byte = [0u8; 1];
+            while !stop.load(Ordering::Relaxed) && s.read(&mut byte).unwrap_or(0) == 1 {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let mut worst = Duration::ZERO;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(8) {
+        let h = Instant::now();
+        assert_eq!(http_get(&srv.addr, "/healthz").0, 200);
+        worst = worst.max(h.elapsed());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let rss_peak = rss_kib(pid);
+    stop.store(true, Ordering::Relaxed);
+    for s in scrapers {
+        s.join().unwrap();
+    }
+    slow.join().unwrap();
+    let (ok, bad) = (ok.load(Ordering::Relaxed), bad.load(Ordering::Relaxed));
+    eprintln!(
+        "200 scrapers + 1 slow reader for 8 s: {ok} scrapes ok ({:.0}/s, {} bytes each), {bad} failed, worst /healthz {:?}, RSS {} -> {} KiB",
+        ok as f64 / 8.0,
+        body.len(),
+        worst,
+        rss_before,
+        rss_peak
+    );
+    assert_eq!(bad, 0, "scrapes failed under load");
+    assert!(ok > 200, "too few scrapes completed: {ok}");
+    assert!(
+        worst < Duration::from_secs(1),
+        "/healthz took {worst:?} under load"
+    );
+    assert!(rss_peak < 256 * 1024, "RSS grew to {rss_peak} KiB");
+}
+
+#[test]
+fn no_credentials_in_logs_at_trace_level() {
+    let kube = start_fake(
+        "kube_apiserver.py",
+        &[
+            "--bundle",
+            "tests/bundles/min-ip-target-stall",
+            "--port",
+            "0",
+            "--token",
+            "KUBETOKEN-s3cr3t-0001",
+        ],
+        1,
+    );
+    let ct = start_fake(
+        "cloudtrail.py",
+        &[
+            "--bundle",
+            "tests/bundles/min-ip-target-stall",
+            "--port",
+            "0",
+        ],
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: f\n  cluster:\n    server: http://{}\ncontexts:\n- name: f\n  context: {{cluster: f, user: f}}\ncurrent-context: f\nusers:\n- name: f\n  user: {{token: KUBETOKEN-s3cr3t-0001}}\n",
+            kube.addrs["kube-apiserver"]
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("log");
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "cluster",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-level",
+            "trace",
+            "--cloudtrail-interval",
+            "2s",
+            "--ec2-interval",
+            "10s",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("HOME", dir.path())
+        .env("AWS_ACCESS_KEY_ID", "AKIDSECRETACCESSKEYID0")
+        .env("AWS_SECRET_ACCESS_KEY", "AWSSECRET-s3cr3t-0002")
+        .env("AWS_SESSION_TOKEN", "SESSIONTOKEN-s3cr3t-0003")
+        .env("AWS_REGION", "us-west-2")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        // EC2 points at a closed port: its errors are logged too.
+        .env("AWS_ENDPOINT_URL_EC2", "http://127.0.0.1:9")
+        .env(
+            "AWS_ENDPOINT_URL_CLOUDTRAIL",
+            format!("http://{}", ct.addrs["cloudtrail"]),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(7));
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.len() > 10_000,
+        "expected a verbose trace log, got {} bytes",
+        text.len()
+    );
+    assert!(
+        text.contains("initial list done"),
+        "the run did not get going"
+    );
+    for secret in [
+        "KUBETOKEN-s3cr3t-0001",
+        "AWSSECRET-s3cr3t-0002",
+        "SESSIONTOKEN-s3cr3t-0003",
+    ] {
+        assert!(!text.contains(secret), "{secret} appears in the log");
+    }
+}
+
+#[test]
+fn iam_policy_grants_exactly_the_aws_calls_in_the_code() {
+    fn rs_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                rs_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    rs_files(&repo("src"), &mut files);
+    let mut called = std::collections::BTreeSet::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        // SDK operations are called as `client.<operation>()` (possibly across lines).
+        let flat: String = text.split_whitespace().collect::<Vec<_>>().join("");
+        for (i, _) in flat.match_indices("client.") {
+            let rest = &flat[i + 7..];
+            let Some(end) = rest.find("()") else { continue };
+            let op = &rest[..end];
+            if op.is_empty() || !op.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                continue;
+            }
+            let pascal: String = op
+                .split('_')
+                .map(|w| w[..1].to_uppercase() + &w[1..])
+                .collect();
+            let action = match op {
+                "lookup_events" => format!("cloudtrail:{pascal}"),
+                o if o.starts_with("describe_") => format!("ec2:{pascal}"),
+                _ => continue,
+            };
+            called.insert(action);
+        }
+    }
+    let policy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo("deploy/iam-policy.json")).unwrap())
+            .unwrap();
+    let granted: std::collections::BTreeSet<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| match &s["Action"] {
+            serde_json::Value::String(a) => vec![a.clone()],
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => vec![],
+        })
+        .collect();
+    assert_eq!(called.len(), 4, "found {called:?}");
+    assert_eq!(
+        granted, called,
+        "deploy/iam-policy.json must grant exactly the SDK operations the code calls"
+    );
+    for s in policy["Statement"].as_array().unwrap() {
+        assert_eq!(s["Effect"], "Allow");
+        let actions = s["Action"].to_string();
+        assert!(!actions.contains('*'), "wildcard action: {actions}");
+    }
+}
