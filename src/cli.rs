@@ -161,6 +161,9 @@ pub struct LiveArgs {
     /// Namespace of the node-agent pods (default: any).
     #[arg(long, env = "EKS_IPAM_AGENT_NAMESPACE")]
     pub agent_namespace: Option<String>,
+    /// A Kubernetes watch failing this long shows its resource as unknown instead of its last-known state.
+    #[arg(long, env = "EKS_IPAM_STALE_AFTER", default_value = "5m", value_parser = parse_duration_secs)]
+    pub stale_after: u64,
     /// Seconds to wait for every source's first read before serving what there is.
     #[arg(long, env = "EKS_IPAM_READY_TIMEOUT", default_value = "60s", value_parser = parse_duration_secs)]
     pub ready_timeout: u64,
@@ -338,6 +341,7 @@ pub async fn start_live(
     let kube = kc::KubeCollector::start(
         client,
         &kc::KubeOptions {
+            stale_after: Duration::from_secs(a.stale_after.max(1)),
             karpenter: true,
             eniconfigs: true,
             agent_namespace: a.agent_namespace.clone(),

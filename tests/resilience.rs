@@ -268,3 +268,146 @@ fn iam_policy_grants_exactly_the_aws_calls_in_the_code() {
         assert!(!actions.contains('*'), "wildcard action: {actions}");
     }
 }
+
+/// A TCP proxy in front of the fake apiserver that can be cut (refusing new
+/// connections and dropping open ones) and restored, like a network
+/// partition or an apiserver restart with etcd intact.
+struct Proxy {
+    addr: String,
+    up: Arc<AtomicBool>,
+    conns: Arc<std::sync::Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(target: String, up: bool) -> Proxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let up = Arc::new(AtomicBool::new(up));
+        let conns: Arc<std::sync::Mutex<Vec<TcpStream>>> = Default::default();
+        let (u, c) = (up.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !u.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                let mut guard = c.lock().unwrap();
+                guard.push(client.try_clone().unwrap());
+                guard.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { addr, up, conns }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+        if !up {
+            for c in self.conns.lock().unwrap().drain(..) {
+                let _ = c.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+fn metrics_of(srv: &Server) -> String {
+    http_get(&srv.addr, "/metrics").1
+}
+
+#[test]
+fn apiserver_unreachable_at_start_and_mid_run_then_recovers() {
+    let api = start_fake(
+        "kube_apiserver.py",
+        &[
+            "--bundle",
+            "tests/bundles/min-ip-target-stall",
+            "--port",
+            "0",
+        ],
+        1,
+    );
+    let proxy = Proxy::start(api.addrs["kube-apiserver"].clone(), false);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: f\n  cluster:\n    server: http://{}\ncontexts:\n- name: f\n  context: {{cluster: f, user: f}}\ncurrent-context: f\nusers:\n- name: f\n  user: {{token: t}}\n",
+            proxy.addr
+        ),
+    )
+    .unwrap();
+    let home = dir.path().to_str().unwrap();
+    let kc = kubeconfig.to_str().unwrap();
+    let srv = start_server_env(
+        &[
+            "cluster",
+            "--disable-ec2",
+            "--disable-cloudtrail",
+            "--ready-timeout",
+            "3s",
+            "--stale-after",
+            "4s",
+            "--agent-interval",
+            "1s",
+        ],
+        &[("KUBECONFIG", kc), ("HOME", home)],
+    );
+    // Unreachable from the start: ready after the timeout, Kubernetes unknown and counted as down.
+    let m = eventually(15, || {
+        (http_get(&srv.addr, "/readyz").0 == 200).then(|| metrics_of(&srv))
+    })
+    .expect("ready after timeout");
+    assert!(
+        m.contains("eks_ipam_collector_up{collector=\"kubernetes\"} 0"),
+        "{m}"
+    );
+    assert!(
+        m.contains("collector=\"kubernetes\",kind=\"connect\""),
+        "connect errors counted"
+    );
+    assert!(
+        !m.contains("eks_ipam_node_info{"),
+        "no node may be invented"
+    );
+
+    // Reachable: picked up without a restart.
+    proxy.set_up(true);
+    eventually(60, || {
+        metrics_of(&srv)
+            .contains("eks_ipam_node_info{node=\"ip-10-0-36-41")
+            .then_some(())
+    })
+    .expect("nodes once reachable");
+    assert!(metrics_of(&srv).contains("eks_ipam_collector_up{collector=\"kubernetes\"} 1"));
+
+    // Cut mid-run: after --stale-after the last-known nodes are no longer shown.
+    proxy.set_up(false);
+    eventually(60, || {
+        let m = metrics_of(&srv);
+        (!m.contains("eks_ipam_node_info{")
+            && m.contains("eks_ipam_collector_up{collector=\"kubernetes\"} 0"))
+        .then_some(())
+    })
+    .expect("stale Kubernetes data must turn unknown");
+
+    // Restored: recovered without a restart.
+    proxy.set_up(true);
+    eventually(90, || {
+        metrics_of(&srv)
+            .contains("eks_ipam_node_info{node=\"ip-10-0-36-41")
+            .then_some(())
+    })
+    .expect("recovery");
+}

@@ -80,6 +80,8 @@ impl RateLimiter {
 
 #[derive(Default)]
 struct Inner {
+    /// Last fully successful round.
+    last_success: Option<Instant>,
     calls: HashMap<String, ApiCall>,
     cursors: BTreeMap<Operation, Timestamp>,
     coverage_start: Option<Timestamp>,
@@ -88,6 +90,9 @@ struct Inner {
 
 pub struct CloudTrailCollector {
     inner: Mutex<Inner>,
+    /// After this long without a successful round the API-call view is
+    /// unknown: silence measured by a poller that stopped is no evidence.
+    stale_after: Duration,
 }
 
 fn to_dt(t: Timestamp) -> DateTime {
@@ -104,6 +109,7 @@ impl CloudTrailCollector {
         health.register("cloudtrail");
         let me = Arc::new(CloudTrailCollector {
             inner: Mutex::new(Inner::default()),
+            stale_after: (opts.poll_interval * 5).max(Duration::from_secs(600)),
         });
         let this = me.clone();
         tokio::spawn(async move {
@@ -205,6 +211,7 @@ impl CloudTrailCollector {
             inner.cursors.insert(op, t);
         }
         inner.coverage_start.get_or_insert(floor);
+        inner.last_success = Some(Instant::now());
         // Keep what the lookback covers; older calls only matter as "last
         // call", and a node silent for longer is reported as silent since
         // coverage start anyway.
@@ -240,8 +247,11 @@ impl Source for CloudTrailCollector {
 
     fn fill(&self, st: &mut ClusterState) {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        // Unknown until a full round succeeded.
-        if let Some(start) = inner.coverage_start {
+        // Unknown until a full round succeeded, and again once rounds keep failing.
+        let fresh = inner
+            .last_success
+            .is_some_and(|t| t.elapsed() <= self.stale_after);
+        if let (Some(start), true) = (inner.coverage_start, fresh) {
             let mut calls: Vec<ApiCall> = inner.calls.values().cloned().collect();
             calls.sort_by(|a, b| a.time.cmp(&b.time).then(a.event_id.cmp(&b.event_id)));
             st.api_calls = Some(ApiCallState {

@@ -68,6 +68,9 @@ impl Budget {
 
 #[derive(Default)]
 struct Data {
+    /// Last fully successful round: subnets and ENIs older than
+    /// `stale_after` are shown as unknown.
+    last_success: Option<Instant>,
     instance_types: BTreeMap<String, (InstanceLimits, Instant)>,
     subnets: Option<Vec<SubnetState>>,
     enis: Option<Vec<NetworkInterfaceState>>,
@@ -75,6 +78,7 @@ struct Data {
 
 pub struct Ec2Collector {
     data: Mutex<Data>,
+    stale_after: Duration,
     requests: AtomicU64,
     synced: std::sync::atomic::AtomicBool,
 }
@@ -98,6 +102,8 @@ impl Ec2Collector {
         health.register("ec2");
         let me = Arc::new(Ec2Collector {
             data: Mutex::new(Data::default()),
+            // Three missed rounds, plus slack for a slow round.
+            stale_after: opts.interval * 3 + Duration::from_secs(60),
             requests: AtomicU64::new(0),
             synced: false.into(),
         });
@@ -248,6 +254,7 @@ impl Ec2Collector {
         let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
         d.subnets = Some(subnets);
         d.enis = Some(enis.into_values().collect());
+        d.last_success = Some(Instant::now());
         Ok(())
     }
 
@@ -272,7 +279,12 @@ impl Source for Ec2Collector {
         if !d.instance_types.is_empty() {
             st.instance_types = Some(d.instance_types.values().map(|(l, _)| l.clone()).collect());
         }
-        st.subnets = d.subnets.clone();
-        st.network_interfaces = d.enis.clone();
+        // Instance limits are static facts and stay; subnet and ENI state ages.
+        if d.last_success
+            .is_some_and(|t| t.elapsed() <= self.stale_after)
+        {
+            st.subnets = d.subnets.clone();
+            st.network_interfaces = d.enis.clone();
+        }
     }
 }

@@ -8,9 +8,7 @@ use crate::model::state::ClusterState;
 use crate::sources::kube::*;
 use futures::StreamExt;
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::utils::ResetTimerBackoff;
 use kube::runtime::watcher;
-use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use std::collections::HashSet;
@@ -61,6 +59,8 @@ fn short(e: &watcher::Error) -> String {
 #[derive(Default)]
 struct ResourceState {
     synced: AtomicBool,
+    /// Since when every watch attempt failed (None while healthy).
+    failing_since: Mutex<Option<std::time::Instant>>,
     /// Error kinds already logged at warn level (report once, then debug).
     reported: Mutex<HashSet<&'static str>>,
 }
@@ -98,81 +98,156 @@ impl kube::runtime::utils::Backoff for DoublingBackoff {
     }
 }
 
-/// Backoff for a watch that failed: fast first retries, then slow (up to 5
-/// min) so a missing CRD or a denied permission is not hammered; back to
-/// fast after 10 min of health.
-fn backoff() -> ResetTimerBackoff<DoublingBackoff> {
-    ResetTimerBackoff::new(
-        DoublingBackoff::new(Duration::from_secs(1), Duration::from_secs(300)),
-        Duration::from_secs(600),
-    )
+/// Data arrived: the watch is healthy again.
+fn healthy(
+    st: &ResourceState,
+    delay: &mut DoublingBackoff,
+    api_failing_since: &mut Option<std::time::Instant>,
+) {
+    use kube::runtime::utils::Backoff;
+    delay.reset();
+    *api_failing_since = None;
+    *st.failing_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
 }
 
 struct Watched<K: Resource<DynamicType = ()> + 'static> {
     name: &'static str,
     store: Store<K>,
     state: Arc<ResourceState>,
+    stale_after: Duration,
 }
 
 impl<K> Watched<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    fn spawn(
-        name: &'static str,
-        api: Api<K>,
-        cfg: watcher::Config,
-        health: Arc<Health>,
-        changed: Arc<Notify>,
-    ) -> Self {
-        let (store, writer) = reflector::store();
+    fn spawn(name: &'static str, api: Api<K>, cfg: watcher::Config, ctx: &Ctx) -> Self {
+        let (health, changed, stale_after) =
+            (ctx.health.clone(), ctx.changed.clone(), ctx.stale_after);
+        let (store, mut writer) = reflector::store();
         let state = Arc::new(ResourceState::default());
         let st = state.clone();
         tokio::spawn(async move {
-            let stream =
-                reflector::reflector(writer, watcher::watcher(api, cfg)).backoff(backoff());
-            futures::pin_mut!(stream);
-            while let Some(ev) = stream.next().await {
-                match ev {
-                    Ok(watcher::Event::InitDone) => {
-                        if !st.synced.swap(true, Ordering::SeqCst) {
-                            tracing::info!(resource = name, "initial list done");
+            loop {
+                // A fresh watcher starts with a full list. It is rebuilt when
+                // the apiserver keeps answering API errors (the watcher itself
+                // relists on 410 Gone only; e.g. "too large resource version"
+                // after an etcd restore), or when the watch goes silent: we ask
+                // for bookmarks, which a healthy apiserver sends about once a
+                // minute, so silence past `stale_after` means a dead connection
+                // (half-open TCP after a failover) rather than a quiet resource.
+                let stream = watcher::watcher(api.clone(), cfg.clone());
+                futures::pin_mut!(stream);
+                // Our own backoff: kube's StreamBackoff is reset by the `Init`
+                // event every relist attempt emits, so it never slows down.
+                let mut delay =
+                    DoublingBackoff::new(Duration::from_secs(1), Duration::from_secs(300));
+                let mut api_failing_since: Option<std::time::Instant> = None;
+                loop {
+                    let ev = match tokio::time::timeout(stale_after, stream.next()).await {
+                        Ok(Some(ev)) => ev,
+                        Ok(None) => break,
+                        Err(_silent) => {
+                            st.failing_since
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .get_or_insert_with(std::time::Instant::now);
+                            health.count("kubernetes", "silent_watch");
+                            tracing::info!(
+                                resource = name,
+                                "watch silent for too long; restarting it with a fresh list"
+                            );
+                            changed.notify_one();
+                            break;
                         }
-                        st.reported
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .clear();
-                        changed.notify_one();
-                    }
-                    Ok(watcher::Event::Init) | Ok(watcher::Event::InitApply(_)) => {}
-                    Ok(_) => changed.notify_one(),
-                    Err(e) => {
-                        let kind = classify(&e);
-                        health.count("kubernetes", kind);
-                        let first = st
-                            .reported
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert(kind);
-                        if first {
-                            tracing::warn!(resource = name, kind, error = %short(&e), "watch failed; retrying with backoff (reported once)");
-                        } else {
-                            tracing::debug!(resource = name, kind, error = %e, "watch failed again");
+                    };
+                    match ev {
+                        Ok(ev) => {
+                            writer.apply_watcher_event(&ev);
+                            match ev {
+                                watcher::Event::Init => {}
+                                watcher::Event::InitDone => {
+                                    if !st.synced.swap(true, Ordering::SeqCst) {
+                                        tracing::info!(resource = name, "initial list done");
+                                    }
+                                    st.reported
+                                        .lock()
+                                        .unwrap_or_else(|p| p.into_inner())
+                                        .clear();
+                                    healthy(&st, &mut delay, &mut api_failing_since);
+                                    changed.notify_one();
+                                }
+                                watcher::Event::InitApply(_) => {
+                                    healthy(&st, &mut delay, &mut api_failing_since)
+                                }
+                                _ => {
+                                    healthy(&st, &mut delay, &mut api_failing_since);
+                                    changed.notify_one();
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            st.failing_since
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .get_or_insert_with(std::time::Instant::now);
+                            changed.notify_one();
+                            let kind = classify(&e);
+                            health.count("kubernetes", kind);
+                            let first = st
+                                .reported
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(kind);
+                            if first {
+                                tracing::warn!(resource = name, kind, error = %short(&e), "watch failed; retrying with backoff (reported once)");
+                            } else {
+                                tracing::debug!(resource = name, kind, error = %e, "watch failed again");
+                            }
+                            if matches!(kind, "server_error" | "api_error") {
+                                let since =
+                                    *api_failing_since.get_or_insert_with(std::time::Instant::now);
+                                if since.elapsed() > stale_after {
+                                    tracing::info!(
+                                        resource = name,
+                                        "restarting the watch with a fresh list"
+                                    );
+                                    break;
+                                }
+                            }
+                            tokio::time::sleep(delay.next().unwrap_or(Duration::from_secs(300)))
+                                .await;
                         }
                     }
                 }
             }
         });
-        Watched { name, store, state }
+        Watched {
+            name,
+            store,
+            state,
+            stale_after,
+        }
     }
 
     fn synced(&self) -> bool {
         self.state.synced.load(Ordering::SeqCst)
     }
 
-    /// The cached objects, or `None` (unknown) before the first full list.
+    /// Failing for longer than `stale_after`: its last-known state is no
+    /// longer shown.
+    fn stale(&self) -> bool {
+        self.state
+            .failing_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|t| t.elapsed() > self.stale_after)
+    }
+
+    /// The cached objects, or `None` (unknown) before the first full list
+    /// and while the watch has been failing for too long.
     fn objects(&self) -> Option<Vec<Arc<K>>> {
-        self.synced().then(|| self.store.state())
+        (self.synced() && !self.stale()).then(|| self.store.state())
     }
 }
 
@@ -184,9 +259,18 @@ pub struct Ec2Wants {
     pub prefix_mode: bool,
 }
 
+/// What every watch shares.
+struct Ctx {
+    health: Arc<Health>,
+    changed: Arc<Notify>,
+    stale_after: Duration,
+}
+
 /// Which optional resources to watch.
 #[derive(Debug, Clone)]
 pub struct KubeOptions {
+    /// A watch failing this long shows its resource as unknown.
+    pub stale_after: Duration,
     pub karpenter: bool,
     pub eniconfigs: bool,
     /// Namespace of the node-agent pods (any namespace when `None`).
@@ -215,8 +299,11 @@ impl KubeCollector {
         changed: Arc<Notify>,
     ) -> Arc<Self> {
         health.register("kubernetes");
-        let h = || health.clone();
-        let c = || changed.clone();
+        let ctx = Ctx {
+            health: health.clone(),
+            changed,
+            stale_after: opts.stale_after,
+        };
         let agent_api: Api<KPod> = match &opts.agent_namespace {
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
@@ -226,58 +313,50 @@ impl KubeCollector {
                 "nodes",
                 Api::all(client.clone()),
                 watcher::Config::default(),
-                h(),
-                c(),
+                &ctx,
             ),
             pods: Watched::spawn(
                 "pods",
                 Api::all(client.clone()),
                 watcher::Config::default(),
-                h(),
-                c(),
+                &ctx,
             ),
             aws_node_pods: Watched::spawn(
                 "aws-node pods",
                 Api::all(client.clone()),
                 watcher::Config::default().labels("k8s-app=aws-node"),
-                h(),
-                c(),
+                &ctx,
             ),
             agent_pods: Watched::spawn(
                 "agent pods",
                 agent_api,
                 watcher::Config::default().labels(AGENT_SELECTOR),
-                h(),
-                c(),
+                &ctx,
             ),
             daemonsets: Watched::spawn(
                 "daemonsets",
                 Api::all(client.clone()),
                 watcher::Config::default().fields("metadata.name=aws-node"),
-                h(),
-                c(),
+                &ctx,
             ),
             deployments: Watched::spawn(
                 "deployments",
                 Api::all(client.clone()),
                 watcher::Config::default().labels("app.kubernetes.io/name=karpenter"),
-                h(),
-                c(),
+                &ctx,
             ),
             events: Watched::spawn(
                 "events",
                 Api::all(client.clone()),
                 watcher::Config::default().fields("reason=FailedCreatePodSandBox"),
-                h(),
-                c(),
+                &ctx,
             ),
             nodeclaims: opts.karpenter.then(|| {
                 Watched::spawn(
                     "nodeclaims",
                     Api::all(client.clone()),
                     watcher::Config::default(),
-                    h(),
-                    c(),
+                    &ctx,
                 )
             }),
             nodeclasses: opts.karpenter.then(|| {
@@ -285,8 +364,7 @@ impl KubeCollector {
                     "ec2nodeclasses",
                     Api::all(client.clone()),
                     watcher::Config::default(),
-                    h(),
-                    c(),
+                    &ctx,
                 )
             }),
             eniconfigs: opts.eniconfigs.then(|| {
@@ -294,8 +372,7 @@ impl KubeCollector {
                     "eniconfigs",
                     Api::all(client.clone()),
                     watcher::Config::default(),
-                    h(),
-                    c(),
+                    &ctx,
                 )
             }),
             health,
@@ -390,7 +467,10 @@ impl Source for KubeCollector {
     }
 
     fn fill(&self, st: &mut ClusterState) {
-        self.health.set_up("kubernetes", self.core_synced());
+        self.health.set_up(
+            "kubernetes",
+            self.core_synced() && !self.nodes.stale() && !self.pods.stale(),
+        );
         if let Some(ds) = self.daemonsets.objects() {
             let ws: Vec<&KWorkload> = ds.iter().map(|d| &d.0).collect();
             st.aws_node = Some(
