@@ -59,11 +59,13 @@ fn two_hundred_scrapers_and_a_slow_reader_stay_bounded() {
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, bad) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let scrapers: Vec<_> = (0..200)
-        .map(|_| {
+        .map(|i| {
             let (addr, stop, ok, bad) = (srv.addr.clone(), stop.clone(), ok.clone(), bad.clone());
+            // One in four loads the HTML page, the rest scrape /metrics.
+            let path = if i % 4 == 0 { "/" } else { "/metrics" };
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let (code, b) = http_get(&addr, "/metrics");
+                    let (code, b) = http_get(&addr, path);
                     if code == 200 && b.len() > 1000 {
                         ok.fetch_add(1, Ordering::Relaxed)
                     } else {
@@ -101,7 +103,7 @@ fn two_hundred_scrapers_and_a_slow_reader_stay_bounded() {
     slow.join().unwrap();
     let (ok, bad) = (ok.load(Ordering::Relaxed), bad.load(Ordering::Relaxed));
     eprintln!(
-        "200 scrapers + 1 slow reader for 8 s: {ok} scrapes ok ({:.0}/s, {} bytes each), {bad} failed, worst /healthz {:?}, RSS {} -> {} KiB",
+        "200 clients (150 on /metrics, 50 on /) + 1 slow reader for 8 s: {ok} requests ok ({:.0}/s; /metrics is {} bytes), {bad} failed, worst /healthz {:?}, RSS {} -> {} KiB",
         ok as f64 / 8.0,
         body.len(),
         worst,
@@ -410,4 +412,133 @@ fn apiserver_unreachable_at_start_and_mid_run_then_recovers() {
             .then_some(())
     })
     .expect("recovery");
+}
+
+/// Runs `cluster` against the fake apiserver with EC2 or CloudTrail pointed
+/// at a fake that answers one error; returns the exporter's /metrics once
+/// the collector reported a failure.
+fn aws_fault(service: &str, code: &str, status: u16) -> String {
+    let kube = start_fake(
+        "kube_apiserver.py",
+        &[
+            "--bundle",
+            "tests/bundles/min-ip-target-stall",
+            "--port",
+            "0",
+        ],
+        1,
+    );
+    let fake = start_fake(
+        "aws_errors.py",
+        &[
+            "--port",
+            "0",
+            "--code",
+            code,
+            "--status",
+            &status.to_string(),
+        ],
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: f\n  cluster:\n    server: http://{}\ncontexts:\n- name: f\n  context: {{cluster: f, user: f}}\ncurrent-context: f\nusers:\n- name: f\n  user: {{token: t}}\n",
+            kube.addrs["kube-apiserver"]
+        ),
+    )
+    .unwrap();
+    let endpoint = format!("http://{}", fake.addrs["aws-errors"]);
+    let (ec2, ct) = if service == "ec2" {
+        (endpoint.as_str(), "http://127.0.0.1:9")
+    } else {
+        ("http://127.0.0.1:9", endpoint.as_str())
+    };
+    let srv = start_server_env(
+        &[
+            "cluster",
+            "--ready-timeout",
+            "3s",
+            "--ec2-interval",
+            "10s",
+            "--cloudtrail-interval",
+            "5s",
+        ],
+        &[
+            ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+            ("HOME", dir.path().to_str().unwrap()),
+            ("AWS_ACCESS_KEY_ID", "t"),
+            ("AWS_SECRET_ACCESS_KEY", "t"),
+            ("AWS_REGION", "us-west-2"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_ENDPOINT_URL_EC2", ec2),
+            ("AWS_ENDPOINT_URL_CLOUDTRAIL", ct),
+        ],
+    );
+    let needle = format!("eks_ipam_collector_up{{collector=\"{service}\"}} 0");
+    let m = eventually(90, || {
+        let m = http_get(&srv.addr, "/metrics").1;
+        (m.contains(&needle)
+            && m.contains(&format!(
+                "eks_ipam_collector_errors_total{{collector=\"{service}\""
+            )))
+        .then_some(m)
+    })
+    .unwrap_or_else(|| panic!("{service} failure not reported"));
+    assert_eq!(
+        http_get(&srv.addr, "/healthz").0,
+        200,
+        "the exporter stays up"
+    );
+    m
+}
+
+#[test]
+fn ec2_throttling_is_classified_and_subnets_stay_unknown() {
+    let m = aws_fault("ec2", "RequestLimitExceeded", 503);
+    assert!(
+        m.contains("eks_ipam_collector_errors_total{collector=\"ec2\",kind=\"throttled\"}"),
+        "{m}"
+    );
+    assert!(
+        !m.contains("eks_ipam_subnet_available_ips{"),
+        "no subnet number may be invented"
+    );
+    // Limits fall back to the embedded table: capacity is still known.
+    assert!(
+        m.contains(
+            "eks_ipam_node_pod_ip_capacity{node=\"ip-10-0-36-41.us-west-2.compute.internal\"} 232"
+        ),
+        "{m}"
+    );
+}
+
+#[test]
+fn ec2_denied_permission_is_classified() {
+    let m = aws_fault("ec2", "UnauthorizedOperation", 403);
+    assert!(
+        m.contains("eks_ipam_collector_errors_total{collector=\"ec2\",kind=\"access_denied\"}"),
+        "{m}"
+    );
+}
+
+#[test]
+fn ec2_server_errors_are_classified() {
+    let m = aws_fault("ec2", "InternalError", 500);
+    assert!(
+        m.contains("eks_ipam_collector_errors_total{collector=\"ec2\",kind=\"server_error\"}"),
+        "{m}"
+    );
+}
+
+#[test]
+fn cloudtrail_expired_credentials_leave_silence_unknown() {
+    let m = aws_fault("cloudtrail", "ExpiredTokenException", 400);
+    assert!(m.contains("eks_ipam_collector_errors_total{collector=\"cloudtrail\",kind=\"expired_credentials\"}"), "{m}");
+    assert!(
+        !m.contains("eks_ipam_api_call_silence_seconds{"),
+        "silence must be unknown, not 'no calls'"
+    );
 }
