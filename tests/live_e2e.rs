@@ -126,15 +126,7 @@ impl World {
         let mut ct_all = vec!["--bundle", w, "--port", "0"];
         ct_all.extend_from_slice(ct_args);
         let ct = start_fake("cloudtrail.py", &ct_all, 1);
-        let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(
-            &kubeconfig,
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: fake}}\ncurrent-context: fake\nusers:\n- name: fake\n  user: {{token: test}}\n",
-                kube.addrs["kube-apiserver"]
-            ),
-        )
-        .unwrap();
+        let kubeconfig = write_kubeconfig(dir.path(), &kube.addrs["kube-apiserver"], "test");
 
         let mut ipamds = Vec::new();
         let mut agents = Vec::new();

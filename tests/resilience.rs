@@ -63,15 +63,11 @@ fn no_credentials_in_logs_at_trace_level() {
         1,
     );
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: f\n  cluster:\n    server: http://{}\ncontexts:\n- name: f\n  context: {{cluster: f, user: f}}\ncurrent-context: f\nusers:\n- name: f\n  user: {{token: KUBETOKEN-s3cr3t-0001}}\n",
-            kube.addrs["kube-apiserver"]
-        ),
-    )
-    .unwrap();
+    let kubeconfig = write_kubeconfig(
+        dir.path(),
+        &kube.addrs["kube-apiserver"],
+        "KUBETOKEN-s3cr3t-0001",
+    );
     let log = dir.path().join("log");
     let mut child = std::process::Command::new(bin())
         .args([
@@ -260,15 +256,7 @@ fn apiserver_unreachable_at_start_and_mid_run_then_recovers() {
     );
     let proxy = Proxy::start(api.addrs["kube-apiserver"].clone(), false);
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: f\n  cluster:\n    server: http://{}\ncontexts:\n- name: f\n  context: {{cluster: f, user: f}}\ncurrent-context: f\nusers:\n- name: f\n  user: {{token: t}}\n",
-            proxy.addr
-        ),
-    )
-    .unwrap();
+    let kubeconfig = write_kubeconfig(dir.path(), &proxy.addr, "t");
     let home = dir.path().to_str().unwrap();
     let kc = kubeconfig.to_str().unwrap();
     let srv = start_server_env(
@@ -360,15 +348,7 @@ fn aws_fault(service: &str, code: &str, status: u16) -> String {
         1,
     );
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: f\n  cluster:\n    server: http://{}\ncontexts:\n- name: f\n  context: {{cluster: f, user: f}}\ncurrent-context: f\nusers:\n- name: f\n  user: {{token: t}}\n",
-            kube.addrs["kube-apiserver"]
-        ),
-    )
-    .unwrap();
+    let kubeconfig = write_kubeconfig(dir.path(), &kube.addrs["kube-apiserver"], "t");
     let endpoint = format!("http://{}", fake.addrs["aws-errors"]);
     let (ec2, ct) = if service == "ec2" {
         (endpoint.as_str(), "http://127.0.0.1:9")

@@ -277,3 +277,17 @@ pub fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     }
     None
 }
+
+/// Writes a kubeconfig for `server` (host:port, plain HTTP) with a bearer
+/// token into `dir` and returns its path.
+pub fn write_kubeconfig(dir: &Path, server: &str, token: &str) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: f\n  cluster:\n    server: http://{server}\ncontexts:\n- name: f\n  context: {{cluster: f, user: f}}\ncurrent-context: f\nusers:\n- name: f\n  user: {{token: {token}}}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
