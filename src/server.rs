@@ -164,7 +164,7 @@ pub fn router(state: AppState) -> Router {
 
 /// How long in-flight requests may take after SIGTERM (Kubernetes' default
 /// grace period is 30 s; a stuck client must not hold the pod that long).
-pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(4);
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Serves until SIGTERM or Ctrl-C.
 pub async fn serve(addr: &str, state: AppState) -> Result<()> {
