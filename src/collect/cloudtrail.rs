@@ -116,14 +116,15 @@ impl CloudTrailCollector {
             let limiter = RateLimiter::new(opts.max_rps);
             loop {
                 let started = Instant::now();
-                match this.round(&client, &opts, &limiter, &health).await {
-                    Ok(()) => health.success("cloudtrail", started.elapsed()),
-                    Err(kind) => {
-                        health.failure("cloudtrail", kind, started.elapsed());
-                        tracing::warn!(kind, "CloudTrail round failed; keeping the previous view");
-                    }
-                }
-                changed.notify_one();
+                let result = this.round(&client, &opts, &limiter, &health).await;
+                super::report_round(
+                    &health,
+                    &changed,
+                    "cloudtrail",
+                    started.elapsed(),
+                    result,
+                    "keeping the previous calls",
+                );
                 tokio::time::sleep(opts.poll_interval).await;
             }
         });

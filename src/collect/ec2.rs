@@ -117,20 +117,21 @@ impl Ec2Collector {
             tokio::time::sleep(Duration::from_secs(2)).await;
             loop {
                 let started = Instant::now();
-                match this
+                let result = this
                     .round(&client, &kube, &agents, &opts, &budget, &health)
-                    .await
-                {
-                    Ok(()) => {
-                        health.success("ec2", started.elapsed());
-                        this.synced.store(true, Ordering::SeqCst);
-                    }
-                    Err(kind) => {
-                        health.failure("ec2", kind, started.elapsed());
-                        tracing::warn!(kind, "EC2 round failed; keeping the previous data (instance limits fall back to the embedded table)");
-                    }
+                    .await;
+                let on_failure =
+                    "keeping the previous data (instance limits fall back to the embedded table)";
+                if super::report_round(
+                    &health,
+                    &changed,
+                    "ec2",
+                    started.elapsed(),
+                    result,
+                    on_failure,
+                ) {
+                    this.synced.store(true, Ordering::SeqCst);
                 }
-                changed.notify_one();
                 tokio::time::sleep(opts.interval).await;
             }
         });

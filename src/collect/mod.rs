@@ -138,6 +138,32 @@ impl Health {
     }
 }
 
+/// Records one polling round of `collector` in `health` (a failure keeps the
+/// previous data, said in `on_failure`), then wakes the rebuild loop.
+/// Returns whether the round succeeded.
+pub(crate) fn report_round(
+    health: &Health,
+    changed: &Notify,
+    collector: &'static str,
+    took: Duration,
+    result: Result<(), &'static str>,
+    on_failure: &str,
+) -> bool {
+    let ok = match result {
+        Ok(()) => {
+            health.success(collector, took);
+            true
+        }
+        Err(kind) => {
+            health.failure(collector, kind, took);
+            tracing::warn!(collector, kind, "round failed; {on_failure}");
+            false
+        }
+    };
+    changed.notify_one();
+    ok
+}
+
 /// Something that contributes its slice of the state.
 pub trait Source: Send + Sync {
     fn fill(&self, state: &mut ClusterState);

@@ -299,8 +299,8 @@ struct Lookups<'a> {
     nodeclass_by_name: HashMap<&'a str, &'a NodeClassState>,
     eniconfig_names: Option<BTreeSet<&'a str>>,
     /// ENI id -> node name.
-    eni_node: HashMap<String, String>,
-    instance_node: HashMap<String, String>,
+    eni_node: HashMap<&'a str, &'a str>,
+    instance_node: HashMap<&'a str, &'a str>,
 }
 
 fn limits_for<'a>(lk: &Lookups<'a>, t: &str) -> Option<(&'a InstanceLimits, LimitsSource)> {
@@ -344,23 +344,21 @@ pub fn build(state: &ClusterState, cfg: &ViewConfig) -> View {
     let nodes_in: &[NodeState] = state.nodes.as_deref().unwrap_or(&[]);
     for n in nodes_in {
         if let Some(i) = &n.instance_id {
-            lk.instance_node.insert(i.clone(), n.name.clone());
+            lk.instance_node.insert(i.as_str(), n.name.as_str());
         }
         if let Some(p) = state.ipamd.get(&n.name).and_then(|s| s.pool.as_ref()) {
             for e in &p.enis {
-                lk.eni_node.insert(e.id.clone(), n.name.clone());
+                lk.eni_node.insert(e.id.as_str(), n.name.as_str());
             }
         }
     }
     for eni in state.network_interfaces.iter().flatten() {
-        if let Some(node) = eni
+        if let Some(&node) = eni
             .instance_id
-            .as_ref()
+            .as_deref()
             .and_then(|i| lk.instance_node.get(i))
         {
-            lk.eni_node
-                .entry(eni.id.clone())
-                .or_insert_with(|| node.clone());
+            lk.eni_node.entry(eni.id.as_str()).or_insert(node);
         }
     }
 
@@ -401,19 +399,14 @@ pub fn build(state: &ClusterState, cfg: &ViewConfig) -> View {
             newest_event = newest_event.max(Some(call.time));
             let node = call
                 .eni_id
-                .as_ref()
+                .as_deref()
                 .and_then(|e| lk.eni_node.get(e))
                 .or_else(|| {
                     call.instance_id
-                        .as_ref()
+                        .as_deref()
                         .and_then(|i| lk.instance_node.get(i))
                 });
-            let Some(node) = node else { continue };
-            let node: &str = nodes_in
-                .iter()
-                .find(|n| &n.name == node)
-                .map(|n| n.name.as_str())
-                .unwrap_or("");
+            let Some(&node) = node else { continue };
             let e = last_call.entry((node, call.operation)).or_insert(call.time);
             *e = (*e).max(call.time);
             *counts
