@@ -7,6 +7,7 @@ missing. With EKS_IPAM_BIN=<path to the built binary>, the flags and env vars th
 also checked against `<binary> <subcommand> --help`.
 """
 import fnmatch
+import ipaddress
 import json
 import os
 import re
@@ -103,6 +104,22 @@ def label_selector_matches(selector, labels):
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+def selector_object_matches(selector, labels):
+    """A metav1.LabelSelector (matchLabels + matchExpressions; {} selects everything) against labels."""
+    selector = selector or {}
+    if not label_selector_matches(selector.get("matchLabels") or {}, labels):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = e["key"], e["operator"], e.get("values") or []
+        ok = {"In": key in labels and labels[key] in values,
+              "NotIn": key not in labels or labels[key] not in values,
+              "Exists": key in labels,
+              "DoesNotExist": key not in labels}[op]
+        if not ok:
+            return False
+    return True
+
+
 def github_anchor(heading):
     """GitHub's heading slug: lowercase, drop punctuation except - and _, spaces to -."""
     s = heading.strip().lower()
@@ -142,6 +159,7 @@ def test_renders_exactly_the_expected_objects(rendered):
         ("ConfigMap", "eks-ipam-exporter-dashboards"),
         ("DaemonSet", "eks-ipam-exporter-node"),
         ("Deployment", "eks-ipam-exporter"),
+        ("NetworkPolicy", "eks-ipam-exporter"),
         ("PodMonitor", "eks-ipam-exporter-node"),
         ("PrometheusRule", "eks-ipam-exporter"),
         ("Service", "eks-ipam-exporter"),
@@ -319,6 +337,123 @@ def test_service_and_monitors_select_the_right_pods(rendered):
     # selectors of the workloads match their own pod templates
     for w in (dep, ds):
         assert label_selector_matches(w["spec"]["selector"]["matchLabels"], w["spec"]["template"]["metadata"]["labels"])
+
+
+def network_policies(objs):
+    return [o for o in objs if o["kind"] == "NetworkPolicy"]
+
+
+def np_selects(policy, workload):
+    """Whether the NetworkPolicy applies to the workload's pods (same namespace, podSelector matches)."""
+    return (policy["metadata"].get("namespace") == workload["metadata"].get("namespace")
+            and selector_object_matches(policy["spec"]["podSelector"], workload["spec"]["template"]["metadata"]["labels"]))
+
+
+def np_ports(rules):
+    """{(protocol, port)} a list of ingress/egress rules allows. Every rule must name its ports (a rule
+    without ports allows all of them) by number (named ports resolve per destination pod, and the
+    node agents are not pods the policy can see) and without port ranges."""
+    got = set()
+    for rule in rules:
+        assert rule.get("ports"), f"rule allows every port: {rule}"
+        for p in rule["ports"]:
+            assert isinstance(p.get("port"), int), f"port by number, not name or absent: {p}"
+            assert "endPort" not in p, f"no port ranges: {p}"
+            got.add((p.get("protocol", "TCP"), p["port"]))
+    return got
+
+
+def container_ports(workload):
+    return {(p.get("protocol", "TCP"), p["containerPort"])
+            for c in workload["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
+
+
+def test_networkpolicy_selects_the_cluster_exporter(rendered):
+    policies = network_policies(rendered)
+    assert len(policies) == 1, [p["metadata"]["name"] for p in policies]
+    np = policies[0]
+    assert np["apiVersion"] == "networking.k8s.io/v1"
+    dep = find(rendered, "Deployment", "eks-ipam-exporter")
+    assert np_selects(np, dep), "the NetworkPolicy must select the cluster exporter's pods"
+    # the same labels the Deployment selects its pods by, not a looser or unrelated selector
+    assert np["spec"]["podSelector"] == dep["spec"]["selector"]
+    assert sorted(np["spec"]["policyTypes"]) == ["Egress", "Ingress"]
+
+
+def test_no_networkpolicy_selects_the_node_agents(rendered):
+    """NetworkPolicy does not police hostNetwork pods; a policy that selects them only pretends to."""
+    ds = find(rendered, "DaemonSet", "eks-ipam-exporter-node")
+    assert ds["spec"]["template"]["spec"]["hostNetwork"] is True
+    for np in network_policies(rendered):
+        assert not np_selects(np, ds), f"NetworkPolicy {np['metadata']['name']} selects the hostNetwork node agents"
+
+
+def test_networkpolicy_ingress_is_the_exporter_port_only(rendered):
+    np = network_policies(rendered)[0]
+    dep = find(rendered, "Deployment", "eks-ipam-exporter")
+    want = container_ports(dep)
+    assert want, "the Deployment declares no container port"
+    assert np_ports(np["spec"]["ingress"]) == want
+    svc = find(rendered, "Service", "eks-ipam-exporter")
+    assert {(p["protocol"], p["port"]) for p in svc["spec"]["ports"]} <= want, "the Service port must be allowed in"
+    for rule in np["spec"]["ingress"]:
+        assert rule.get("from"), "a rule without `from` admits any source, in or outside the cluster"
+
+
+def _cidrs(rule):
+    """The ipBlock CIDRs of an egress rule, None if it allows any destination (no `to`)."""
+    if not rule.get("to"):
+        return None
+    return [ipaddress.ip_network(peer["ipBlock"]["cidr"]) for peer in rule["to"] if "ipBlock" in peer]
+
+
+def test_networkpolicy_egress(rendered):
+    np = network_policies(rendered)[0]
+    egress = np["spec"]["egress"]
+    allowed = np_ports(egress)
+    ds = find(rendered, "DaemonSet", "eks-ipam-exporter-node")
+    agent_ports = container_ports(ds)
+    assert agent_ports, "the DaemonSet declares no container port"
+    for need in {("UDP", 53), ("TCP", 53), ("TCP", 443)} | agent_ports:
+        assert need in allowed, f"egress lacks {need}"
+    for rule in egress:
+        ports = {(p.get("protocol", "TCP"), p["port"]) for p in rule["ports"]}
+        if ports & {("UDP", 53), ("TCP", 53), ("TCP", 443)}:
+            # DNS may be a node-local cache; the EKS API and AWS endpoints have no stable addresses
+            assert _cidrs(rule) is None, f"DNS and HTTPS go to any destination: {rule}"
+        if ports & agent_ports:
+            # hostNetwork agents have node IPs, which pod and namespace selectors never match
+            assert rule.get("to") and all(set(peer) == {"ipBlock"} for peer in rule["to"]), \
+                f"the agent port needs ipBlock peers only: {rule}"
+    # IMDS (169.254.169.254) would hand out the node role's credentials
+    imds = ipaddress.ip_address("169.254.169.254")
+    for rule in egress:
+        ports = {(p.get("protocol", "TCP"), p["port"]) for p in rule["ports"]}
+        if ("TCP", 80) in ports:
+            cidrs = _cidrs(rule)
+            assert cidrs is not None and not any(imds in c for c in cidrs), f"egress reaches IMDS: {rule}"
+    # one IP family: older VPC CNI policy agents reject a whole policy with a rule of the other family
+    families = {c.version for rule in egress for c in (_cidrs(rule) or [])}
+    families |= {ipaddress.ip_network(peer["ipBlock"]["cidr"]).version
+                 for rule in np["spec"]["ingress"] for peer in rule.get("from") or [] if "ipBlock" in peer}
+    assert len(families) <= 1, f"ipBlocks mix IP families: {families}"
+
+
+def test_networkpolicy_overlay_example_renders(rendered, tmp_path):
+    """The narrowing example in networkpolicy.yaml's comment is a working kustomize patch."""
+    with open(os.path.join(DEPLOY, "networkpolicy.yaml")) as f:
+        text = f.read()
+    m = re.search(r"^(\s*#\s+)patches:\n((?:\1 .*\n)+)", text, re.M)
+    assert m, "networkpolicy.yaml lost its overlay example"
+    example = "patches:\n" + "".join(line[len(m.group(1)):] + "\n" for line in m.group(2).splitlines())
+    overlay = yaml.safe_load(example)
+    overlay.update({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                    "resources": [os.path.relpath(DEPLOY, tmp_path)]})
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(overlay))
+    np = network_policies(kustomize(str(tmp_path)))[0]
+    want = yaml.safe_load(overlay["patches"][0]["patch"])[0]["value"]
+    assert np["spec"]["ingress"][0]["from"] == want
+    assert np_ports(np["spec"]["ingress"]) == container_ports(find(rendered, "Deployment", "eks-ipam-exporter"))
 
 
 def test_rbac_is_read_only(rendered):
