@@ -324,6 +324,152 @@ fn live_reproduces_incident_two_and_capture_round_trips() {
         .expect("S1's subnet in the view")["available_ips"]
         .as_u64()
         .unwrap();
+    let eni = world.world["ids"]["eni"]["eni-0d91f3a6b2c48e715"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let script = format!(
+        "import boto3; boto3.client('ec2', region_name='us-west-2', endpoint_url='{}', aws_access_key_id='t', \
+         aws_secret_access_key='t').assign_private_ip_addresses(NetworkInterfaceId='{eni}', SecondaryPrivateIpAddressCount=20)",
+        world.moto
+    );
+    let assigned = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        assigned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&assigned.stderr)
+    );
+    wait_for(&srv, 40, "the subnet's free IPs to drop by 20", |v| {
+        v["subnets"].as_array().unwrap().iter().any(|s| {
+            s["id"] == subnet_of_eni.as_str() && s["available_ips"].as_u64() == Some(before - 20)
+        })
+    });
+
+    // Live `diagnose` runs the same collectors once and exits 1 on this cluster.
+    let env_owned = world.env();
+    let env: Vec<(&str, &str)> = env_owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let out = run_env(&["diagnose", "--min-severity", "critical"], &env);
+    assert_eq!(out.code, 1, "live diagnose: {}", out.stderr);
+    assert!(
+        out.stdout.contains("IpamdAllocationStalled"),
+        "{}",
+        out.stdout
+    );
+
+    // /metrics of the live exporter passes promtool's lint like the demo's.
+    let (_, metrics) = http_get(&srv.addr, "/metrics");
+    for c in ["kubernetes", "ec2", "cloudtrail", "ipamd"] {
+        assert!(
+            metrics.contains(&format!("eks_ipam_collector_up{{collector=\"{c}\"}} 1")),
+            "collector {c} not up"
+        );
+    }
+
+    // capture -> diagnose --bundle gives the same findings as live.
+    let cap = world.dir.path().join("capture");
+    let env = world.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = run_env(&["capture", "--out", cap.to_str().unwrap()], &env);
+    assert_eq!(out.code, 0, "capture: {}", out.stderr);
+    let offline = run(&[
+        "diagnose",
+        "--bundle",
+        cap.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(offline.code, 1, "{}", offline.stderr);
+    let offline: Value = serde_json::from_str(&offline.stdout).unwrap();
+    let live_now = diagnosis(&srv).unwrap();
+    assert_eq!(
+        findings(&offline),
+        findings(&live_now),
+        "capture + diagnose must agree with live"
+    );
+    assert_eq!(node(&offline, S1)["ips"], node(&live_now, S1)["ips"]);
+}
+
+#[test]
+fn live_reproduces_incident_one_and_survives_apiserver_faults() {
+    let world = World::start("tests/bundles/karpenter-overcommit", &[]);
+    // A forbidden CRD from the start: reported, counted, unknown; the rest works.
+    world.control("/_control/forbid", r#"{"resource":"ec2nodeclasses"}"#);
+    let srv = world.cluster();
+    let v = wait_for(&srv, 90, "incident 1 findings", |v| {
+        let f = findings(v);
+        f.iter().any(|f| f.0 == "EniLimitReached" && f.2 == N1)
+            && f.iter().any(|f| f.0 == "KarpenterReservedEnisMissing")
+    });
+    let n1 = node(&v, N1);
+    // The node agent is one more host-network pod: 17 - 3 - 10 = 4.
+    assert_eq!(n1["pods_host_network"], 3);
+    assert_eq!(n1["pod_ip_overcommit"], 4);
+    assert_eq!(n1["pod_ip_capacity"], 10);
+    assert!(
+        n1["karpenter_expected_max_pods"].is_null(),
+        "EC2NodeClass forbidden: Karpenter's number is unknown, not guessed"
+    );
+    let (_, metrics) = http_get(&srv.addr, "/metrics");
+    assert!(
+        metrics.contains(
+            "eks_ipam_collector_errors_total{collector=\"kubernetes\",kind=\"forbidden\"}"
+        ),
+        "forbidden not counted"
+    );
+
+    // Permission granted later: picked up without a restart (slow retry starts at 1 s).
+    world.control("/_control/unforbid", r#"{"resource":"ec2nodeclasses"}"#);
+    wait_for(
+        &srv,
+        30,
+        "Karpenter's formula once the EC2NodeClass is readable",
+        |v| node(v, N1)["karpenter_expected_max_pods"] == 17,
+    );
+
+    // 410 Gone and dropped watches: the view keeps working and follows changes.
+    world.control("/_control/expire", "{}");
+    world.control("/_control/disconnect", "{}");
+    world.control(
+        "/_control/delete",
+        &format!(r#"{{"resource":"nodes","name":"{N1}"}}"#),
+    );
+    wait_for(&srv, 30, "the deleted node to disappear", |v| {
+        v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["name"] != N1)
+    });
+    let (_, metrics) = http_get(&srv.addr, "/metrics");
+    assert!(
+        !metrics.contains(&format!("node=\"{N1}\"")),
+        "series of a deleted node must disappear"
+    );
+    assert!(metrics.contains("ip-10-0-45-17"), "the other node stays");
+}
+
+#[test]
+fn cloudtrail_throttling_and_a_late_event() {
+    // Every third LookupEvents is throttled; the SDK's retry and our limiter cope.
+    let world = World::start_with(
+        "tests/bundles/min-ip-target-stall",
+        &[],
+        &["--throttle-every", "3"],
+    );
+    let srv = world.cluster();
+    wait_for(&srv, 90, "the stall", |v| {
+        findings(v).iter().any(|f| f.0 == "IpamdAllocationStalled")
+    });
+
+    // ipamd calls AssignPrivateIpAddresses two minutes ago, but CloudTrail
+    // delivers it late: it only becomes visible after the poller's cursor has
+    // passed its time. Only the overlapping window can catch it.
     let when = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(120);
     let event = assign_call(&world, S1, "late-0001", when);
     let ct = world.cloudtrail.trim_start_matches("http://").to_string();
