@@ -6,7 +6,7 @@
 # exposition, live end-to-end against moto and the fakes in tests/fakes),
 # Python tests (limits table vs moto_server, bundle/manifest/dashboard checks,
 # the fakes, alerting end to end, the page in headless Chromium), promtool
-# rule tests. Exits non-zero if anything fails. Screenshots: test-output/.
+# rule tests, a small run of the scale harness (examples/scale). Exits non-zero if anything fails. Screenshots: test-output/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +31,7 @@ apt_pkgs=()
 command -v promtool >/dev/null 2>&1 || apt_pkgs+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || apt_pkgs+=(prometheus-alertmanager)
 command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)
+[ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx)  # the scale harness's static-body baseline
 if ((${#apt_pkgs[@]})); then
   step "installing Debian packages: ${apt_pkgs[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -53,6 +54,9 @@ export EKS_IPAM_BIN="$PWD/target/debug/eks-ipam-exporter"
 # Under the test command, a missing test dependency is a failure, not a skip.
 export EKS_IPAM_REQUIRE_ALL=1
 run_suite "pytest tests/python" python3 -m pytest -q tests/python
+# The scale harness at a small size, so it cannot rot (the large runs are in README "Performance").
+run_suite "scale harness smoke" cargo run --locked -q --example scale -- --nodes 20 --pods-per-node 10 \
+  --steady 3 --bench-seconds 1 --trials 2 --exporter target/debug/eks-ipam-exporter --check
 if [ -x tests/rules/run.sh ]; then
   run_suite "promtool rules" tests/rules/run.sh
 fi

@@ -229,7 +229,7 @@ pub async fn capture(out: &Path, opts: &CaptureOptions) -> Result<Skipped> {
         .collect();
     let endpoints: Vec<AgentEndpoint> =
         agent_pods.iter().filter_map(KPod::agent_endpoint).collect();
-    let hc = http::client();
+    let hc = http::client_without_pool();
     let readings: Vec<_> = {
         use futures::StreamExt;
         futures::stream::iter(endpoints)

@@ -146,8 +146,9 @@ pub struct LiveArgs {
     /// How far back CloudTrail is read at start, and how long calls are kept.
     #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_LOOKBACK", default_value = "3h", value_parser = parse_duration_secs)]
     pub cloudtrail_lookback: u64,
-    /// Client-side cap on LookupEvents requests per second (the account-wide limit is 2, shared).
-    #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_MAX_RPS", default_value_t = 1.0)]
+    /// Client-side cap on LookupEvents requests per second, whatever the cluster size (the
+    /// account-wide limit is 2, shared). When calls are many, rounds take longer instead.
+    #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_MAX_RPS", default_value_t = 0.2)]
     pub cloudtrail_max_rps: f64,
     /// Seconds between pulls of the node agents.
     #[arg(long, env = "EKS_IPAM_AGENT_INTERVAL", default_value = "15s", value_parser = parse_duration_secs)]

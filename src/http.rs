@@ -11,12 +11,23 @@ use std::time::Duration;
 pub type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
 
 pub fn client() -> HttpClient {
+    client_with_pool(2)
+}
+
+/// A client that keeps no idle connection: for polling thousands of node
+/// agents, where a pooled connection per agent would hold its read buffer
+/// (tens of KB each) between rounds for nothing.
+pub fn client_without_pool() -> HttpClient {
+    client_with_pool(0)
+}
+
+fn client_with_pool(max_idle_per_host: usize) -> HttpClient {
     let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
     connector.set_connect_timeout(Some(Duration::from_secs(2)));
     connector.set_nodelay(true);
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(2)
+        .pool_max_idle_per_host(max_idle_per_host)
         .build(connector)
 }
 

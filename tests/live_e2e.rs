@@ -202,6 +202,8 @@ impl World {
             ("EKS_IPAM_CLUSTER_NAME".into(), "prod-eks".into()),
             ("EKS_IPAM_AGENT_INTERVAL".into(), "1s".into()),
             ("EKS_IPAM_CLOUDTRAIL_INTERVAL".into(), "5s".into()),
+            // Rounds every 5 s need more than the production 0.2 requests/s.
+            ("EKS_IPAM_CLOUDTRAIL_MAX_RPS".into(), "1".into()),
             ("EKS_IPAM_EC2_INTERVAL".into(), "10s".into()),
         ]
     }
@@ -594,6 +596,7 @@ fn measure_aws_requests_at_100_nodes() {
         .iter()
         .filter(|(k, _)| {
             !k.starts_with("EKS_IPAM_CLOUDTRAIL_INTERVAL")
+                && !k.starts_with("EKS_IPAM_CLOUDTRAIL_MAX_RPS")
                 && !k.starts_with("EKS_IPAM_EC2_INTERVAL")
         })
         .map(|(k, v)| (k.as_str(), v.as_str()))

@@ -33,7 +33,9 @@ pub struct AgentReading {
 }
 
 pub struct AgentsCollector {
-    readings: Mutex<BTreeMap<String, AgentReading>>,
+    /// Parsed pools only: the raw payloads (about 25 KB a node) are for
+    /// `capture`, which calls [`pull`] itself.
+    readings: Mutex<BTreeMap<String, IpamdNodeState>>,
     synced: AtomicBool,
 }
 
@@ -67,12 +69,10 @@ pub async fn pull(
     .await
     .map_err(PullError::Fetch)?;
     let snapshot: PoolSnapshot = serde_json::from_slice(&body).map_err(|_| PullError::NotAPool)?;
-    let pool = match &snapshot.enis {
-        Some(v) => serde_json::to_vec(v)
-            .ok()
-            .and_then(|b| ipamd::parse_enis(&b).ok()),
-        None => None,
-    };
+    let pool = snapshot
+        .enis
+        .as_ref()
+        .and_then(|v| ipamd::parse_enis(v.get().as_bytes()).ok());
     let metrics = snapshot
         .metrics
         .as_deref()
@@ -97,7 +97,7 @@ impl AgentsCollector {
         });
         let this = me.clone();
         tokio::spawn(async move {
-            let client = http::client();
+            let client = http::client_without_pool();
             loop {
                 let started = Instant::now();
                 let endpoints = kube.agent_endpoints();
@@ -119,7 +119,7 @@ impl AgentsCollector {
                 for (node, r) in results {
                     match r {
                         Ok(reading) => {
-                            fresh.insert(node, reading);
+                            fresh.insert(node, reading.state);
                         }
                         Err(e) => {
                             failed += 1;
@@ -144,12 +144,15 @@ impl AgentsCollector {
         me
     }
 
-    /// The latest readings (for `capture`).
-    pub fn readings(&self) -> BTreeMap<String, AgentReading> {
+    /// Subnets of the ENIs the agents reported (for EC2 lookups).
+    pub fn subnet_ids(&self) -> std::collections::BTreeSet<String> {
         self.readings
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .values()
+            .flat_map(|r| r.pool.iter().flat_map(|p| &p.enis))
+            .filter_map(|e| e.subnet_id.clone())
+            .collect()
     }
 }
 
@@ -169,7 +172,7 @@ impl Source for AgentsCollector {
             .unwrap_or_else(|p| p.into_inner())
             .iter()
         {
-            st.ipamd.insert(node.clone(), r.state.clone());
+            st.ipamd.insert(node.clone(), r.clone());
         }
     }
 }

@@ -44,19 +44,27 @@ impl Default for CloudTrailOptions {
             poll_interval: Duration::from_secs(60),
             lookback: Duration::from_secs(3 * 3600),
             overlap: Duration::from_secs(20 * 60),
-            max_rps: 1.0,
+            max_rps: 0.2,
         }
     }
 }
 
-/// Spaces requests at least `1/rps` apart.
+/// At most `rps` requests per second on average, with a burst of `burst`
+/// (GCRA): a first round of one query per event name goes out at once,
+/// later rounds are spaced `1/rps` apart, whatever the cluster size.
 pub struct RateLimiter {
     interval: Duration,
-    next: tokio::sync::Mutex<Instant>,
+    burst: u32,
+    /// Theoretical arrival time of the next request.
+    tat: tokio::sync::Mutex<Instant>,
 }
 
 impl RateLimiter {
     pub fn new(rps: f64) -> Self {
+        RateLimiter::with_burst(rps, 1)
+    }
+
+    pub fn with_burst(rps: f64, burst: u32) -> Self {
         let rps = if rps.is_finite() && rps > 0.0 {
             rps
         } else {
@@ -64,17 +72,22 @@ impl RateLimiter {
         };
         RateLimiter {
             interval: Duration::from_secs_f64(1.0 / rps),
-            next: tokio::sync::Mutex::new(Instant::now()),
+            burst: burst.max(1),
+            tat: tokio::sync::Mutex::new(Instant::now()),
         }
     }
 
     pub async fn acquire(&self) {
-        let mut next = self.next.lock().await;
+        let mut tat = self.tat.lock().await;
         let now = Instant::now();
-        if *next > now {
-            tokio::time::sleep(*next - now).await;
+        let t = (*tat).max(now);
+        let allow_at = t
+            .checked_sub(self.interval * (self.burst - 1))
+            .unwrap_or(now);
+        if allow_at > now {
+            tokio::time::sleep(allow_at - now).await;
         }
-        *next = Instant::now().max(*next) + self.interval;
+        *tat = t + self.interval;
     }
 }
 
@@ -113,7 +126,7 @@ impl CloudTrailCollector {
         });
         let this = me.clone();
         tokio::spawn(async move {
-            let limiter = RateLimiter::new(opts.max_rps);
+            let limiter = RateLimiter::with_burst(opts.max_rps, POLLED.len() as u32);
             loop {
                 let started = Instant::now();
                 let result = this.round(&client, &opts, &limiter, &health).await;
@@ -260,5 +273,25 @@ impl Source for CloudTrailCollector {
                 coverage_start: Some(start),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn limiter_allows_a_burst_then_keeps_the_rate() {
+        let l = RateLimiter::with_burst(0.2, 4);
+        let start = tokio::time::Instant::now();
+        for _ in 0..4 {
+            l.acquire().await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "the first round goes out at once");
+        for _ in 0..6 {
+            l.acquire().await;
+        }
+        // 10 requests at 0.2/s with a burst of 4: the 10th waits until 30 s.
+        assert_eq!(start.elapsed(), Duration::from_secs(30));
     }
 }

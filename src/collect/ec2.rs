@@ -149,13 +149,7 @@ impl Ec2Collector {
     ) -> Result<(), &'static str> {
         let wanted = kube.ec2_wants();
         let mut subnet_ids: BTreeSet<String> = wanted.subnet_ids.clone();
-        for r in agents.readings().values() {
-            for e in r.state.pool.iter().flat_map(|p| &p.enis) {
-                if let Some(s) = &e.subnet_id {
-                    subnet_ids.insert(s.clone());
-                }
-            }
-        }
+        subnet_ids.extend(agents.subnet_ids());
 
         // Instance types: only those in use and not cached recently.
         let stale: Vec<String> = {

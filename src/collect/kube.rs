@@ -5,13 +5,14 @@
 
 use super::{Health, Source};
 use crate::model::state::ClusterState;
+use crate::model::state::PodState;
 use crate::sources::kube::*;
 use futures::StreamExt;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -110,21 +111,136 @@ fn healthy(
     *st.failing_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
 }
 
-struct Watched<K: Resource<DynamicType = ()> + 'static> {
+/// Where a watch's events go: kube's reflector store, or a slimmer cache.
+trait Cache<K>: Send + 'static {
+    fn apply(&mut self, ev: &watcher::Event<K>);
+}
+
+impl<K> Cache<K> for reflector::store::Writer<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    fn apply(&mut self, ev: &watcher::Event<K>) {
+        self.apply_watcher_event(ev)
+    }
+}
+
+/// All pods, as the view needs them and nothing more: one `Arc<PodState>`
+/// per pod keyed by uid (no `ObjectMeta`, no reflector key), so 150,000
+/// pods cost tens of MB, and a rebuild clones pointers, not strings.
+#[derive(Default)]
+pub struct PodCache {
+    live: Mutex<HashMap<String, Arc<PodState>>>,
+}
+
+impl PodCache {
+    fn snapshot(&self) -> Vec<Arc<PodState>> {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+/// Writes into a [`PodCache`]; a relist fills a fresh map swapped in at
+/// `InitDone`, as kube's reflector does.
+struct PodCacheWriter {
+    cache: Arc<PodCache>,
+    relist: Option<HashMap<String, Arc<PodState>>>,
+}
+
+fn pod_key(p: &KPodSlim) -> String {
+    match &p.metadata.uid {
+        Some(uid) => uid.clone(),
+        None => format!(
+            "{}/{}",
+            p.metadata.namespace.as_deref().unwrap_or(""),
+            p.metadata.name.as_deref().unwrap_or("")
+        ),
+    }
+}
+
+impl Cache<KPodSlim> for PodCacheWriter {
+    fn apply(&mut self, ev: &watcher::Event<KPodSlim>) {
+        match ev {
+            watcher::Event::Init => self.relist = Some(HashMap::new()),
+            watcher::Event::InitApply(p) => {
+                if let Some(m) = self.relist.as_mut() {
+                    m.insert(pod_key(p), Arc::new(p.to_state()));
+                }
+            }
+            watcher::Event::InitDone => {
+                if let Some(m) = self.relist.take() {
+                    *self.cache.live.lock().unwrap_or_else(|p| p.into_inner()) = m;
+                }
+            }
+            watcher::Event::Apply(p) => {
+                self.cache
+                    .live
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(pod_key(p), Arc::new(p.to_state()));
+            }
+            watcher::Event::Delete(p) => {
+                self.cache
+                    .live
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&pod_key(p));
+            }
+        }
+    }
+}
+
+/// One watched resource: its reader (`R`) and sync/error state.
+struct Watched<R> {
     name: &'static str,
-    store: Store<K>,
+    store: R,
     state: Arc<ResourceState>,
     stale_after: Duration,
 }
 
-impl<K> Watched<K>
+impl<K> Watched<Store<K>>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
+    /// A watch into kube's reflector store.
     fn spawn(name: &'static str, api: Api<K>, cfg: watcher::Config, ctx: &Ctx) -> Self {
+        let (store, writer) = reflector::store();
+        Watched::spawn_into(name, api, cfg, ctx, writer, store)
+    }
+
+    /// The cached objects, or `None` (unknown) before the first full list
+    /// and while the watch has been failing for too long.
+    fn objects(&self) -> Option<Vec<Arc<K>>> {
+        (self.synced() && !self.stale()).then(|| self.store.state())
+    }
+}
+
+impl Watched<Arc<PodCache>> {
+    /// The pods, or `None` (unknown), as for [`Watched::objects`].
+    fn pods(&self) -> Option<Vec<Arc<PodState>>> {
+        (self.synced() && !self.stale()).then(|| self.store.snapshot())
+    }
+}
+
+impl<R> Watched<R> {
+    fn spawn_into<K, W>(
+        name: &'static str,
+        api: Api<K>,
+        cfg: watcher::Config,
+        ctx: &Ctx,
+        mut writer: W,
+        store: R,
+    ) -> Self
+    where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+        W: Cache<K>,
+    {
         let (health, changed, stale_after) =
             (ctx.health.clone(), ctx.changed.clone(), ctx.stale_after);
-        let (store, mut writer) = reflector::store();
         let state = Arc::new(ResourceState::default());
         let st = state.clone();
         tokio::spawn(async move {
@@ -163,7 +279,7 @@ where
                     };
                     match ev {
                         Ok(ev) => {
-                            writer.apply_watcher_event(&ev);
+                            writer.apply(&ev);
                             match ev {
                                 watcher::Event::Init => {}
                                 watcher::Event::InitDone => {
@@ -243,12 +359,6 @@ where
             .unwrap_or_else(|p| p.into_inner())
             .is_some_and(|t| t.elapsed() > self.stale_after)
     }
-
-    /// The cached objects, or `None` (unknown) before the first full list
-    /// and while the watch has been failing for too long.
-    fn objects(&self) -> Option<Vec<Arc<K>>> {
-        (self.synced() && !self.stale()).then(|| self.store.state())
-    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -278,16 +388,16 @@ pub struct KubeOptions {
 }
 
 pub struct KubeCollector {
-    nodes: Watched<KNode>,
-    pods: Watched<KPodSlim>,
-    aws_node_pods: Watched<KPod>,
-    agent_pods: Watched<KPod>,
-    daemonsets: Watched<KDaemonSet>,
-    deployments: Watched<KDeployment>,
-    events: Watched<KEvent>,
-    nodeclaims: Option<Watched<KNodeClaim>>,
-    nodeclasses: Option<Watched<KNodeClass>>,
-    eniconfigs: Option<Watched<KEniConfig>>,
+    nodes: Watched<Store<KNode>>,
+    pods: Watched<Arc<PodCache>>,
+    aws_node_pods: Watched<Store<KPod>>,
+    agent_pods: Watched<Store<KPod>>,
+    daemonsets: Watched<Store<KDaemonSet>>,
+    deployments: Watched<Store<KDeployment>>,
+    events: Watched<Store<KEvent>>,
+    nodeclaims: Option<Watched<Store<KNodeClaim>>>,
+    nodeclasses: Option<Watched<Store<KNodeClass>>>,
+    eniconfigs: Option<Watched<Store<KEniConfig>>>,
     health: Arc<Health>,
 }
 
@@ -315,12 +425,21 @@ impl KubeCollector {
                 watcher::Config::default(),
                 &ctx,
             ),
-            pods: Watched::spawn(
-                "pods",
-                Api::all(client.clone()),
-                watcher::Config::default(),
-                &ctx,
-            ),
+            pods: {
+                let cache = Arc::new(PodCache::default());
+                let writer = PodCacheWriter {
+                    cache: cache.clone(),
+                    relist: None,
+                };
+                Watched::spawn_into(
+                    "pods",
+                    Api::<KPodSlim>::all(client.clone()),
+                    watcher::Config::default(),
+                    &ctx,
+                    writer,
+                    cache,
+                )
+            },
             aws_node_pods: Watched::spawn(
                 "aws-node pods",
                 Api::all(client.clone()),
@@ -489,8 +608,8 @@ impl Source for KubeCollector {
                 }
             }
         }
-        if let Some(pods) = self.pods.objects() {
-            st.pods = Some(pods.iter().map(|p| p.to_state()).collect());
+        if let Some(pods) = self.pods.pods() {
+            st.pods = Some(pods);
         }
         if let Some(nodes) = self.nodes.objects() {
             let (labels, annotations) = eni_config_keys(

@@ -16,7 +16,8 @@ pub struct ClusterState {
     pub cluster_name: Option<String>,
     pub region: Option<String>,
     pub nodes: Option<Vec<NodeState>>,
-    pub pods: Option<Vec<PodState>>,
+    /// Shared with the live pod cache (a rebuild clones pointers only).
+    pub pods: Option<Vec<std::sync::Arc<PodState>>>,
     /// `None`: DaemonSets unknown. `Some(None)`: known, no aws-node DaemonSet.
     pub aws_node: Option<Option<AwsNodeState>>,
     /// Env of the aws-node pod on each node (a pod that predates a settings
@@ -86,7 +87,6 @@ impl PodPhase {
 pub struct PodState {
     pub namespace: String,
     pub name: String,
-    pub uid: Option<String>,
     pub node_name: Option<String>,
     pub host_network: bool,
     pub phase: PodPhase,

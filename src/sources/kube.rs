@@ -385,7 +385,6 @@ fn pod_state(
     PodState {
         namespace: meta.namespace.clone().unwrap_or_default(),
         name: name_of(meta),
-        uid: meta.uid.clone(),
         node_name: node_name.filter(|n| !n.is_empty()).cloned(),
         host_network: host_network.unwrap_or(false),
         phase: PodPhase::parse(status.phase.as_deref().unwrap_or("")),
