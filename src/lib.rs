@@ -8,6 +8,7 @@
 pub mod capture;
 pub mod cli;
 pub mod collect;
+pub mod gzip;
 pub mod http;
 pub mod model;
 pub mod node_agent;

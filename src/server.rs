@@ -21,20 +21,33 @@ pub struct Snapshot {
     pub collectors: Vec<CollectorStatus>,
     /// The exposition text, shared by every scrape without a copy.
     pub metrics: Bytes,
-    pub diagnosis_json: String,
+    /// `/api/v1/diagnosis`, rendered on first request (rarely asked for,
+    /// and tens of MB at 5,000 nodes: not worth doing on every rebuild).
+    diagnosis_json: std::sync::OnceLock<Bytes>,
+    /// The exposition deflated once, on the first scrape that asks for gzip.
+    metrics_gzip: tokio::sync::OnceCell<crate::gzip::Prefix>,
 }
 
 impl Snapshot {
     pub fn new(view: View, collectors: Vec<CollectorStatus>) -> Self {
         let mut metrics = String::with_capacity(64 * 1024);
         exposition::render(&view, &collectors, &mut metrics);
-        let diagnosis_json = json::render(&view);
+        // The text grew by doubling; keep only what it uses.
+        metrics.shrink_to_fit();
         Snapshot {
             view,
             collectors,
             metrics: Bytes::from(metrics),
-            diagnosis_json,
+            diagnosis_json: std::sync::OnceLock::new(),
+            metrics_gzip: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The view as JSON (`/api/v1/diagnosis`), rendered once per snapshot.
+    pub fn diagnosis_json(&self) -> Bytes {
+        self.diagnosis_json
+            .get_or_init(|| Bytes::from(json::render(&self.view)))
+            .clone()
     }
 }
 
@@ -91,7 +104,7 @@ impl Default for AppState {
 
 const EXPOSITION: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-async fn metrics(State(st): State<AppState>) -> Response {
+async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     st.requests.with_label_values(&["metrics"]).inc();
     let Some(snap) = st.current() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "no data yet\n").into_response();
@@ -100,8 +113,41 @@ async fn metrics(State(st): State<AppState>) -> Response {
     let own = prometheus::TextEncoder::new()
         .encode_to_string(&families)
         .unwrap_or_default();
+    let gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(crate::gzip::accepted);
+    if gzip {
+        let s = snap.clone();
+        let prefix = snap
+            .metrics_gzip
+            .get_or_try_init(|| async move {
+                // Megabytes to deflate: off the async workers.
+                tokio::task::spawn_blocking(move || crate::gzip::prefix(&s.metrics)).await
+            })
+            .await;
+        if let Ok(prefix) = prefix {
+            let body = Chunks::new(crate::gzip::finish(prefix, own.as_bytes()));
+            return (
+                [
+                    (header::CONTENT_TYPE, EXPOSITION),
+                    (header::CONTENT_ENCODING, "gzip"),
+                    (header::VARY, "accept-encoding"),
+                ],
+                Body::new(body),
+            )
+                .into_response();
+        }
+    }
     let body = Chunks::new([snap.metrics.clone(), Bytes::from(own)]);
-    ([(header::CONTENT_TYPE, EXPOSITION)], Body::new(body)).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, EXPOSITION),
+            (header::VARY, "accept-encoding"),
+        ],
+        Body::new(body),
+    )
+        .into_response()
 }
 
 /// A body of a few shared buffers, sent as they are (no concatenation: the
@@ -147,11 +193,13 @@ impl http_body::Body for Chunks {
 async fn diagnosis(State(st): State<AppState>) -> Response {
     st.requests.with_label_values(&["diagnosis"]).inc();
     match st.current() {
-        Some(s) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            s.diagnosis_json.clone(),
-        )
-            .into_response(),
+        Some(s) => {
+            // Off the async workers: at 5,000 nodes rendering takes a while.
+            let body = tokio::task::spawn_blocking(move || s.diagnosis_json())
+                .await
+                .unwrap_or_default();
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
         None => (StatusCode::SERVICE_UNAVAILABLE, "no data yet\n").into_response(),
     }
 }

@@ -251,6 +251,10 @@ impl Source for CloudTrailCollector {
         "CloudTrail"
     }
 
+    fn gates_first_view(&self) -> bool {
+        false
+    }
+
     fn synced(&self) -> bool {
         self.inner
             .lock()
@@ -287,7 +291,11 @@ mod tests {
         for _ in 0..4 {
             l.acquire().await;
         }
-        assert_eq!(start.elapsed(), Duration::ZERO, "the first round goes out at once");
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "the first round goes out at once"
+        );
         for _ in 0..6 {
             l.acquire().await;
         }

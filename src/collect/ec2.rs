@@ -264,6 +264,10 @@ impl Source for Ec2Collector {
         "EC2"
     }
 
+    fn gates_first_view(&self) -> bool {
+        false
+    }
+
     fn synced(&self) -> bool {
         self.synced.load(Ordering::SeqCst)
     }

@@ -169,6 +169,13 @@ pub trait Source: Send + Sync {
     fn fill(&self, state: &mut ClusterState);
     /// True once the first full read is done (readiness).
     fn synced(&self) -> bool;
+    /// Whether the first view waits for this source. The AWS pollers do
+    /// not gate it: at 5,000 nodes their first round takes tens of seconds
+    /// (EC2 calls in batches of 200 under a request budget), and until then
+    /// what they feed is unknown (absent), never guessed.
+    fn gates_first_view(&self) -> bool {
+        true
+    }
     /// What is still being waited for (for progress messages).
     fn waiting_for(&self) -> Vec<&'static str> {
         if self.synced() {
@@ -207,13 +214,22 @@ impl Live {
         self.sources.iter().all(|s| s.synced())
     }
 
+    /// Every source the first view waits for has synced.
+    pub fn ready_for_first_view(&self) -> bool {
+        self.sources
+            .iter()
+            .filter(|s| s.gates_first_view())
+            .all(|s| s.synced())
+    }
+
     pub fn waiting_for(&self) -> Vec<&'static str> {
         self.sources.iter().flat_map(|s| s.waiting_for()).collect()
     }
 }
 
 /// Rebuilds and publishes the view: `debounce` after a change, and at least
-/// every `max_age`. The first view is published once every source synced,
+/// every `max_age`. The first view is published once Kubernetes and the node
+/// agents synced (EC2 and CloudTrail fill in later; unknown until then),
 /// or after `ready_timeout` with what is there (unknown stays unknown).
 pub async fn run_rebuilder(
     live: Arc<Live>,
@@ -225,23 +241,28 @@ pub async fn run_rebuilder(
 ) {
     let started = Instant::now();
     let mut published = false;
+    let mut last_build = Duration::ZERO;
     loop {
         tokio::select! {
-            _ = live.changed.notified() => tokio::time::sleep(debounce).await,
+            // Under constant churn a rebuild follows every change: pausing
+            // four build times keeps rebuilds under ~20 % of a core at any
+            // size (at 5,000 nodes a change still shows within ~2 s).
+            _ = live.changed.notified() => tokio::time::sleep(debounce.max(last_build * 4)).await,
             _ = tokio::time::sleep(if published { max_age } else { Duration::from_millis(500) }) => {},
         }
-        if !published && !live.synced() && started.elapsed() < ready_timeout {
+        if !published && !live.ready_for_first_view() && started.elapsed() < ready_timeout {
             continue;
         }
         let t = Instant::now();
         let state = live.assemble();
         let v = view::build(&state, &cfg);
         tracing::debug!(
-            took_ms = t.elapsed().as_millis() as u64,
+            view_ms = t.elapsed().as_millis() as u64,
             nodes = v.nodes.len(),
             "view rebuilt"
         );
         app.publish(Snapshot::new(v, live.health.snapshot()));
+        last_build = t.elapsed();
         if !published {
             tracing::info!(
                 synced = live.synced(),
