@@ -1003,7 +1003,7 @@ fn print_table(r: &Results) {
     println!("| /metrics, 20 scrapers | {} |", ms(&r.scrape_20));
     println!(
         "| /metrics, 20 scrapers, gzip | {} |",
-        ms(&r.scrape_20_gzip).replace(" req/s", " req/s")
+        ms(&r.scrape_20_gzip)
             + &r.scrape_20_gzip.as_ref().map_or(String::new(), |s| format!(
                 ", {} bytes",
                 s.bytes_per_request
