@@ -55,8 +55,9 @@ impl Default for CloudTrailOptions {
 pub struct RateLimiter {
     interval: Duration,
     burst: u32,
-    /// Theoretical arrival time of the next request.
-    tat: tokio::sync::Mutex<Instant>,
+    /// Theoretical arrival time of the next request (tokio's clock, so
+    /// tests can pause time).
+    tat: tokio::sync::Mutex<tokio::time::Instant>,
 }
 
 impl RateLimiter {
@@ -73,13 +74,13 @@ impl RateLimiter {
         RateLimiter {
             interval: Duration::from_secs_f64(1.0 / rps),
             burst: burst.max(1),
-            tat: tokio::sync::Mutex::new(Instant::now()),
+            tat: tokio::sync::Mutex::new(tokio::time::Instant::now()),
         }
     }
 
     pub async fn acquire(&self) {
         let mut tat = self.tat.lock().await;
-        let now = Instant::now();
+        let now = tokio::time::Instant::now();
         let t = (*tat).max(now);
         let allow_at = t
             .checked_sub(self.interval * (self.burst - 1))
