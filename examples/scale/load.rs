@@ -2,7 +2,7 @@
 //! percentiles and throughput. Bodies are read to the end and counted, not kept.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use std::time::{Duration, Instant};
@@ -106,7 +106,6 @@ pub async fn run(c: &Http, url: &str, clients: usize, dur: Duration, gzip: bool)
             .copied()
             .unwrap_or(0.0)
     };
-    let _ = Empty::<Bytes>::new();
     Stats {
         clients,
         requests: all.len() as u64,

@@ -665,7 +665,7 @@ async fn run(args: Args) -> Result<()> {
     let cluster = Arc::new(tokio::sync::Mutex::new(cluster));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let churn = {
-        let (cluster, stop, pools) = (cluster.clone(), stop.clone(), pools.clone());
+        let (cluster, stop) = (cluster.clone(), stop.clone());
         let (rate, node_every, ct_rate, ct, http) = (
             args.churn_pods_per_sec,
             args.node_churn_every,
@@ -718,7 +718,6 @@ async fn run(args: Args) -> Result<()> {
                     )
                     .await;
                 }
-                let _ = &pools;
             }
         })
     };
