@@ -77,8 +77,8 @@ fn state() -> ClusterState {
     for n in &specs {
         for j in 0..PODS_PER_NODE {
             let mut p = pod.to_state();
-            p.name = format!("app-{j:03}-{:05x}", n.index);
-            p.node_name = Some(n.name.clone());
+            p.name = format!("app-{j:03}-{:05x}", n.index).into();
+            p.node_name = Some(n.name.as_str().into());
             pods.push(std::sync::Arc::new(p));
         }
     }
@@ -88,10 +88,10 @@ fn state() -> ClusterState {
         let metrics = synth::ipamd_metrics(PODS_PER_NODE as u32 - 2, total, count, 4);
         st.ipamd.insert(
             n.name.clone(),
-            IpamdNodeState {
+            std::sync::Arc::new(IpamdNodeState {
                 pool: ipamd::parse_enis(enis.as_bytes()).ok(),
                 metrics: ipamd::parse_metrics(&metrics).ok(),
-            },
+            }),
         );
     }
     st

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod collect;
 pub mod gzip;
 pub mod http;
+pub mod memory;
 pub mod model;
 pub mod node_agent;
 pub mod render;

@@ -21,27 +21,8 @@ fn init_tracing(format: LogFormat, level: &str) {
     }
 }
 
-/// Buffers from 128 KiB up (the rendered exposition, list pages, pool
-/// bodies) are mmapped, so they go back to the OS when freed. glibc's default
-/// raises this threshold after the first such free, and the freed buffers of
-/// every rebuild then stay in the heap: RSS was 1.9x the live heap at 1,000 nodes.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn return_large_buffers_to_the_os() {
-    const M_MMAP_THRESHOLD: i32 = -3;
-    extern "C" {
-        fn mallopt(param: i32, value: i32) -> i32;
-    }
-    // SAFETY: glibc's documented tuning call, made before any other thread exists.
-    unsafe {
-        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn return_large_buffers_to_the_os() {}
-
 fn main() -> ExitCode {
-    return_large_buffers_to_the_os();
+    eks_ipam_exporter::memory::tune();
     let cli = Cli::parse();
     init_tracing(cli.log_format, &cli.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -30,9 +30,17 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn new(view: View, collectors: Vec<CollectorStatus>) -> Self {
-        let mut metrics = String::with_capacity(64 * 1024);
+        Self::with_size_hint(view, collectors, 64 * 1024)
+    }
+
+    /// As [`Snapshot::new`], with the buffer sized for `size_hint` bytes up
+    /// front (the previous rendering's size): growing a 9 MB text by
+    /// doubling peaks at twice its size and copies it each time.
+    pub fn with_size_hint(view: View, collectors: Vec<CollectorStatus>, size_hint: usize) -> Self {
+        let mut metrics = String::with_capacity(size_hint);
         exposition::render(&view, &collectors, &mut metrics);
-        // The text grew by doubling; keep only what it uses.
+        // Keep only what the text uses (a large buffer is mmapped: this is
+        // an mremap, not a copy).
         metrics.shrink_to_fit();
         Snapshot {
             view,
@@ -41,6 +49,11 @@ impl Snapshot {
             diagnosis_json: std::sync::OnceLock::new(),
             metrics_gzip: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Size of the exposition text, to size the next one.
+    pub fn metrics_len(&self) -> usize {
+        self.metrics.len()
     }
 
     /// The view as JSON (`/api/v1/diagnosis`), rendered once per snapshot.

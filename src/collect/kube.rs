@@ -130,7 +130,7 @@ where
 /// pods cost tens of MB, and a rebuild clones pointers, not strings.
 #[derive(Default)]
 pub struct PodCache {
-    live: Mutex<HashMap<String, Arc<PodState>>>,
+    live: Mutex<HashMap<u128, Arc<PodState>>>,
 }
 
 impl PodCache {
@@ -148,18 +148,8 @@ impl PodCache {
 /// `InitDone`, as kube's reflector does.
 struct PodCacheWriter {
     cache: Arc<PodCache>,
-    relist: Option<HashMap<String, Arc<PodState>>>,
-}
-
-fn pod_key(p: &KPodSlim) -> String {
-    match &p.metadata.uid {
-        Some(uid) => uid.clone(),
-        None => format!(
-            "{}/{}",
-            p.metadata.namespace.as_deref().unwrap_or(""),
-            p.metadata.name.as_deref().unwrap_or("")
-        ),
-    }
+    relist: Option<HashMap<u128, Arc<PodState>>>,
+    interner: Interner,
 }
 
 impl Cache<KPodSlim> for PodCacheWriter {
@@ -168,12 +158,17 @@ impl Cache<KPodSlim> for PodCacheWriter {
             watcher::Event::Init => self.relist = Some(HashMap::new()),
             watcher::Event::InitApply(p) => {
                 if let Some(m) = self.relist.as_mut() {
-                    m.insert(pod_key(p), Arc::new(p.to_state()));
+                    m.insert(p.key(), Arc::new(p.to_state_interned(&mut self.interner)));
                 }
             }
             watcher::Event::InitDone => {
                 if let Some(m) = self.relist.take() {
-                    *self.cache.live.lock().unwrap_or_else(|p| p.into_inner()) = m;
+                    let old = std::mem::replace(
+                        &mut *self.cache.live.lock().unwrap_or_else(|p| p.into_inner()),
+                        m,
+                    );
+                    drop(old);
+                    self.interner.sweep();
                 }
             }
             watcher::Event::Apply(p) => {
@@ -181,14 +176,14 @@ impl Cache<KPodSlim> for PodCacheWriter {
                     .live
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .insert(pod_key(p), Arc::new(p.to_state()));
+                    .insert(p.key(), Arc::new(p.to_state_interned(&mut self.interner)));
             }
             watcher::Event::Delete(p) => {
                 self.cache
                     .live
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .remove(&pod_key(p));
+                    .remove(&p.key());
             }
         }
     }
@@ -430,6 +425,7 @@ impl KubeCollector {
                 let writer = PodCacheWriter {
                     cache: cache.clone(),
                     relist: None,
+                    interner: Interner::default(),
                 };
                 Watched::spawn_into(
                     "pods",

@@ -242,6 +242,7 @@ pub async fn run_rebuilder(
     let started = Instant::now();
     let mut published = false;
     let mut last_build = Duration::ZERO;
+    let mut last_len = 64 * 1024;
     loop {
         tokio::select! {
             // Under constant churn a rebuild follows every change: pausing
@@ -261,7 +262,13 @@ pub async fn run_rebuilder(
             nodes = v.nodes.len(),
             "view rebuilt"
         );
-        app.publish(Snapshot::new(v, live.health.snapshot()));
+        // Room for a few more series than last time, so it does not regrow.
+        let snapshot =
+            Snapshot::with_size_hint(v, live.health.snapshot(), last_len + last_len / 32 + 4096);
+        last_len = snapshot.metrics_len();
+        app.publish(snapshot);
+        // The state and the old snapshot were just freed: hand their pages back.
+        crate::memory::release_free_pages();
         last_build = t.elapsed();
         if !published {
             tracing::info!(

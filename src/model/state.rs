@@ -34,8 +34,9 @@ pub struct ClusterState {
     pub subnets: Option<Vec<SubnetState>>,
     pub network_interfaces: Option<Vec<NetworkInterfaceState>>,
     pub api_calls: Option<ApiCallState>,
-    /// Per node name: what that node's ipamd said.
-    pub ipamd: BTreeMap<String, IpamdNodeState>,
+    /// Per node name: what that node's ipamd said (shared with the live
+    /// agents collector: a rebuild clones pointers only).
+    pub ipamd: BTreeMap<String, std::sync::Arc<IpamdNodeState>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -83,11 +84,13 @@ impl PodPhase {
     }
 }
 
+/// One pod, as slim as the view allows (150,000 of them are kept live):
+/// namespace and node names are shared between the pods that carry them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PodState {
-    pub namespace: String,
-    pub name: String,
-    pub node_name: Option<String>,
+    pub namespace: std::sync::Arc<str>,
+    pub name: Box<str>,
+    pub node_name: Option<std::sync::Arc<str>>,
     pub host_network: bool,
     pub phase: PodPhase,
     pub has_ip: bool,

@@ -383,7 +383,7 @@ pub fn build(state: &ClusterState, cfg: &ViewConfig) -> View {
             c.pod += 1;
             let failed = failures
                 .as_ref()
-                .is_some_and(|f| f.contains(&(p.namespace.as_str(), p.name.as_str())));
+                .is_some_and(|f| f.contains(&(&*p.namespace, &*p.name)));
             if p.phase == PodPhase::Pending && !p.has_ip && failed {
                 c.waiting += 1;
             }

@@ -338,7 +338,7 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
             ipamd_state.metrics =
                 Some(ipamd::parse_metrics(&text).map_err(|m| invalid(files, &metrics_rel, m))?);
         }
-        st.ipamd.insert(node, ipamd_state);
+        st.ipamd.insert(node, std::sync::Arc::new(ipamd_state));
     }
     Ok(st)
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 /// A `kind: List` (or any `*List`) as kubectl prints it.
 #[derive(Deserialize, Clone, Debug)]
@@ -376,16 +377,55 @@ pub struct KPodSpecSlim {
     pub host_network: Option<bool>,
 }
 
+/// Hands out one shared copy of each distinct string (namespace and node
+/// names repeat across 150,000 pods). Strings no pod uses any more are
+/// dropped by [`Interner::sweep`].
+#[derive(Default)]
+pub struct Interner {
+    strings: HashSet<Arc<str>>,
+    swept_at: usize,
+}
+
+impl Interner {
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.strings.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.strings.insert(a.clone());
+        // Amortised: sweep when the set doubled since the last sweep.
+        if self.strings.len() > 2 * self.swept_at + 1024 {
+            self.sweep();
+        }
+        a
+    }
+
+    /// Forgets strings held by nobody else.
+    pub fn sweep(&mut self) {
+        self.strings.retain(|a| Arc::strong_count(a) > 1);
+        self.swept_at = self.strings.len();
+    }
+
+    pub fn len(&self) -> usize {
+        self.strings.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.strings.is_empty()
+    }
+}
+
 fn pod_state(
     meta: &ObjectMeta,
     node_name: Option<&String>,
     host_network: Option<bool>,
     status: &KPodStatus,
+    interner: &mut Interner,
 ) -> PodState {
     PodState {
-        namespace: meta.namespace.clone().unwrap_or_default(),
-        name: name_of(meta),
-        node_name: node_name.filter(|n| !n.is_empty()).cloned(),
+        namespace: interner.get(meta.namespace.as_deref().unwrap_or_default()),
+        name: meta.name.as_deref().unwrap_or_default().into(),
+        node_name: node_name.filter(|n| !n.is_empty()).map(|n| interner.get(n)),
         host_network: host_network.unwrap_or(false),
         phase: PodPhase::parse(status.phase.as_deref().unwrap_or("")),
         has_ip: status.pod_ip.as_deref().is_some_and(|ip| !ip.is_empty()),
@@ -394,13 +434,51 @@ fn pod_state(
 
 impl KPodSlim {
     pub fn to_state(&self) -> PodState {
+        self.to_state_interned(&mut Interner::default())
+    }
+
+    pub fn to_state_interned(&self, interner: &mut Interner) -> PodState {
         pod_state(
             &self.metadata,
             self.spec.node_name.as_ref(),
             self.spec.host_network,
             &self.status,
+            interner,
         )
     }
+
+    /// The pod's identity as a 128-bit key: its UID (a UUID) read as a
+    /// number, so the cache does not keep 150,000 36-byte strings. Any other
+    /// UID, or none, is hashed together with namespace and name.
+    pub fn key(&self) -> u128 {
+        let m = &self.metadata;
+        if let Some(k) = m.uid.as_deref().and_then(parse_uuid) {
+            return k;
+        }
+        use std::hash::{Hash, Hasher};
+        let half = |seed: u64| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (seed, &m.uid, &m.namespace, &m.name).hash(&mut h);
+            h.finish()
+        };
+        (u128::from(half(1)) << 64) | u128::from(half(2))
+    }
+}
+
+/// `8-4-4-4-12` hex digits to a number; `None` for anything else.
+pub fn parse_uuid(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for (i, c) in s.chars().enumerate() {
+        if [8, 13, 18, 23].contains(&i) {
+            continue;
+        }
+        v = (v << 4) | u128::from(c.to_digit(16)?);
+    }
+    Some(v)
 }
 
 /// Where a node agent serves: its pod's IP (the node's, hostNetwork) and port.
@@ -450,6 +528,7 @@ impl KPod {
             self.spec.node_name.as_ref(),
             self.spec.host_network,
             &self.status,
+            &mut Interner::default(),
         )
     }
 
@@ -657,31 +736,56 @@ impl KEvent {
 pub struct KNodeClaim {
     #[serde(deserialize_with = "meta_min")]
     pub metadata: ObjectMeta,
-    #[serde(default)]
-    pub spec: Value,
-    #[serde(default)]
-    pub status: Value,
+    #[serde(default, deserialize_with = "nodeclaim_spec")]
+    pub spec: KNodeClaimSpec,
+    #[serde(default, deserialize_with = "nodeclaim_status")]
+    pub status: KNodeClaimStatus,
+}
+
+/// The NodeClaim fields the view uses; the rest (requirements, resources,
+/// conditions: about 1 KB a claim) is dropped while parsing. Read through a
+/// JSON value so that a field of an odd type is unknown, never an error
+/// for the whole object.
+#[derive(Default, Clone, Debug)]
+pub struct KNodeClaimSpec {
+    pub node_class: Option<String>,
+}
+
+#[derive(Default, Clone, Debug)]
+pub struct KNodeClaimStatus {
+    pub node_name: Option<String>,
+    /// `status.capacity.pods`, as written.
+    pub capacity_pods: Option<String>,
+}
+
+fn json_text(v: &Value, pointer: &str) -> Option<String> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn nodeclaim_spec<'de, D: Deserializer<'de>>(d: D) -> Result<KNodeClaimSpec, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(KNodeClaimSpec {
+        node_class: json_text(&v, "/nodeClassRef/name"),
+    })
+}
+
+fn nodeclaim_status<'de, D: Deserializer<'de>>(d: D) -> Result<KNodeClaimStatus, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(KNodeClaimStatus {
+        node_name: json_text(&v, "/nodeName"),
+        capacity_pods: json_text(&v, "/capacity/pods"),
+    })
 }
 
 impl KNodeClaim {
     pub fn to_state(&self) -> NodeClaimState {
         NodeClaimState {
             name: name_of(&self.metadata),
-            node_name: self
-                .status
-                .get("nodeName")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            nodeclass: self
-                .spec
-                .pointer("/nodeClassRef/name")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            capacity_pods: self
-                .status
-                .pointer("/capacity/pods")
-                .and_then(Value::as_str)
-                .and_then(parse_count),
+            node_name: self.status.node_name.clone(),
+            nodeclass: self.spec.node_class.clone(),
+            capacity_pods: self.status.capacity_pods.as_deref().and_then(parse_count),
         }
     }
 }
@@ -821,6 +925,88 @@ pub struct KNodePool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuid_keys() {
+        assert_eq!(
+            parse_uuid("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"),
+            Some(0x0f1e2d3c_4b5a_6978_8796_a5b4c3d2e1f0)
+        );
+        assert_eq!(
+            parse_uuid("0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0"),
+            Some(0x0f1e2d3c_4b5a_6978_8796_a5b4c3d2e1f0)
+        );
+        for bad in [
+            "",
+            "not-a-uid",
+            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f",
+            "0f1e2d3c44b5a-6978-8796-a5b4c3d2e1f0",
+            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1fg",
+            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1é",
+        ] {
+            assert_eq!(parse_uuid(bad), None, "{bad}");
+        }
+        let pod = |uid: Option<&str>, name: &str| -> KPodSlim {
+            let mut v = serde_json::json!({"metadata": {"namespace": "ns", "name": name}});
+            if let Some(u) = uid {
+                v["metadata"]["uid"] = u.into();
+            }
+            serde_json::from_value(v).unwrap()
+        };
+        let a = pod(Some("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"), "a");
+        assert_eq!(a.key(), 0x0f1e2d3c_4b5a_6978_8796_a5b4c3d2e1f0);
+        // Without a UUID: stable per pod, distinct between pods.
+        assert_eq!(pod(None, "a").key(), pod(None, "a").key());
+        assert_ne!(pod(None, "a").key(), pod(None, "b").key());
+        assert_ne!(pod(Some("x"), "a").key(), pod(Some("y"), "a").key());
+    }
+
+    #[test]
+    fn interner_shares_and_forgets() {
+        let mut i = Interner::default();
+        let a = i.get("kube-system");
+        let b = i.get("kube-system");
+        assert!(Arc::ptr_eq(&a, &b));
+        let c = i.get("default");
+        assert_eq!(i.len(), 2);
+        drop(c);
+        i.sweep();
+        assert_eq!(i.len(), 1, "unused strings are dropped");
+        assert_eq!(&*i.get("kube-system"), "kube-system");
+    }
+
+    #[test]
+    fn nodeclaim_keeps_three_fields_and_tolerates_odd_types() {
+        let nc: KNodeClaim = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "default-x7k2p"},
+            "spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+                     "requirements": [{"key": "a", "operator": "In", "values": ["b"]}]},
+            "status": {"nodeName": "ip-10-0-1-2.ec2.internal", "capacity": {"cpu": "4", "pods": "58"},
+                       "conditions": [{"type": "Ready", "status": "True"}]}
+        })).unwrap();
+        let st = nc.to_state();
+        assert_eq!(st.name, "default-x7k2p");
+        assert_eq!(st.nodeclass.as_deref(), Some("default"));
+        assert_eq!(st.node_name.as_deref(), Some("ip-10-0-1-2.ec2.internal"));
+        assert_eq!(st.capacity_pods, Some(58));
+        // Odd types make a field unknown, not the object unreadable.
+        let odd: KNodeClaim = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "odd"},
+            "spec": {"nodeClassRef": "default"},
+            "status": {"nodeName": 7, "capacity": {"pods": 58}}
+        }))
+        .unwrap();
+        let st = odd.to_state();
+        assert_eq!(
+            (st.nodeclass, st.node_name, st.capacity_pods),
+            (None, None, None)
+        );
+        let null: KNodeClaim = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n"}, "spec": null, "status": null
+        }))
+        .unwrap();
+        assert_eq!(null.to_state().capacity_pods, None);
+    }
 
     #[test]
     fn provider_id_parsing() {

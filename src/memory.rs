@@ -1,0 +1,46 @@
+//! glibc allocator tuning. The exporter's heap has a few large short-lived
+//! buffers (the rendered exposition, list pages, agent replies) next to a
+//! long-lived set of small objects; glibc's defaults keep the freed large
+//! buffers and freed pages inside its arenas, so RSS drifts far above the
+//! live heap. No-ops on other platforms and libcs.
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod glibc {
+    extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+        fn malloc_trim(pad: usize) -> i32;
+    }
+    const M_MMAP_THRESHOLD: i32 = -3;
+
+    pub fn tune() {
+        // SAFETY: glibc's documented tuning call, made before any other thread exists.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        }
+    }
+
+    pub fn trim() {
+        // SAFETY: documented glibc call; thread-safe (it takes each arena's lock).
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
+/// Call first thing in `main`, before any thread starts. Buffers from
+/// 128 KiB up are mmapped, so they go back to the OS when freed. glibc's
+/// default raises this threshold after the first such free, and the freed
+/// buffers of every rebuild then stay in the heap: RSS was 1.9x the live
+/// heap at 1,000 nodes.
+pub fn tune() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    glibc::tune();
+}
+
+/// Returns free pages inside the heap to the OS (`malloc_trim`). Called
+/// after each rebuild, when the previous state and view were just dropped;
+/// costs one walk over the arenas' free chunks.
+pub fn release_free_pages() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    glibc::trim();
+}
