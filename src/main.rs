@@ -25,10 +25,14 @@ fn main() -> ExitCode {
     eks_ipam_exporter::memory::tune();
     let cli = Cli::parse();
     init_tracing(cli.log_format, &cli.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The node agent answers a scrape and a pull every few seconds: one
+    // thread is plenty, and each worker thread costs a stack and a malloc
+    // arena on every node of the cluster.
+    let mut builder = match cli.command {
+        cli::Command::Node(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -257,6 +257,8 @@ pub async fn run_rebuilder(
         let t = Instant::now();
         let state = live.assemble();
         let v = view::build(&state, &cfg);
+        // Rendering needs only the view: free the assembled state first.
+        drop(state);
         tracing::debug!(
             view_ms = t.elapsed().as_millis() as u64,
             nodes = v.nodes.len(),

@@ -909,33 +909,33 @@ mod tests {
                 cidrs: vec![
                     IpamdCidr {
                         prefix: false,
-                        addresses: vec![IpamdAddress {
+                        addresses: smallvec::smallvec![IpamdAddress {
                             assigned: true,
                             unassigned_at: None,
                         }],
                     },
                     IpamdCidr {
                         prefix: false,
-                        addresses: vec![IpamdAddress {
+                        addresses: smallvec::smallvec![IpamdAddress {
                             assigned: false,
                             unassigned_at: Some(t("2026-08-25T12:30:09Z")),
                         }],
                     },
                     IpamdCidr {
                         prefix: false,
-                        addresses: vec![IpamdAddress {
+                        addresses: smallvec::smallvec![IpamdAddress {
                             assigned: false,
                             unassigned_at: Some(t("2026-08-25T09:58:41Z")),
                         }],
                     },
                     IpamdCidr {
                         prefix: false,
-                        addresses: vec![],
+                        addresses: smallvec::smallvec![],
                     },
                     // A prefix in secondary-IP mode is not counted (GetIPStats).
                     IpamdCidr {
                         prefix: true,
-                        addresses: vec![],
+                        addresses: smallvec::smallvec![],
                     },
                 ],
                 ..Default::default()
