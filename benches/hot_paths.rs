@@ -79,10 +79,12 @@ fn state() -> ClusterState {
             let mut p = pod.to_state();
             p.name = format!("app-{j:03}-{:05x}", n.index).into();
             p.node_name = Some(n.name.as_str().into());
-            pods.push(std::sync::Arc::new(p));
+            pods.push(p);
         }
     }
-    st.pods = Some(pods);
+    st.pods = Some(eks_ipam_exporter::model::state::PodSummary::from_pods(
+        &pods,
+    ));
     for n in &specs {
         let (enis, total, count) = synth::ipamd_enis(n, PODS_PER_NODE as u32 - 2);
         let metrics = synth::ipamd_metrics(PODS_PER_NODE as u32 - 2, total, count, 4);

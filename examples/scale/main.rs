@@ -122,6 +122,20 @@ fn spawn_listening(
 }
 
 /// RSS (KiB) and CPU seconds (user + system) of a process.
+/// Resident pages backed by files (the executable and libraries), in KiB:
+/// shared with any other process running the same binary, and dropped by
+/// the kernel first under memory pressure.
+fn proc_rss_file(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("RssFile:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 fn proc_usage(pid: u32) -> Option<(u64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let rss = status
@@ -434,6 +448,8 @@ struct Results {
     vs_naive: Option<f64>,
     cluster_rss_mib_max: f64,
     cluster_rss_mib_end: f64,
+    cluster_rss_file_mib_end: f64,
+    node_rss_file_mib_end: f64,
     cluster_cpu_cores: f64,
     node_rss_mib_max: f64,
     node_cpu_cores: f64,
@@ -779,6 +795,8 @@ async fn run(args: Args) -> Result<()> {
     res.steady_seconds = steady;
     res.cluster_rss_mib_max = rss_max as f64 / 1024.0;
     res.cluster_rss_mib_end = rss_end as f64 / 1024.0;
+    res.cluster_rss_file_mib_end = proc_rss_file(pid).unwrap_or(0) as f64 / 1024.0;
+    res.node_rss_file_mib_end = proc_rss_file(node_pid).unwrap_or(0) as f64 / 1024.0;
     res.cluster_cpu_cores = (cpu_1 - cpu_0) / steady;
     res.node_rss_mib_max = nrss_max as f64 / 1024.0;
     res.node_cpu_cores = (ncpu_1 - ncpu_0) / steady;
@@ -1019,16 +1037,16 @@ fn print_table(r: &Results) {
         r.vs_naive.map_or("-".into(), |v| format!("{v:.1}x"))
     );
     println!(
-        "| cluster RSS (max / end of steady state) | {:.1} / {:.1} MiB |",
-        r.cluster_rss_mib_max, r.cluster_rss_mib_end
+        "| cluster RSS (max / end of steady state) | {:.1} / {:.1} MiB ({:.1} MiB file-backed at end) |",
+        r.cluster_rss_mib_max, r.cluster_rss_mib_end, r.cluster_rss_file_mib_end
     );
     println!(
         "| cluster CPU, steady state | {:.3} cores |",
         r.cluster_cpu_cores
     );
     println!(
-        "| node agent RSS / CPU | {:.1} MiB / {:.4} cores |",
-        r.node_rss_mib_max, r.node_cpu_cores
+        "| node agent RSS / CPU | {:.1} MiB ({:.1} MiB file-backed) / {:.4} cores |",
+        r.node_rss_mib_max, r.node_rss_file_mib_end, r.node_cpu_cores
     );
     println!("| start to ready | {:.2} s |", r.start_to_ready_seconds);
     println!(

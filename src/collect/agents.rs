@@ -107,6 +107,11 @@ impl AgentsCollector {
                 // JSON at once (60+ MB at 5,000 nodes).
                 let mut fresh = BTreeMap::new();
                 let mut failed = 0usize;
+                let previous = this
+                    .readings
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
                 let asked = endpoints.len();
                 let mut replies = futures::stream::iter(endpoints)
                     .map(|ep| {
@@ -122,7 +127,12 @@ impl AgentsCollector {
                 while let Some((node, r)) = replies.next().await {
                     match r {
                         Ok(state) => {
-                            fresh.insert(node, Arc::new(state));
+                            // An unchanged pool keeps its old allocation: most
+                            // pools do not change between rounds, and
+                            // re-allocating 5,000 long-lived pools amid the
+                            // round's short-lived reply buffers fragments the heap.
+                            let kept = previous.get(&node).filter(|old| ***old == state).cloned();
+                            fresh.insert(node, kept.unwrap_or_else(|| Arc::new(state)));
                         }
                         Err(e) => {
                             failed += 1;
@@ -138,7 +148,9 @@ impl AgentsCollector {
                 } else {
                     health.success("ipamd", took);
                 }
+                drop(previous);
                 *this.readings.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+                crate::memory::release_free_pages();
                 // One full round done (possibly with zero agents): readings are now known.
                 this.synced.store(true, Ordering::SeqCst);
                 changed.notify_one();

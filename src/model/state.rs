@@ -6,8 +6,9 @@ use super::capacity::{AmiFamily, MaxPodsSetting};
 use super::cni::EnvVar;
 use super::limits::InstanceLimits;
 use jiff::Timestamp;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
 pub struct ClusterState {
@@ -16,8 +17,9 @@ pub struct ClusterState {
     pub cluster_name: Option<String>,
     pub region: Option<String>,
     pub nodes: Option<Vec<NodeState>>,
-    /// Shared with the live pod cache (a rebuild clones pointers only).
-    pub pods: Option<Vec<std::sync::Arc<PodState>>>,
+    /// What the view needs from the pods (kept up to date incrementally
+    /// live: 150,000 pods are summarised, not stored).
+    pub pods: Option<PodSummary>,
     /// `None`: DaemonSets unknown. `Some(None)`: known, no aws-node DaemonSet.
     pub aws_node: Option<Option<AwsNodeState>>,
     /// Env of the aws-node pod on each node (a pod that predates a settings
@@ -36,7 +38,7 @@ pub struct ClusterState {
     pub api_calls: Option<ApiCallState>,
     /// Per node name: what that node's ipamd said (shared with the live
     /// agents collector: a rebuild clones pointers only).
-    pub ipamd: BTreeMap<String, std::sync::Arc<IpamdNodeState>>,
+    pub ipamd: BTreeMap<String, Arc<IpamdNodeState>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -88,12 +90,163 @@ impl PodPhase {
 /// namespace and node names are shared between the pods that carry them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PodState {
-    pub namespace: std::sync::Arc<str>,
+    pub namespace: Arc<str>,
     pub name: Box<str>,
-    pub node_name: Option<std::sync::Arc<str>>,
+    pub node_name: Option<Arc<str>>,
     pub host_network: bool,
     pub phase: PodPhase,
     pub has_ip: bool,
+}
+
+/// Non-terminated pods on one node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PodCounts {
+    pub pod_network: u32,
+    pub host_network: u32,
+}
+
+/// A pod-network pod in `Pending` without an IP: it may be waiting for one
+/// (the view checks it against the sandbox failures).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PendingPod {
+    pub namespace: Arc<str>,
+    pub name: Box<str>,
+    pub node: Arc<str>,
+}
+
+/// What the view needs from the pods: counts per node and the pending pods
+/// without an IP. Terminated pods and pods on no node are not counted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodSummary {
+    pub nodes: HashMap<Arc<str>, PodCounts>,
+    pub pending_without_ip: Vec<PendingPod>,
+}
+
+/// How one pod enters a [`PodSummary`]; kept per pod by the live summary
+/// so an update or delete can take the old contribution back out (24 bytes
+/// a pod: the node name is shared).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PodContribution {
+    /// Terminated, or not on a node.
+    Nothing,
+    HostNetwork(Arc<str>),
+    PodNetwork(Arc<str>),
+    /// Pod network, and pending without an IP.
+    PendingPodNetwork(Arc<str>),
+}
+
+impl PodState {
+    pub fn contribution(&self) -> PodContribution {
+        let Some(node) = self.node_name.clone() else {
+            return PodContribution::Nothing;
+        };
+        if self.phase.terminated() {
+            PodContribution::Nothing
+        } else if self.host_network {
+            PodContribution::HostNetwork(node)
+        } else if self.phase == PodPhase::Pending && !self.has_ip {
+            PodContribution::PendingPodNetwork(node)
+        } else {
+            PodContribution::PodNetwork(node)
+        }
+    }
+
+    fn pending(&self, node: &Arc<str>) -> PendingPod {
+        PendingPod {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            node: node.clone(),
+        }
+    }
+}
+
+impl PodSummary {
+    pub fn from_pods<'a>(pods: impl IntoIterator<Item = &'a PodState>) -> Self {
+        let mut live = LivePodSummary::default();
+        for (i, p) in pods.into_iter().enumerate() {
+            live.apply(i as u128, p);
+        }
+        live.summary()
+    }
+}
+
+/// A [`PodSummary`] kept up to date pod by pod: each pod's contribution is
+/// remembered (a 16-byte key and a shared node name, not the pod), so an
+/// update or a delete takes the old one back out.
+#[derive(Debug, Default)]
+pub struct LivePodSummary {
+    pods: HashMap<u128, PodContribution>,
+    nodes: HashMap<Arc<str>, PodCounts>,
+    pending: HashMap<u128, PendingPod>,
+}
+
+impl LivePodSummary {
+    /// Sets pod `key` to `pod` (a new pod, or an update).
+    pub fn apply(&mut self, key: u128, pod: &PodState) {
+        let c = pod.contribution();
+        if self.pods.get(&key) == Some(&c) {
+            return;
+        }
+        self.remove(key);
+        match &c {
+            PodContribution::Nothing => {}
+            PodContribution::HostNetwork(n) => self.counts(n).host_network += 1,
+            PodContribution::PodNetwork(n) => self.counts(n).pod_network += 1,
+            PodContribution::PendingPodNetwork(n) => {
+                self.counts(n).pod_network += 1;
+                self.pending.insert(key, pod.pending(n));
+            }
+        }
+        self.pods.insert(key, c);
+    }
+
+    pub fn remove(&mut self, key: u128) {
+        let Some(old) = self.pods.remove(&key) else {
+            return;
+        };
+        match &old {
+            PodContribution::Nothing => {}
+            PodContribution::HostNetwork(n) => self.dec(n, |c| &mut c.host_network),
+            PodContribution::PodNetwork(n) => self.dec(n, |c| &mut c.pod_network),
+            PodContribution::PendingPodNetwork(n) => {
+                self.pending.remove(&key);
+                self.dec(n, |c| &mut c.pod_network);
+            }
+        }
+    }
+
+    fn counts(&mut self, node: &Arc<str>) -> &mut PodCounts {
+        self.nodes.entry(node.clone()).or_default()
+    }
+
+    fn dec(&mut self, node: &Arc<str>, field: impl Fn(&mut PodCounts) -> &mut u32) {
+        if let Some(c) = self.nodes.get_mut(node) {
+            let f = field(c);
+            *f = f.saturating_sub(1);
+            if *c == PodCounts::default() {
+                self.nodes.remove(node);
+            }
+        }
+    }
+
+    /// Pods known (terminated ones included).
+    pub fn len(&self) -> usize {
+        self.pods.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pods.is_empty()
+    }
+
+    /// The summary as of now.
+    pub fn summary(&self) -> PodSummary {
+        let mut pending_without_ip: Vec<PendingPod> = self.pending.values().cloned().collect();
+        pending_without_ip.sort_unstable();
+        PodSummary {
+            nodes: self.nodes.clone(),
+            pending_without_ip,
+        }
+    }
 }
 
 /// The aws-node DaemonSet template's configuration.
@@ -301,12 +454,123 @@ mod tests {
     /// 5,000 nodes: a field that grows them shows up in RSS.
     #[test]
     fn per_pod_and_per_ip_records_stay_small() {
-        assert!(std::mem::size_of::<PodState>() <= 56, "{}", std::mem::size_of::<PodState>());
-        assert!(std::mem::size_of::<IpamdCidr>() <= 48, "{}", std::mem::size_of::<IpamdCidr>());
+        assert!(
+            std::mem::size_of::<PodState>() <= 56,
+            "{}",
+            std::mem::size_of::<PodState>()
+        );
+        assert!(
+            std::mem::size_of::<IpamdCidr>() <= 48,
+            "{}",
+            std::mem::size_of::<IpamdCidr>()
+        );
         let inline: IpamdCidr = IpamdCidr {
             prefix: false,
             addresses: smallvec::smallvec![IpamdAddress::default()],
         };
-        assert!(!inline.addresses.spilled(), "a /32's one address lives inline");
+        assert!(
+            !inline.addresses.spilled(),
+            "a /32's one address lives inline"
+        );
+        assert!(std::mem::size_of::<PodContribution>() <= 24);
+    }
+
+    fn pod(
+        ns: &str,
+        name: &str,
+        node: Option<&str>,
+        host: bool,
+        phase: PodPhase,
+        ip: bool,
+    ) -> PodState {
+        PodState {
+            namespace: ns.into(),
+            name: name.into(),
+            node_name: node.map(Into::into),
+            host_network: host,
+            phase,
+            has_ip: ip,
+        }
+    }
+
+    #[test]
+    fn summary_counts_what_the_view_needs() {
+        let pods = [
+            pod("a", "web-1", Some("n1"), false, PodPhase::Running, true),
+            pod("a", "web-2", Some("n1"), false, PodPhase::Pending, false),
+            pod(
+                "kube-system",
+                "aws-node-x",
+                Some("n1"),
+                true,
+                PodPhase::Running,
+                true,
+            ),
+            pod("a", "done", Some("n1"), false, PodPhase::Succeeded, false),
+            pod("a", "failed", Some("n2"), false, PodPhase::Failed, true),
+            pod("a", "unscheduled", None, false, PodPhase::Pending, false),
+            pod("a", "starting", Some("n2"), false, PodPhase::Pending, true),
+        ];
+        let s = PodSummary::from_pods(&pods);
+        let n1 = s.nodes.get("n1").copied().unwrap();
+        assert_eq!((n1.pod_network, n1.host_network), (2, 1));
+        let n2 = s.nodes.get("n2").copied().unwrap();
+        assert_eq!((n2.pod_network, n2.host_network), (1, 0));
+        assert_eq!(s.pending_without_ip.len(), 1);
+        assert_eq!(&*s.pending_without_ip[0].name, "web-2");
+        assert_eq!(&*s.pending_without_ip[0].node, "n1");
+    }
+
+    /// Any sequence of adds, updates and deletes gives the summary computed
+    /// from scratch over the pods that remain.
+    #[test]
+    fn live_summary_matches_a_recount_after_churn() {
+        let mut live = LivePodSummary::default();
+        let mut truth: BTreeMap<u128, PodState> = BTreeMap::new();
+        // A small deterministic generator (no rand dependency).
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let phases = [
+            PodPhase::Pending,
+            PodPhase::Running,
+            PodPhase::Succeeded,
+            PodPhase::Failed,
+            PodPhase::Unknown,
+        ];
+        for step in 0..20_000 {
+            let key = u128::from(next(300));
+            if next(4) == 0 {
+                live.remove(key);
+                truth.remove(&key);
+            } else {
+                let node = match next(5) {
+                    0 => None,
+                    n => Some(format!("node-{n}")),
+                };
+                let p = pod(
+                    "ns",
+                    &format!("pod-{key}"),
+                    node.as_deref(),
+                    next(6) == 0,
+                    phases[next(5) as usize],
+                    next(2) == 0,
+                );
+                live.apply(key, &p);
+                truth.insert(key, p);
+            }
+            if step % 997 == 0 || step == 19_999 {
+                assert_eq!(
+                    live.summary(),
+                    PodSummary::from_pods(truth.values()),
+                    "step {step}"
+                );
+                assert_eq!(live.len(), truth.len());
+            }
+        }
     }
 }

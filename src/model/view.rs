@@ -368,24 +368,19 @@ pub fn build(state: &ClusterState, cfg: &ViewConfig) -> View {
             .map(|f| (f.namespace.as_str(), f.pod.as_str()))
             .collect()
     });
-    let mut pod_counts: HashMap<&str, PodCounts> = HashMap::new();
-    for p in state.pods.iter().flatten() {
-        let Some(node) = p.node_name.as_deref() else {
-            continue;
-        };
-        if p.phase.terminated() {
-            continue;
+    let mut pod_counts: HashMap<&str, NodePodCounts> = HashMap::new();
+    if let Some(pods) = &state.pods {
+        for (node, c) in &pods.nodes {
+            let e = pod_counts.entry(node).or_default();
+            e.pod = c.pod_network;
+            e.host = c.host_network;
         }
-        let c = pod_counts.entry(node).or_default();
-        if p.host_network {
-            c.host += 1;
-        } else {
-            c.pod += 1;
+        for p in &pods.pending_without_ip {
             let failed = failures
                 .as_ref()
                 .is_some_and(|f| f.contains(&(&*p.namespace, &*p.name)));
-            if p.phase == PodPhase::Pending && !p.has_ip && failed {
-                c.waiting += 1;
+            if failed {
+                pod_counts.entry(&p.node).or_default().waiting += 1;
             }
         }
     }
@@ -514,7 +509,7 @@ fn build_node(
     state: &ClusterState,
     lk: &Lookups<'_>,
     ds: Option<&CniSettings>,
-    pods: Option<&PodCounts>,
+    pods: Option<&NodePodCounts>,
     events_known: bool,
     reserved_enis: Option<u32>,
     last_call: &HashMap<(&str, Operation), Timestamp>,
@@ -682,9 +677,9 @@ fn build_node(
     }
 }
 
-/// Non-terminated pods on one node.
+/// Non-terminated pods on one node, and those waiting for an IP.
 #[derive(Default)]
-struct PodCounts {
+struct NodePodCounts {
     pod: u32,
     host: u32,
     waiting: u32,

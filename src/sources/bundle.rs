@@ -233,9 +233,9 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
             if let (Some(env), Some(node)) = (p.aws_node_env(), p.spec.node_name.as_ref()) {
                 st.aws_node_pod_env.insert(node.clone(), env);
             }
-            pods.push(std::sync::Arc::new(p.to_state()));
+            pods.push(p.to_state());
         }
-        st.pods = Some(pods);
+        st.pods = Some(PodSummary::from_pods(&pods));
     }
 
     if let Some(list) = parse_json::<kube::List<kube::KNode>>(files, "kubernetes/nodes.json")? {
