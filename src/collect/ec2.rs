@@ -73,7 +73,7 @@ struct Data {
     last_success: Option<Instant>,
     instance_types: BTreeMap<String, (InstanceLimits, Instant)>,
     subnets: Option<Vec<SubnetState>>,
-    enis: Option<Vec<NetworkInterfaceState>>,
+    enis: Option<Arc<Vec<NetworkInterfaceState>>>,
 }
 
 pub struct Ec2Collector {
@@ -248,7 +248,7 @@ impl Ec2Collector {
         }
         let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
         d.subnets = Some(subnets);
-        d.enis = Some(enis.into_values().collect());
+        d.enis = Some(Arc::new(enis.into_values().collect()));
         d.last_success = Some(Instant::now());
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! reported once, counted, shown as unknown, and retried with a slow backoff.
 
 use super::{Health, Source};
+use crate::model::cni::EnvVar;
 use crate::model::state::ClusterState;
 use crate::model::state::{LivePodSummary, PodSummary};
 use crate::sources::kube::*;
@@ -12,7 +13,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -394,6 +395,9 @@ pub struct KubeCollector {
     nodeclasses: Option<Watched<Store<KNodeClass>>>,
     eniconfigs: Option<Watched<Store<KEniConfig>>>,
     health: Arc<Health>,
+    /// aws-node env per cached pod object, so a rebuild does not rebuild
+    /// 5,000 env lists; the entry holds the object so its address stays its own.
+    aws_node_env_memo: Mutex<HashMap<usize, (Arc<KPod>, Option<Arc<Vec<EnvVar>>>)>>,
 }
 
 impl KubeCollector {
@@ -491,6 +495,7 @@ impl KubeCollector {
                 )
             }),
             health,
+            aws_node_env_memo: Mutex::new(HashMap::new()),
         })
     }
 
@@ -598,11 +603,23 @@ impl Source for KubeCollector {
             );
         }
         if let Some(pods) = self.aws_node_pods.objects() {
+            let mut memo = self
+                .aws_node_env_memo
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let mut fresh = HashMap::with_capacity(pods.len());
             for p in pods {
-                if let (Some(env), Some(node)) = (p.aws_node_env(), p.spec.node_name.as_ref()) {
-                    st.aws_node_pod_env.insert(node.clone(), env);
+                let addr = Arc::as_ptr(&p) as usize;
+                let env = match memo.remove(&addr) {
+                    Some((_, env)) => env,
+                    None => p.aws_node_env().map(Arc::new),
+                };
+                if let (Some(env), Some(node)) = (&env, p.spec.node_name.as_ref()) {
+                    st.aws_node_pod_env.insert(node.clone(), env.clone());
                 }
+                fresh.insert(addr, (p, env));
             }
+            *memo = fresh;
         }
         if let Some(pods) = self.pods.pods() {
             st.pods = Some(pods);

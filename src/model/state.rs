@@ -24,7 +24,8 @@ pub struct ClusterState {
     pub aws_node: Option<Option<AwsNodeState>>,
     /// Env of the aws-node pod on each node (a pod that predates a settings
     /// change keeps the old values until it restarts). Empty when pods are unknown.
-    pub aws_node_pod_env: BTreeMap<String, Vec<EnvVar>>,
+    /// Shared with the live collector's memo (a rebuild clones pointers).
+    pub aws_node_pod_env: BTreeMap<String, Arc<Vec<EnvVar>>>,
     /// `None`: Deployments unknown. `Some(None)`: known, no Karpenter controller.
     pub karpenter: Option<Option<KarpenterState>>,
     /// IP-assignment sandbox failures from events.
@@ -34,7 +35,8 @@ pub struct ClusterState {
     pub eniconfigs: Option<Vec<EniConfigState>>,
     pub instance_types: Option<Vec<InstanceLimits>>,
     pub subnets: Option<Vec<SubnetState>>,
-    pub network_interfaces: Option<Vec<NetworkInterfaceState>>,
+    /// Shared with the live EC2 collector (a rebuild clones a pointer).
+    pub network_interfaces: Option<Arc<Vec<NetworkInterfaceState>>>,
     pub api_calls: Option<ApiCallState>,
     /// Per node name: what that node's ipamd said (shared with the live
     /// agents collector: a rebuild clones pointers only).

@@ -352,7 +352,7 @@ pub fn build(state: &ClusterState, cfg: &ViewConfig) -> View {
             }
         }
     }
-    for eni in state.network_interfaces.iter().flatten() {
+    for eni in state.network_interfaces.as_deref().into_iter().flatten() {
         if let Some(&node) = eni
             .instance_id
             .as_deref()
@@ -780,7 +780,7 @@ fn build_subnets(
         .iter()
         .filter_map(|n| n.instance_id.as_deref().map(|i| (i, n.name.as_str())))
         .collect();
-    for eni in state.network_interfaces.iter().flatten() {
+    for eni in state.network_interfaces.as_deref().into_iter().flatten() {
         if let (Some(s), Some(node)) = (
             &eni.subnet_id,
             eni.instance_id
@@ -806,7 +806,7 @@ fn build_subnets(
     let used_by_subnet: Option<HashMap<&str, Vec<(u32, u32)>>> =
         state.network_interfaces.as_ref().map(|enis| {
             let mut m: HashMap<&str, Vec<(u32, u32)>> = HashMap::new();
-            for e in enis {
+            for e in enis.iter() {
                 let Some(s) = e.subnet_id.as_deref() else {
                     continue;
                 };

@@ -231,7 +231,8 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
         let mut pods = Vec::with_capacity(list.items.len());
         for p in &list.items {
             if let (Some(env), Some(node)) = (p.aws_node_env(), p.spec.node_name.as_ref()) {
-                st.aws_node_pod_env.insert(node.clone(), env);
+                st.aws_node_pod_env
+                    .insert(node.clone(), std::sync::Arc::new(env));
             }
             pods.push(p.to_state());
         }
@@ -311,12 +312,12 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
         parse_json::<ec2::DescribeNetworkInterfaces>(files, "ec2/network-interfaces.json")?
     {
         let rel = "ec2/network-interfaces.json";
-        st.network_interfaces = Some(
+        st.network_interfaces = Some(std::sync::Arc::new(
             d.network_interfaces
                 .iter()
                 .map(|n| n.to_state().map_err(|m| invalid(files, rel, m)))
                 .collect::<Result<_>>()?,
-        );
+        ));
     }
 
     st.api_calls = load_cloudtrail(files, cloudtrail_start)?;

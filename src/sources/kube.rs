@@ -1086,7 +1086,7 @@ mod tests {
 /// DaemonSet's and each aws-node pod's settings.
 pub fn eni_config_keys(
     ds: Option<&AwsNodeState>,
-    pod_env: &BTreeMap<String, Vec<EnvVar>>,
+    pod_env: &BTreeMap<String, Arc<Vec<EnvVar>>>,
 ) -> (HashSet<String>, HashSet<String>) {
     use crate::model::cni::CniSettings;
     let ds = ds
