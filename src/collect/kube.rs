@@ -383,6 +383,9 @@ pub struct KubeOptions {
     pub agent_namespace: Option<String>,
 }
 
+/// A cached aws-node pod object and the env read from it.
+type MemoizedEnv = (Arc<KPod>, Option<Arc<Vec<EnvVar>>>);
+
 pub struct KubeCollector {
     nodes: Watched<Store<KNode>>,
     pods: Watched<Arc<PodCache>>,
@@ -397,7 +400,7 @@ pub struct KubeCollector {
     health: Arc<Health>,
     /// aws-node env per cached pod object, so a rebuild does not rebuild
     /// 5,000 env lists; the entry holds the object so its address stays its own.
-    aws_node_env_memo: Mutex<HashMap<usize, (Arc<KPod>, Option<Arc<Vec<EnvVar>>>)>>,
+    aws_node_env_memo: Mutex<HashMap<usize, MemoizedEnv>>,
 }
 
 impl KubeCollector {
