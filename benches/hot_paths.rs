@@ -116,6 +116,30 @@ fn benches(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // One pod event at 150,000 pods: the pod watch's whole cost per event.
+    let mut live = eks_ipam_exporter::model::state::LivePodSummary::default();
+    let pod: KPodSlim = parse(synth::pod(
+        "ns-1",
+        "app-001-7c9d8b6f5d-00001",
+        1,
+        &nodes()[0],
+        Some("10.64.0.1"),
+    ));
+    let running = pod.to_state();
+    let mut pending = running.clone();
+    pending.phase = eks_ipam_exporter::model::state::PodPhase::Pending;
+    pending.has_ip = false;
+    for k in 0..(NODES * PODS_PER_NODE) as u128 {
+        live.apply(k, &running);
+    }
+    let mut flip = false;
+    g.bench_function("pod_event_150000_pods", |b| {
+        b.iter(|| {
+            flip = !flip;
+            live.apply(7, if flip { &pending } else { &running });
+        })
+    });
+    g.bench_function("pod_summary_snapshot", |b| b.iter(|| live.summary()));
     g.finish();
     let n = &nodes()[0];
     let (enis, total, count) = synth::ipamd_enis(n, 28);

@@ -477,7 +477,10 @@ fn cloudtrail_throttling_and_a_late_event() {
     let ct = world.cloudtrail.trim_start_matches("http://").to_string();
     let (code, body) = http_post(&ct, "/_control/append?visibleAfter=7", &event.to_string());
     assert_eq!(code, 200, "{body}");
-    let v = wait_for(&srv, 60, "the late call to end the silence", |v| {
+    // Every third request is throttled and the SDK backs off (exponential,
+    // with jitter) before retrying, at 1 request/s for the 8 event names: a
+    // round can take 30 s, and the call may miss the round in flight.
+    let v = wait_for(&srv, 150, "the late call to end the silence", |v| {
         node(v, S1)["api_calls"]
             .as_array()
             .unwrap()
