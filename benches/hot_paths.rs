@@ -129,8 +129,11 @@ fn benches(c: &mut Criterion) {
     let mut pending = running.clone();
     pending.phase = eks_ipam_exporter::model::state::PodPhase::Pending;
     pending.has_ip = false;
-    for k in 0..(NODES * PODS_PER_NODE) as u128 {
-        live.apply(k, &running);
+    let names: Vec<std::sync::Arc<str>> = nodes().iter().map(|n| n.name.as_str().into()).collect();
+    for k in 0..NODES * PODS_PER_NODE {
+        let mut p = running.clone();
+        p.node_name = Some(names[k % NODES].clone());
+        live.apply(k as u128, &p);
     }
     let mut flip = false;
     g.bench_function("pod_event_150000_pods", |b| {
