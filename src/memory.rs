@@ -38,8 +38,8 @@ pub fn tune() {
 }
 
 /// Returns free pages inside the heap to the OS (`malloc_trim`). Called
-/// after each rebuild, when the previous state and view were just dropped;
-/// costs one walk over the arenas' free chunks.
+/// after each rebuild and each agent round, when the previous snapshot or
+/// pools were just dropped; costs one walk over the arenas' free chunks.
 pub fn release_free_pages() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     glibc::trim();

@@ -107,11 +107,6 @@ impl AgentsCollector {
                 // JSON at once (60+ MB at 5,000 nodes).
                 let mut fresh = BTreeMap::new();
                 let mut failed = 0usize;
-                let previous = this
-                    .readings
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone();
                 let asked = endpoints.len();
                 let mut replies = futures::stream::iter(endpoints)
                     .map(|ep| {
@@ -131,7 +126,13 @@ impl AgentsCollector {
                             // pools do not change between rounds, and
                             // re-allocating 5,000 long-lived pools amid the
                             // round's short-lived reply buffers fragments the heap.
-                            let kept = previous.get(&node).filter(|old| ***old == state).cloned();
+                            let kept = this
+                                .readings
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .get(&node)
+                                .filter(|old| ***old == state)
+                                .cloned();
                             fresh.insert(node, kept.unwrap_or_else(|| Arc::new(state)));
                         }
                         Err(e) => {
@@ -141,14 +142,12 @@ impl AgentsCollector {
                         }
                     }
                 }
-                drop(replies);
                 let took = started.elapsed();
                 if failed > 0 && fresh.is_empty() && asked > 0 {
                     health.failure("ipamd", "all_agents_failed", took);
                 } else {
                     health.success("ipamd", took);
                 }
-                drop(previous);
                 *this.readings.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
                 crate::memory::release_free_pages();
                 // One full round done (possibly with zero agents): readings are now known.

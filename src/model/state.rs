@@ -88,8 +88,8 @@ impl PodPhase {
     }
 }
 
-/// One pod, as slim as the view allows (150,000 of them are kept live):
-/// namespace and node names are shared between the pods that carry them.
+/// One pod, as the view needs it (live, pods are only passed through on
+/// their way into a [`LivePodSummary`]; namespace and node names are shared).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PodState {
     pub namespace: Arc<str>,
@@ -452,8 +452,8 @@ pub struct IpamdMetrics {
 mod tests {
     use super::*;
 
-    /// These are kept per pod (150,000) and per pod IP (about as many) at
-    /// 5,000 nodes: a field that grows them shows up in RSS.
+    /// Per pod (150,000) and per pod IP (about as many) at 5,000 nodes, a
+    /// field that grows these records shows up in RSS.
     #[test]
     fn per_pod_and_per_ip_records_stay_small() {
         assert!(

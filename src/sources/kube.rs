@@ -465,20 +465,9 @@ impl KPodSlim {
     }
 }
 
-/// `8-4-4-4-12` hex digits to a number; `None` for anything else.
+/// A UUID read as a number (the `uuid` crate's parser); `None` for anything else.
 pub fn parse_uuid(s: &str) -> Option<u128> {
-    let b = s.as_bytes();
-    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
-        return None;
-    }
-    let mut v: u128 = 0;
-    for (i, c) in s.chars().enumerate() {
-        if [8, 13, 18, 23].contains(&i) {
-            continue;
-        }
-        v = (v << 4) | u128::from(c.to_digit(16)?);
-    }
-    Some(v)
+    uuid::Uuid::try_parse(s).ok().map(|u| u.as_u128())
 }
 
 /// Where a node agent serves: its pod's IP (the node's, hostNetwork) and port.
