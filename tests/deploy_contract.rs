@@ -22,3 +22,39 @@ fn daemonset_pods_match_the_agent_selector_and_port_name() {
         "agent port must be named {AGENT_PORT_NAME}"
     );
 }
+
+/// Names of the ELF64 (little-endian) sections of `bytes`.
+fn elf_section_names(bytes: &[u8]) -> Vec<String> {
+    let u16_at = |o: usize| u16::from_le_bytes(bytes[o..o + 2].try_into().unwrap()) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap()) as usize;
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap()) as usize;
+    assert_eq!(&bytes[..5], b"\x7fELF\x02", "not an ELF64 file");
+    let (shoff, shentsize, shnum, shstrndx) =
+        (u64_at(0x28), u16_at(0x3a), u16_at(0x3c), u16_at(0x3e));
+    let strtab = u64_at(shoff + shstrndx * shentsize + 0x18);
+    (0..shnum)
+        .map(|i| {
+            let start = strtab + u32_at(shoff + i * shentsize);
+            let end = start + bytes[start..].iter().position(|&b| b == 0).unwrap();
+            String::from_utf8_lossy(&bytes[start..end]).into_owned()
+        })
+        .collect()
+}
+
+/// build.rs links the binary with packed relative relocations: without them
+/// the loader reads ~1.1 MB of `.rela.dyn` into every process (every node
+/// agent) at start.
+#[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
+#[test]
+fn binary_has_packed_relative_relocations() {
+    let bytes = std::fs::read(env!("CARGO_BIN_EXE_eks-ipam-exporter")).unwrap();
+    let names = elf_section_names(&bytes);
+    assert!(
+        names.iter().any(|n| n == ".text"),
+        "section names parsed: {names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n == ".relr.dyn"),
+        "no .relr.dyn: {names:?}"
+    );
+}
