@@ -10,7 +10,7 @@ use serde::Serialize;
 
 /// One env entry of a container spec. `value` is `None` for `valueFrom`
 /// entries, whose value cannot be known from the pod spec alone.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EnvVar {
     pub name: String,
     pub value: Option<String>,
