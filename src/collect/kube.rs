@@ -392,7 +392,7 @@ type MemoizedEnv = (Arc<KPod>, Option<Arc<Vec<EnvVar>>>);
 #[derive(Default)]
 struct AwsNodeEnvMemo {
     by_pod: HashMap<usize, MemoizedEnv>,
-    distinct: HashSet<Arc<Vec<EnvVar>>>,
+    distinct: Interner<Vec<EnvVar>>,
 }
 
 impl AwsNodeEnvMemo {
@@ -404,14 +404,7 @@ impl AwsNodeEnvMemo {
             let addr = Arc::as_ptr(&p) as usize;
             let env = match self.by_pod.remove(&addr) {
                 Some((_, env)) => env,
-                None => p.aws_node_env().map(|env| match self.distinct.get(&env) {
-                    Some(shared) => shared.clone(),
-                    None => {
-                        let env = Arc::new(env);
-                        self.distinct.insert(env.clone());
-                        env
-                    }
-                }),
+                None => p.aws_node_env().map(|env| self.distinct.get(env)),
             };
             if let (Some(env), Some(node)) = (&env, p.spec.node_name.as_ref()) {
                 out.insert(node.clone(), env.clone());
@@ -420,7 +413,7 @@ impl AwsNodeEnvMemo {
         }
         self.by_pod = fresh;
         // Forget envs no cached pod has any more.
-        self.distinct.retain(|env| Arc::strong_count(env) > 1);
+        self.distinct.sweep();
     }
 }
 

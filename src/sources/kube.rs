@@ -483,21 +483,30 @@ pub struct KPodSpecSlim {
     pub host_network: Option<bool>,
 }
 
-/// Hands out one shared copy of each distinct string (namespace and node
-/// names repeat across 150,000 pods). Strings no pod uses any more are
-/// dropped by [`Interner::sweep`].
-#[derive(Default)]
-pub struct Interner {
-    strings: HashSet<Arc<str>>,
+/// Hands out one shared copy of each distinct value: strings (namespace and
+/// node names repeat across 150,000 pods) or whole lists (the aws-node env
+/// of a DaemonSet's pods). Values nobody uses any more are dropped by
+/// [`Interner::sweep`].
+pub struct Interner<T: ?Sized + Eq + std::hash::Hash = str> {
+    strings: HashSet<Arc<T>>,
     swept_at: usize,
 }
 
-impl Interner {
-    pub fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.strings.get(s) {
+impl<T: ?Sized + Eq + std::hash::Hash> Default for Interner<T> {
+    fn default() -> Self {
+        Interner {
+            strings: HashSet::new(),
+            swept_at: 0,
+        }
+    }
+}
+
+impl<T: ?Sized + Eq + std::hash::Hash> Interner<T> {
+    pub fn get<Q: std::borrow::Borrow<T> + Into<Arc<T>>>(&mut self, v: Q) -> Arc<T> {
+        if let Some(a) = self.strings.get(v.borrow()) {
             return a.clone();
         }
-        let a: Arc<str> = Arc::from(s);
+        let a: Arc<T> = v.into();
         self.strings.insert(a.clone());
         // Amortised: sweep when the set doubled since the last sweep.
         if self.strings.len() > 2 * self.swept_at + 1024 {
@@ -506,7 +515,7 @@ impl Interner {
         a
     }
 
-    /// Forgets strings held by nobody else.
+    /// Forgets values held by nobody else.
     pub fn sweep(&mut self) {
         self.strings.retain(|a| Arc::strong_count(a) > 1);
         self.swept_at = self.strings.len();
@@ -531,7 +540,9 @@ fn pod_state(
     PodState {
         namespace: interner.get(meta.namespace.as_deref().unwrap_or_default()),
         name: meta.name.as_deref().unwrap_or_default().into(),
-        node_name: node_name.filter(|n| !n.is_empty()).map(|n| interner.get(n)),
+        node_name: node_name
+            .filter(|n| !n.is_empty())
+            .map(|n| interner.get(n.as_str())),
         host_network: host_network.unwrap_or(false),
         phase: PodPhase::parse(status.phase.as_deref().unwrap_or("")),
         has_ip: status.pod_ip.as_deref().is_some_and(|ip| !ip.is_empty()),
@@ -1058,7 +1069,7 @@ mod tests {
 
     #[test]
     fn interner_shares_and_forgets() {
-        let mut i = Interner::default();
+        let mut i: Interner = Interner::default();
         let a = i.get("kube-system");
         let b = i.get("kube-system");
         assert!(Arc::ptr_eq(&a, &b));
