@@ -8,6 +8,7 @@ use crate::http::{self, FetchError, HttpClient};
 use crate::model::capacity::IpMode;
 use crate::model::state::{IpamdMetrics, IpamdPool};
 use crate::model::view::pool_stats;
+use crate::render::catalogue;
 use crate::render::exposition::{render_collectors, CollectorStatus, Family};
 use crate::sources::ipamd;
 use crate::{Error, Result};
@@ -151,11 +152,7 @@ pub fn render_metrics(
     status: &CollectorStatus,
     out: &mut String,
 ) {
-    let mut up = Family::new(
-        "eks_ipam_ipamd_up",
-        "gauge",
-        "1 when ipamd's /v1/enis answered with a pool this agent could read.",
-    );
+    let mut up = Family::new(&catalogue::IPAMD_UP);
     up.sample(&[("node", node)], if pool.is_some() { 1.0 } else { 0.0 });
     up.finish(out);
     if let Some(p) = pool {
@@ -170,11 +167,7 @@ pub fn render_metrics(
             Some(jiff::Timestamp::now()),
             DEFAULT_COOLDOWN_SECONDS,
         );
-        let mut ips = Family::new(
-            "eks_ipam_ipamd_ips",
-            "gauge",
-            "ipamd's pool on this node by state; available excludes IPs in cooldown.",
-        );
+        let mut ips = Family::new(&catalogue::IPAMD_IPS);
         ips.sample(
             &[("node", node), ("state", "assigned")],
             f64::from(st.assigned_ips),
@@ -188,18 +181,10 @@ pub fn render_metrics(
             f64::from(st.cooldown_ips),
         );
         ips.finish(out);
-        let mut enis = Family::new(
-            "eks_ipam_ipamd_enis",
-            "gauge",
-            "ENIs ipamd manages on this node (network card 0).",
-        );
+        let mut enis = Family::new(&catalogue::IPAMD_ENIS);
         enis.sample(&[("node", node)], p.enis.len() as f64);
         enis.finish(out);
-        let mut per_eni = Family::new(
-            "eks_ipam_ipamd_eni_ips",
-            "gauge",
-            "IPs ipamd holds on each ENI (a /28 prefix counts 16).",
-        );
+        let mut per_eni = Family::new(&catalogue::IPAMD_ENI_IPS);
         for e in &p.enis {
             let n: u32 = e.cidrs.iter().map(|c| if c.prefix { 16 } else { 1 }).sum();
             per_eni.sample(
@@ -212,11 +197,7 @@ pub fn render_metrics(
             );
         }
         per_eni.finish(out);
-        let mut prefixes = Family::new(
-            "eks_ipam_ipamd_prefixes",
-            "gauge",
-            "/28 prefixes ipamd holds on this node.",
-        );
+        let mut prefixes = Family::new(&catalogue::IPAMD_PREFIXES);
         prefixes.sample(
             &[("node", node)],
             p.enis
@@ -228,11 +209,7 @@ pub fn render_metrics(
         prefixes.finish(out);
     }
     if let Some(v) = metrics.and_then(|m| m.no_available_ip_addresses) {
-        let mut f = Family::new(
-            "eks_ipam_ipamd_no_available_ip_total",
-            "counter",
-            "ipamd's awscni_no_available_ip_addresses: pod IP requests it could not serve.",
-        );
+        let mut f = Family::new(&catalogue::IPAMD_NO_AVAILABLE_IP);
         f.sample(&[("node", node)], v);
         f.finish(out);
     }

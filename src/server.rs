@@ -3,7 +3,7 @@
 
 use crate::model::view::View;
 use crate::render::exposition::{self, CollectorStatus};
-use crate::render::{html, json};
+use crate::render::{catalogue, html, json};
 use crate::{Error, Result};
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -78,11 +78,8 @@ impl AppState {
     pub fn new() -> Self {
         let registry = prometheus::Registry::new();
         let requests = prometheus::IntCounterVec::new(
-            prometheus::Opts::new(
-                "eks_ipam_http_requests_total",
-                "HTTP requests served, by handler.",
-            ),
-            &["handler"],
+            prometheus::Opts::new(catalogue::HTTP_REQUESTS.name, catalogue::HTTP_REQUESTS.help),
+            catalogue::HTTP_REQUESTS.labels,
         )
         .expect("static metric definition is valid");
         registry

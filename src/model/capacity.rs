@@ -128,7 +128,8 @@ pub struct KarpenterPodsInput {
 
 /// Karpenter's `pods()` / `ENILimitedPods()` (karpenter-provider-aws v1.14,
 /// `pkg/providers/instancetype/types.go`). `None` when maxPods is an
-/// expression we cannot evaluate.
+/// expression we cannot evaluate, or when podsPerCore applies and the type's
+/// vCPU count is unknown (never a guess).
 pub fn karpenter_expected_max_pods(
     limits: &InstanceLimits,
     input: &KarpenterPodsInput,
@@ -153,9 +154,9 @@ pub fn karpenter_expected_max_pods(
     };
     let pods_per_core_applies = input.ami_family != AmiFamily::Bottlerocket;
     match input.pods_per_core {
-        Some(ppc) if ppc > 0 && pods_per_core_applies => {
-            Some(count.min(ppc.saturating_mul(limits.vcpus)))
-        }
+        Some(ppc) if ppc > 0 && pods_per_core_applies => limits
+            .vcpus
+            .map(|vcpus| count.min(ppc.saturating_mul(vcpus))),
         _ => Some(count),
     }
 }
@@ -269,6 +270,26 @@ mod tests {
         let mut efa = karpenter(0);
         efa.efa_only_card0 = 1;
         assert_eq!(karpenter_expected_max_pods(l, &efa), Some(12));
+    }
+
+    #[test]
+    fn pods_per_core_without_vcpus_is_unknown() {
+        // c9g.large is in the VPC CNI's table but not in moto's data: no vCPUs.
+        let l = embedded("c9g.large").expect("c9g.large in table");
+        assert_eq!(l.vcpus, None);
+        let mut k = karpenter(0);
+        assert_eq!(karpenter_expected_max_pods(l, &k), Some(59), "3 x 19 + 2");
+        k.pods_per_core = Some(4);
+        assert_eq!(karpenter_expected_max_pods(l, &k), None, "no guess");
+        k.pods_per_core = Some(0);
+        assert_eq!(karpenter_expected_max_pods(l, &k), Some(59), "0 = unset");
+        k.pods_per_core = Some(4);
+        k.ami_family = AmiFamily::Bottlerocket;
+        assert_eq!(
+            karpenter_expected_max_pods(l, &k),
+            Some(59),
+            "Bottlerocket ignores podsPerCore, so vCPUs are not needed"
+        );
     }
 
     #[test]

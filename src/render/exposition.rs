@@ -4,6 +4,7 @@
 
 use crate::model::state::Operation;
 use crate::model::view::View;
+use crate::render::catalogue::{self, MetricDef};
 use std::fmt::Write;
 
 /// Health of one collector (a source), for the self-metrics.
@@ -46,24 +47,29 @@ fn write_value(v: f64, out: &mut String) {
 
 /// One metric family being written; HELP/TYPE appear only if it has samples.
 pub(crate) struct Family {
-    name: &'static str,
-    help: &'static str,
-    kind: &'static str,
+    def: &'static MetricDef,
     body: String,
 }
 
 impl Family {
-    pub(crate) fn new(name: &'static str, kind: &'static str, help: &'static str) -> Self {
+    pub(crate) fn new(def: &'static MetricDef) -> Self {
         Family {
-            name,
-            help,
-            kind,
+            def,
             body: String::new(),
         }
     }
 
     pub(crate) fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
-        self.body.push_str(self.name);
+        debug_assert!(
+            labels
+                .iter()
+                .map(|(k, _)| *k)
+                .eq(self.def.labels.iter().copied()),
+            "{}: labels {labels:?} differ from the catalogue's {:?}",
+            self.def.name,
+            self.def.labels
+        );
+        self.body.push_str(self.def.name);
         if !labels.is_empty() {
             self.body.push('{');
             for (i, (k, v)) in labels.iter().enumerate() {
@@ -86,8 +92,8 @@ impl Family {
         if self.body.is_empty() {
             return;
         }
-        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
-        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
+        let _ = writeln!(out, "# HELP {} {}", self.def.name, self.def.help);
+        let _ = writeln!(out, "# TYPE {} {}", self.def.name, self.def.kind.as_str());
         out.push_str(&self.body);
     }
 }
@@ -102,76 +108,20 @@ fn b(v: bool) -> f64 {
 
 /// Renders the view and the collector statuses.
 pub fn render(view: &View, collectors: &[CollectorStatus], out: &mut String) {
-    let mut info = Family::new(
-        "eks_ipam_node_info",
-        "gauge",
-        "Node metadata; always 1. nodepool is empty for nodes Karpenter does not manage.",
-    );
-    let mut cap = Family::new(
-        "eks_ipam_node_pod_ip_capacity",
-        "gauge",
-        "IPs ipamd can hand to pods on the node under its effective aws-node settings.",
-    );
-    let mut maxp = Family::new(
-        "eks_ipam_node_max_pods",
-        "gauge",
-        "Pods the kubelet accepts (status.capacity.pods): what the scheduler and Karpenter assume.",
-    );
-    let mut kexp = Family::new(
-        "eks_ipam_node_karpenter_expected_max_pods",
-        "gauge",
-        "Max pods Karpenter's own formula gives for this node with the cluster's RESERVED_ENIS and the EC2NodeClass kubelet settings.",
-    );
-    let mut over = Family::new(
-        "eks_ipam_node_pod_ip_overcommit",
-        "gauge",
-        "max_pods minus host-network pods minus pod-IP capacity; above 0, pods can be scheduled that never get an IP.",
-    );
-    let mut pods = Family::new(
-        "eks_ipam_node_pods",
-        "gauge",
-        "Non-terminated pods on the node by network (pod = needs a pod IP, host = hostNetwork).",
-    );
-    let mut waiting = Family::new(
-        "eks_ipam_node_pods_waiting_for_ip",
-        "gauge",
-        "Pending pods on the node whose sandbox failed with 'failed to assign an IP address to container'.",
-    );
-    let mut ips = Family::new(
-        "eks_ipam_node_ips",
-        "gauge",
-        "ipamd's pool by state; the three states sum to the pool. available excludes IPs in IP_COOLDOWN_PERIOD.",
-    );
-    let mut enis = Family::new(
-        "eks_ipam_node_enis",
-        "gauge",
-        "ENIs ipamd manages on the node (network card 0).",
-    );
-    let mut enis_max = Family::new(
-        "eks_ipam_node_enis_max",
-        "gauge",
-        "ENIs ipamd may attach: min(MAX_ENI, the default network card's limit).",
-    );
-    let mut blocked = Family::new(
-        "eks_ipam_node_ip_growth_blocked",
-        "gauge",
-        "1 when ipamd would add no IP even at zero free IPs although the node is below its maximum (predictive).",
-    );
-    let mut target = Family::new(
-        "eks_ipam_node_cni_target",
-        "gauge",
-        "Effective ipamd warm/minimum targets on the node; 0 means unset.",
-    );
-    let mut last = Family::new(
-        "eks_ipam_api_call_last_timestamp_seconds",
-        "gauge",
-        "Time of the newest CloudTrail event of this operation attributed to the node.",
-    );
-    let mut silence = Family::new(
-        "eks_ipam_api_call_silence_seconds",
-        "gauge",
-        "Seconds since the node's last call of this operation; counted from the start of CloudTrail coverage (a lower bound) when none was seen.",
-    );
+    let mut info = Family::new(&catalogue::NODE_INFO);
+    let mut cap = Family::new(&catalogue::NODE_POD_IP_CAPACITY);
+    let mut maxp = Family::new(&catalogue::NODE_MAX_PODS);
+    let mut kexp = Family::new(&catalogue::NODE_KARPENTER_EXPECTED_MAX_PODS);
+    let mut over = Family::new(&catalogue::NODE_POD_IP_OVERCOMMIT);
+    let mut pods = Family::new(&catalogue::NODE_PODS);
+    let mut waiting = Family::new(&catalogue::NODE_PODS_WAITING_FOR_IP);
+    let mut ips = Family::new(&catalogue::NODE_IPS);
+    let mut enis = Family::new(&catalogue::NODE_ENIS);
+    let mut enis_max = Family::new(&catalogue::NODE_ENIS_MAX);
+    let mut blocked = Family::new(&catalogue::NODE_IP_GROWTH_BLOCKED);
+    let mut target = Family::new(&catalogue::NODE_CNI_TARGET);
+    let mut last = Family::new(&catalogue::API_CALL_LAST_TIMESTAMP);
+    let mut silence = Family::new(&catalogue::API_CALL_SILENCE);
 
     for n in &view.nodes {
         let node = n.name.as_str();
@@ -254,39 +204,23 @@ pub fn render(view: &View, collectors: &[CollectorStatus], out: &mut String) {
     }
 
     let c = &view.cluster;
-    let mut reserved = Family::new(
-        "eks_ipam_karpenter_reserved_enis",
-        "gauge",
-        "Karpenter controller's RESERVED_ENIS setting.",
-    );
+    let mut reserved = Family::new(&catalogue::KARPENTER_RESERVED_ENIS);
     if let Some(v) = c.karpenter_reserved_enis {
         reserved.sample(&[], f64::from(v));
     }
     reserved.finish(out);
-    let mut custom = Family::new(
-        "eks_ipam_cni_custom_networking_enabled",
-        "gauge",
-        "1 when the aws-node DaemonSet has AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG=true.",
-    );
+    let mut custom = Family::new(&catalogue::CNI_CUSTOM_NETWORKING);
     if let Some(v) = c.custom_networking {
         custom.sample(&[], b(v));
     }
     custom.finish(out);
-    let mut prefix = Family::new(
-        "eks_ipam_cni_prefix_delegation_enabled",
-        "gauge",
-        "1 when the aws-node DaemonSet has ENABLE_PREFIX_DELEGATION=true.",
-    );
+    let mut prefix = Family::new(&catalogue::CNI_PREFIX_DELEGATION);
     if let Some(v) = c.prefix_delegation {
         prefix.sample(&[], b(v));
     }
     prefix.finish(out);
 
-    let mut calls = Family::new(
-        "eks_ipam_api_calls_total",
-        "counter",
-        "ENI/IP API calls seen in CloudTrail for the cluster's nodes, by operation and error code (none = success).",
-    );
+    let mut calls = Family::new(&catalogue::API_CALLS);
     for a in &view.api_calls {
         calls.sample(
             &[("operation", a.operation), ("error_code", a.error_code)],
@@ -294,31 +228,15 @@ pub fn render(view: &View, collectors: &[CollectorStatus], out: &mut String) {
         );
     }
     calls.finish(out);
-    let mut lag = Family::new(
-        "eks_ipam_cloudtrail_lag_seconds",
-        "gauge",
-        "Age of the newest CloudTrail event read: how far behind the API-call view may be.",
-    );
+    let mut lag = Family::new(&catalogue::CLOUDTRAIL_LAG);
     if let Some(v) = c.cloudtrail_lag_seconds {
         lag.sample(&[], v);
     }
     lag.finish(out);
 
-    let mut avail = Family::new(
-        "eks_ipam_subnet_available_ips",
-        "gauge",
-        "Free IPv4 addresses in the subnet (AvailableIpAddressCount).",
-    );
-    let mut size = Family::new(
-        "eks_ipam_subnet_size_ips",
-        "gauge",
-        "Usable IPv4 addresses in the subnet: CIDR size minus the 5 AWS reserves.",
-    );
-    let mut free28 = Family::new(
-        "eks_ipam_subnet_free_prefixes",
-        "gauge",
-        "Fully free aligned /28 blocks in the subnet (prefix delegation needs one per prefix).",
-    );
+    let mut avail = Family::new(&catalogue::SUBNET_AVAILABLE_IPS);
+    let mut size = Family::new(&catalogue::SUBNET_SIZE_IPS);
+    let mut free28 = Family::new(&catalogue::SUBNET_FREE_PREFIXES);
     for s in &view.subnets {
         let l = [
             ("subnet_id", s.id.as_str()),
@@ -337,11 +255,7 @@ pub fn render(view: &View, collectors: &[CollectorStatus], out: &mut String) {
         f.finish(out);
     }
 
-    let mut findings = Family::new(
-        "eks_ipam_finding",
-        "gauge",
-        "Active diagnosis findings; always 1. node and subnet_id are empty when they do not apply.",
-    );
+    let mut findings = Family::new(&catalogue::FINDING);
     for f in &view.findings {
         findings.sample(
             &[
@@ -360,21 +274,9 @@ pub fn render(view: &View, collectors: &[CollectorStatus], out: &mut String) {
 
 /// Self-metrics shared by both roles.
 pub fn render_collectors(collectors: &[CollectorStatus], out: &mut String) {
-    let mut up = Family::new(
-        "eks_ipam_collector_up",
-        "gauge",
-        "1 when the collector's last run succeeded.",
-    );
-    let mut last = Family::new(
-        "eks_ipam_collector_last_success_timestamp_seconds",
-        "gauge",
-        "Unix time of the collector's last successful run.",
-    );
-    let mut dur = Family::new(
-        "eks_ipam_collector_duration_seconds",
-        "gauge",
-        "Duration of the collector's last run.",
-    );
+    let mut up = Family::new(&catalogue::COLLECTOR_UP);
+    let mut last = Family::new(&catalogue::COLLECTOR_LAST_SUCCESS);
+    let mut dur = Family::new(&catalogue::COLLECTOR_DURATION);
     for c in collectors {
         let l = [("collector", c.collector)];
         up.sample(&l, b(c.up));
@@ -383,21 +285,13 @@ pub fn render_collectors(collectors: &[CollectorStatus], out: &mut String) {
         }
         dur.sample(&l, c.duration_seconds);
     }
-    let mut errs = Family::new(
-        "eks_ipam_collector_errors_total",
-        "counter",
-        "Collector errors since start, by kind (e.g. forbidden, not_found, throttled, timeout).",
-    );
+    let mut errs = Family::new(&catalogue::COLLECTOR_ERRORS);
     for c in collectors {
         for (kind, n) in &c.errors {
             errs.sample(&[("collector", c.collector), ("kind", kind)], *n as f64);
         }
     }
-    let mut reqs = Family::new(
-        "eks_ipam_collector_requests_total",
-        "counter",
-        "API requests the collector sent since start (EC2, CloudTrail): flat however often /metrics is scraped.",
-    );
+    let mut reqs = Family::new(&catalogue::COLLECTOR_REQUESTS);
     for c in collectors
         .iter()
         .filter(|c| matches!(c.collector, "ec2" | "cloudtrail"))
@@ -407,11 +301,7 @@ pub fn render_collectors(collectors: &[CollectorStatus], out: &mut String) {
     for f in [up, last, dur, errs, reqs] {
         f.finish(out);
     }
-    let mut build = Family::new(
-        "eks_ipam_build_info",
-        "gauge",
-        "Build of the exporter; always 1.",
-    );
+    let mut build = Family::new(&catalogue::BUILD_INFO);
     build.sample(&[("version", crate::VERSION)], 1.0);
     build.finish(out);
 }
@@ -450,11 +340,25 @@ mod tests {
     #[test]
     fn empty_families_are_omitted() {
         let mut out = String::new();
-        Family::new("x", "gauge", "h").finish(&mut out);
+        Family::new(&catalogue::NODE_ENIS).finish(&mut out);
         assert!(out.is_empty());
-        let mut fam = Family::new("y", "gauge", "h");
+        let mut fam = Family::new(&catalogue::NODE_ENIS);
         fam.sample(&[("node", "a")], 1.0);
         fam.finish(&mut out);
-        assert_eq!(out, "# HELP y h\n# TYPE y gauge\ny{node=\"a\"} 1\n");
+        assert_eq!(
+            out,
+            format!(
+                "# HELP eks_ipam_node_enis {}\n# TYPE eks_ipam_node_enis gauge\neks_ipam_node_enis{{node=\"a\"}} 1\n",
+                catalogue::NODE_ENIS.help
+            )
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "differ from the catalogue")]
+    #[cfg(debug_assertions)]
+    fn a_sample_with_labels_the_catalogue_does_not_list_is_refused() {
+        let mut fam = Family::new(&catalogue::NODE_ENIS);
+        fam.sample(&[("node", "a"), ("extra", "b")], 1.0);
     }
 }

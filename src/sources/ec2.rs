@@ -63,11 +63,7 @@ impl InstanceTypeInfo {
             .unwrap_or(ni.maximum_network_interfaces);
         InstanceLimits {
             instance_type: self.instance_type.clone(),
-            vcpus: self
-                .v_cpu_info
-                .as_ref()
-                .map(|v| v.default_v_cpus)
-                .unwrap_or(0),
+            vcpus: self.v_cpu_info.as_ref().map(|v| v.default_v_cpus),
             hypervisor: self
                 .hypervisor
                 .as_deref()
@@ -78,6 +74,8 @@ impl InstanceTypeInfo {
             default_card_max_enis: default_card,
             max_enis_total: ni.maximum_network_interfaces,
             ipv4_per_eni: ni.ipv4_addresses_per_interface,
+            // DescribeInstanceTypes does not say whether a type can have a trunk ENI.
+            trunking_compatible: None,
         }
     }
 }
@@ -222,6 +220,18 @@ mod tests {
             (l.default_card_max_enis, l.max_enis_total, l.ipv4_per_eni),
             (2, 64, 50)
         );
+        assert_eq!(l.vcpus, Some(192));
+        assert_eq!(l.trunking_compatible, None, "not in DescribeInstanceTypes");
+    }
+
+    #[test]
+    fn missing_vcpu_info_is_unknown_not_zero() {
+        let json = r#"{"InstanceTypes":[{"InstanceType":"x.large","NetworkInfo":
+          {"MaximumNetworkInterfaces":3,"Ipv4AddressesPerInterface":10}}]}"#;
+        let d: DescribeInstanceTypes = serde_json::from_str(json).unwrap();
+        let l = d.instance_types[0].to_limits();
+        assert_eq!(l.vcpus, None);
+        assert_eq!((l.default_card_max_enis, l.network_cards), (3, 1));
     }
 
     #[test]
@@ -258,7 +268,10 @@ pub mod sdk {
             .or(ni.maximum_network_interfaces());
         Some(InstanceLimits {
             instance_type: i.instance_type()?.as_str().to_string(),
-            vcpus: u(i.v_cpu_info().and_then(|v| v.default_v_cpus())),
+            vcpus: i
+                .v_cpu_info()
+                .and_then(|v| v.default_v_cpus())
+                .and_then(|v| u32::try_from(v).ok()),
             hypervisor: i
                 .hypervisor()
                 .map(|h| Hypervisor::parse(h.as_str()))
@@ -268,6 +281,8 @@ pub mod sdk {
             default_card_max_enis: u(default_card),
             max_enis_total: u(ni.maximum_network_interfaces()),
             ipv4_per_eni: u(ni.ipv4_addresses_per_interface()),
+            // DescribeInstanceTypes does not say whether a type can have a trunk ENI.
+            trunking_compatible: None,
         })
     }
 
