@@ -8,8 +8,9 @@
 mod synth;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use eks_ipam_exporter::model::findings::Thresholds;
 use eks_ipam_exporter::model::state::{AwsNodeState, ClusterState, IpamdNodeState};
-use eks_ipam_exporter::model::view::{self, ViewConfig};
+use eks_ipam_exporter::model::view;
 use eks_ipam_exporter::render::exposition;
 use eks_ipam_exporter::sources::ipamd;
 use eks_ipam_exporter::sources::kube::{aws_node_daemonset_env, KNode, KPodSlim, KWorkload};
@@ -101,7 +102,7 @@ fn state() -> ClusterState {
 
 fn benches(c: &mut Criterion) {
     let st = state();
-    let cfg = ViewConfig::default();
+    let cfg = Thresholds::default();
     let mut g = c.benchmark_group("5000_nodes");
     g.sample_size(10);
     g.bench_function("view_build", |b| b.iter(|| view::build(&st, &cfg)));

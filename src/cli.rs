@@ -1,8 +1,9 @@
 //! Command-line interface: roles as subcommands (design.md section 2).
 
+use crate::health::CollectorStatus;
 use crate::model::findings::Severity;
-use crate::model::view::{self, ViewConfig};
-use crate::render::exposition::CollectorStatus;
+use crate::model::findings::Thresholds;
+use crate::model::view;
 use crate::server::{self, AppState, Snapshot};
 use crate::sources::bundle::{self, BundleFiles, DirBundle, EmbeddedBundle};
 use crate::{Error, Result};
@@ -80,7 +81,7 @@ pub enum Command {
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct Thresholds {
+pub struct ThresholdArgs {
     /// No AssignPrivateIpAddresses/CreateNetworkInterface for this long, with pods waiting and no free IP, is a stall
     /// (e.g. 20m, 1h, 900s). Keep it well above CloudTrail's ~5-15 min delivery delay.
     #[arg(long, env = "EKS_IPAM_SILENCE_WINDOW", default_value = "20m", value_parser = parse_duration_secs)]
@@ -90,9 +91,9 @@ pub struct Thresholds {
     pub subnet_low_ratio: f64,
 }
 
-impl Thresholds {
-    pub fn view_config(&self) -> ViewConfig {
-        ViewConfig {
+impl ThresholdArgs {
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
             silence_window_seconds: self.silence_window,
             subnet_low_ratio: self.subnet_low_ratio,
         }
@@ -108,7 +109,7 @@ pub struct ClusterArgs {
     #[arg(long, env = "EKS_IPAM_BUNDLE")]
     pub bundle: Option<PathBuf>,
     #[command(flatten)]
-    pub thresholds: Thresholds,
+    pub thresholds: ThresholdArgs,
     #[command(flatten)]
     pub live: LiveArgs,
 }
@@ -229,7 +230,7 @@ pub struct DiagnoseArgs {
     )]
     pub min_severity: MinSeverity,
     #[command(flatten)]
-    pub thresholds: Thresholds,
+    pub thresholds: ThresholdArgs,
     #[command(flatten)]
     pub live: LiveArgs,
 }
@@ -266,7 +267,7 @@ pub struct DemoArgs {
     #[arg(long, env = "EKS_IPAM_LISTEN", default_value_t = format!("127.0.0.1:{DEFAULT_CLUSTER_PORT}"))]
     pub listen: String,
     #[command(flatten)]
-    pub thresholds: Thresholds,
+    pub thresholds: ThresholdArgs,
 }
 
 /// "20m", "1h", "90s", "1200" (seconds).
@@ -298,7 +299,7 @@ fn parse_ratio(s: &str) -> std::result::Result<f64, String> {
 /// Loads a bundle and builds the view, timing it for the self-metrics.
 pub fn view_from_bundle(
     files: &dyn BundleFiles,
-    cfg: &ViewConfig,
+    cfg: &Thresholds,
 ) -> Result<(view::View, CollectorStatus)> {
     let started = Instant::now();
     let state = bundle::load(files)?;
@@ -314,7 +315,7 @@ pub fn view_from_bundle(
     Ok((v, status))
 }
 
-async fn serve_bundle(files: &dyn BundleFiles, listen: &str, cfg: &ViewConfig) -> Result<()> {
+async fn serve_bundle(files: &dyn BundleFiles, listen: &str, cfg: &Thresholds) -> Result<()> {
     let (v, status) = view_from_bundle(files, cfg)?;
     tracing::info!(
         nodes = v.nodes.len(),
@@ -330,7 +331,7 @@ async fn serve_bundle(files: &dyn BundleFiles, listen: &str, cfg: &ViewConfig) -
 pub async fn start_live(
     a: &LiveArgs,
     app: AppState,
-    cfg: ViewConfig,
+    cfg: Thresholds,
 ) -> Result<Arc<crate::collect::Live>> {
     use crate::collect::{self, agents, cloudtrail, ec2, kube as kc, Health, Live, Source};
     use std::time::Duration;
@@ -407,7 +408,7 @@ pub async fn start_live(
     });
     tokio::spawn(collect::run_rebuilder(
         live.clone(),
-        app,
+        move |view, collectors| app.publish_view(view, collectors),
         cfg,
         Duration::from_millis(200),
         Duration::from_secs(15),
@@ -416,7 +417,7 @@ pub async fn start_live(
     Ok(live)
 }
 
-async fn serve_live(a: &LiveArgs, listen: &str, cfg: &ViewConfig) -> Result<()> {
+async fn serve_live(a: &LiveArgs, listen: &str, cfg: &Thresholds) -> Result<()> {
     let state = AppState::new();
     let _live = start_live(a, state.clone(), *cfg).await?;
     server::serve(listen, state).await
@@ -424,7 +425,7 @@ async fn serve_live(a: &LiveArgs, listen: &str, cfg: &ViewConfig) -> Result<()> 
 
 /// Live `diagnose`: the same collectors as `cluster`, run until every source
 /// has been read once (or `--ready-timeout`), with progress on stderr.
-async fn diagnose_live(a: &LiveArgs, cfg: ViewConfig) -> Result<view::View> {
+async fn diagnose_live(a: &LiveArgs, cfg: Thresholds) -> Result<view::View> {
     use std::io::IsTerminal;
     use std::time::Duration;
     let app = AppState::new();
@@ -498,11 +499,11 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Cluster(a) => match &a.bundle {
             Some(dir) => {
                 let files = DirBundle::open(dir)?;
-                serve_bundle(&files, &a.listen, &a.thresholds.view_config()).await?;
+                serve_bundle(&files, &a.listen, &a.thresholds.thresholds()).await?;
                 Ok(0)
             }
             None => {
-                serve_live(&a.live, &a.listen, &a.thresholds.view_config()).await?;
+                serve_live(&a.live, &a.listen, &a.thresholds.thresholds()).await?;
                 Ok(0)
             }
         },
@@ -510,13 +511,13 @@ pub async fn run(cli: Cli) -> Result<u8> {
             serve_bundle(
                 &EmbeddedBundle::demo(),
                 &a.listen,
-                &a.thresholds.view_config(),
+                &a.thresholds.thresholds(),
             )
             .await?;
             Ok(0)
         }
         Command::Diagnose(a) => {
-            let cfg = a.thresholds.view_config();
+            let cfg = a.thresholds.thresholds();
             let v = match &a.bundle {
                 Some(dir) => view_from_bundle(&DirBundle::open(dir)?, &cfg)?.0,
                 None => diagnose_live(&a.live, cfg).await?,

@@ -9,6 +9,7 @@ pub mod capture;
 pub mod cli;
 pub mod collect;
 pub mod gzip;
+pub mod health;
 pub mod http;
 pub mod memory;
 pub mod model;

@@ -4,12 +4,14 @@
 //! `cluster` role pulls. The snapshot carries ipamd's own payloads, so the
 //! cluster parses them with the same code as a bundle.
 
+use crate::health::CollectorStatus;
 use crate::http::{self, FetchError, HttpClient};
+use crate::model::analysis::pool_stats;
 use crate::model::capacity::IpMode;
 use crate::model::state::{IpamdMetrics, IpamdPool};
-use crate::model::view::pool_stats;
 use crate::render::catalogue;
-use crate::render::exposition::{render_collectors, CollectorStatus, Family};
+use crate::render::exposition::{render_collectors, Family};
+use crate::sources::agent::PoolSnapshot;
 use crate::sources::ipamd;
 use crate::{Error, Result};
 use axum::extract::State;
@@ -17,7 +19,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde::{Deserialize, Serialize};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -33,21 +34,6 @@ pub struct AgentConfig {
     pub introspection_url: String,
     pub metrics_url: String,
     pub interval: Duration,
-}
-
-/// What `/v1/pool` returns. `enis` is ipamd's `/v1/enis` JSON, byte for byte.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct PoolSnapshot {
-    pub node: String,
-    pub fetched_at: Option<String>,
-    pub enis: Option<Box<serde_json::value::RawValue>>,
-    pub eni_config: Option<String>,
-    /// ipamd's metrics, `awscni_*` lines only.
-    pub metrics: Option<String>,
-    /// Per endpoint (`enis`, `eni_configs`, `metrics`), why the last read failed.
-    #[serde(default)]
-    pub errors: std::collections::BTreeMap<String, String>,
 }
 
 struct Latest {

@@ -1,8 +1,9 @@
 //! HTTP server: serves the latest rendered view. A scrape never calls
 //! Kubernetes or AWS; it copies pre-rendered bytes plus process self-metrics.
 
+use crate::health::CollectorStatus;
 use crate::model::view::View;
-use crate::render::exposition::{self, CollectorStatus};
+use crate::render::exposition;
 use crate::render::{catalogue, html, json};
 use crate::{Error, Result};
 use axum::body::Body;
@@ -72,6 +73,8 @@ pub struct AppState {
     snapshot: Arc<RwLock<Option<Arc<Snapshot>>>>,
     registry: prometheus::Registry,
     requests: prometheus::IntCounterVec,
+    /// Size of the last exposition, to size the next one's buffer.
+    last_metrics_len: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl AppState {
@@ -89,7 +92,21 @@ impl AppState {
             snapshot: Arc::new(RwLock::new(None)),
             registry,
             requests,
+            last_metrics_len: Arc::new(std::sync::atomic::AtomicUsize::new(64 * 1024)),
         }
+    }
+
+    /// Renders `view` into a new snapshot and publishes it, with the buffer
+    /// sized from the last rendering (room for a few more series, so it does
+    /// not regrow).
+    pub fn publish_view(&self, view: View, collectors: Vec<CollectorStatus>) {
+        let last = self
+            .last_metrics_len
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let snapshot = Snapshot::with_size_hint(view, collectors, last + last / 32 + 4096);
+        self.last_metrics_len
+            .store(snapshot.metrics_len(), std::sync::atomic::Ordering::Relaxed);
+        self.publish(snapshot);
     }
 
     /// Publishes a new snapshot; `/readyz` turns ready with the first one.

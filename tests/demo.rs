@@ -4,14 +4,14 @@
 mod common;
 use common::*;
 use eks_ipam_exporter::cli::view_from_bundle;
-use eks_ipam_exporter::model::view::ViewConfig;
+use eks_ipam_exporter::model::findings::Thresholds;
 use eks_ipam_exporter::render::exposition;
 use eks_ipam_exporter::sources::bundle::EmbeddedBundle;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 fn demo_exposition() -> String {
-    let (view, _) = view_from_bundle(&EmbeddedBundle::demo(), &ViewConfig::default())
+    let (view, _) = view_from_bundle(&EmbeddedBundle::demo(), &Thresholds::default())
         .expect("demo bundle loads");
     let mut out = String::new();
     // Collector statuses carry wall-clock times: the golden file covers the view.

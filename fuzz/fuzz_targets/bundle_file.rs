@@ -1,7 +1,8 @@
 //! Any bytes as any bundle file, next to the real demo bundle: load, build
 //! the view and render every output. Never a panic; an error names a file.
 #![no_main]
-use eks_ipam_exporter::model::view::{build, ViewConfig};
+use eks_ipam_exporter::model::findings::Thresholds;
+use eks_ipam_exporter::model::view::build;
 use eks_ipam_exporter::render::{exposition, html, json, table};
 use eks_ipam_exporter::sources::bundle::{load, BundleFiles, EmbeddedBundle};
 use libfuzzer_sys::fuzz_target;
@@ -52,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
     let files = Overlay { base: EmbeddedBundle::demo(), path: FILES[which as usize % FILES.len()], data: rest.to_vec() };
     match load(&files) {
         Ok(state) => {
-            let view = build(&state, &ViewConfig::default());
+            let view = build(&state, &Thresholds::default());
             let mut out = String::new();
             exposition::render(&view, &[], &mut out);
             let _ = json::render(&view);

@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
             eks_ipam_exporter::model::capacity::IpMode::SecondaryIp,
             eks_ipam_exporter::model::capacity::IpMode::Prefix,
         ] {
-            let st = eks_ipam_exporter::model::view::pool_stats(&pool, mode, Some(jiff_now()), 30);
+            let st = eks_ipam_exporter::model::analysis::pool_stats(&pool, mode, Some(jiff_now()), 30);
             assert!(st.assigned_ips + st.cooldown_ips <= st.total_ips);
         }
     }

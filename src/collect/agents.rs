@@ -6,7 +6,7 @@ use super::kube::KubeCollector;
 use super::{Health, Source};
 use crate::http::{self, FetchError, HttpClient};
 use crate::model::state::{ClusterState, IpamdNodeState};
-use crate::node_agent::PoolSnapshot;
+use crate::sources::agent::PoolSnapshot;
 use crate::sources::ipamd;
 use futures::StreamExt;
 use std::collections::BTreeMap;

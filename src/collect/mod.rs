@@ -10,10 +10,10 @@ pub mod cloudtrail;
 pub mod ec2;
 pub mod kube;
 
+use crate::health::CollectorStatus;
+use crate::model::findings::Thresholds;
 use crate::model::state::ClusterState;
-use crate::model::view::{self, ViewConfig};
-use crate::render::exposition::CollectorStatus;
-use crate::server::{AppState, Snapshot};
+use crate::model::view;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -233,8 +233,8 @@ impl Live {
 /// or after `ready_timeout` with what is there (unknown stays unknown).
 pub async fn run_rebuilder(
     live: Arc<Live>,
-    app: AppState,
-    cfg: ViewConfig,
+    mut publish: impl FnMut(view::View, Vec<CollectorStatus>) + Send,
+    cfg: Thresholds,
     debounce: Duration,
     max_age: Duration,
     ready_timeout: Duration,
@@ -242,7 +242,6 @@ pub async fn run_rebuilder(
     let started = Instant::now();
     let mut published = false;
     let mut last_build = Duration::ZERO;
-    let mut last_len = 64 * 1024;
     loop {
         tokio::select! {
             // Under constant churn a rebuild follows every change: pausing
@@ -264,11 +263,7 @@ pub async fn run_rebuilder(
             nodes = v.nodes.len(),
             "view rebuilt"
         );
-        // Room for a few more series than last time, so it does not regrow.
-        let snapshot =
-            Snapshot::with_size_hint(v, live.health.snapshot(), last_len + last_len / 32 + 4096);
-        last_len = snapshot.metrics_len();
-        app.publish(snapshot);
+        publish(v, live.health.snapshot());
         // The state and the old snapshot were just freed: hand their pages back.
         crate::memory::release_free_pages();
         last_build = t.elapsed();

@@ -1,13 +1,31 @@
 //! Diagnosis rules: the view's numbers -> findings with stable codes, a
 //! one-line summary, the evidence used and the exact remediation.
 
+use super::analysis::{Analysis, NodeAnalysis, SubnetAnalysis};
 use super::cni::CniSettings;
 use super::growth::GrowthOutcome;
-use super::state::KarpenterState;
-use super::view::{ClusterView, NodeView, SubnetView, ViewConfig};
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
+
+/// Thresholds the operator can tune (flags on `cluster` and `diagnose`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Thresholds {
+    /// No growth call for this long, with pods waiting and no free IP, is a stall.
+    pub silence_window_seconds: u64,
+    /// A subnet with fewer free IPs than this share of its size is "low".
+    pub subnet_low_ratio: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            // CloudTrail delivers in ~5 min, sometimes 15: stay well above.
+            silence_window_seconds: 20 * 60,
+            subnet_low_ratio: 0.10,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -82,15 +100,10 @@ pub struct Finding {
     pub evidence: BTreeMap<String, Value>,
 }
 
-pub struct Inputs<'a> {
-    pub cluster: &'a ClusterView,
-    pub nodes: &'a [NodeView],
-    pub subnets: &'a [SubnetView],
-    pub node_settings: &'a HashMap<&'a str, Option<CniSettings>>,
-    pub karpenter: Option<&'a KarpenterState>,
-    pub eniconfig_names: Option<&'a BTreeSet<&'a str>>,
-    pub api_calls_known: bool,
-    pub cfg: &'a ViewConfig,
+/// What the rules read: the analysis and the operator's thresholds.
+struct Inputs<'a> {
+    a: &'a Analysis,
+    t: &'a Thresholds,
 }
 
 fn ev(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
@@ -129,18 +142,19 @@ const DRAIN_KARPENTER: &str = "Existing Karpenter nodes keep the max-pods they w
 replace them one at a time (`kubectl delete nodeclaim <name>`; Karpenter cordons, drains and replaces the node).";
 
 /// Evaluates every rule; sorted critical first, then by code, node, subnet.
-pub fn evaluate(i: &Inputs<'_>) -> Vec<Finding> {
+pub fn evaluate(a: &Analysis, t: &Thresholds) -> Vec<Finding> {
+    let i = &Inputs { a, t };
     let mut out = Vec::new();
     minimum_ip_target_without_warm(i, &mut out);
     karpenter_reserved_enis(i, &mut out);
     provisioning_disabled(i, &mut out);
-    for n in i.nodes {
+    for n in &a.nodes {
         pod_capacity_exceeds_ip_capacity(i, n, &mut out);
         ipamd_allocation_stalled(i, n, &mut out);
         eni_limit_reached(i, n, &mut out);
         eni_config_missing(i, n, &mut out);
     }
-    for s in i.subnets {
+    for s in &a.subnets {
         subnet_ips(i, s, &mut out);
     }
     out.sort_by(|a, b| {
@@ -153,31 +167,28 @@ pub fn evaluate(i: &Inputs<'_>) -> Vec<Finding> {
     out
 }
 
-fn blocked_now(n: &NodeView) -> bool {
+fn blocked_now(n: &NodeAnalysis) -> bool {
     n.growth_at_zero_free == Some(GrowthOutcome::BlockedByTargets)
         && n.ips.is_some_and(|ips| ips.total == ips.assigned)
 }
 
 fn minimum_ip_target_without_warm(i: &Inputs<'_>, out: &mut Vec<Finding>) {
-    let ds = i.cluster.aws_node_settings.as_ref();
-    let affected: Vec<&str> = i
-        .nodes
-        .iter()
-        .filter(|n| {
-            i.node_settings
-                .get(n.name.as_str())
-                .and_then(|s| s.as_ref())
-                .is_some_and(CniSettings::minimum_without_warm)
-        })
-        .map(|n| n.name.as_str())
-        .collect();
+    let ds = i.a.cluster.aws_node_settings.as_ref();
+    let affected: Vec<&NodeAnalysis> =
+        i.a.nodes
+            .iter()
+            .filter(|n| {
+                n.settings
+                    .as_ref()
+                    .is_some_and(CniSettings::minimum_without_warm)
+            })
+            .collect();
     if !ds.is_some_and(CniSettings::minimum_without_warm) && affected.is_empty() {
         return;
     }
-    let blocked: Vec<&str> = i
-        .nodes
+    let blocked: Vec<&str> = affected
         .iter()
-        .filter(|n| affected.contains(&n.name.as_str()) && blocked_now(n))
+        .filter(|n| blocked_now(n))
         .map(|n| n.name.as_str())
         .collect();
     let min = ds
@@ -186,8 +197,7 @@ fn minimum_ip_target_without_warm(i: &Inputs<'_>, out: &mut Vec<Finding>) {
         .or_else(|| {
             affected
                 .first()
-                .and_then(|n| i.node_settings.get(n))
-                .and_then(|s| s.as_ref())
+                .and_then(|n| n.settings.as_ref())
                 .map(|s| s.minimum_ip_target)
         })
         .unwrap_or(0);
@@ -235,14 +245,18 @@ fn reserved_enis_needed(s: &CniSettings) -> u32 {
 }
 
 fn karpenter_reserved_enis(i: &Inputs<'_>, out: &mut Vec<Finding>) {
-    let (Some(k), Some(ds)) = (i.karpenter, i.cluster.aws_node_settings.as_ref()) else {
+    let (Some(k), Some(ds)) = (
+        i.a.karpenter.as_ref(),
+        i.a.cluster.aws_node_settings.as_ref(),
+    ) else {
         return;
     };
     let Some(reserved) = k.reserved_enis else {
         return;
     };
     let needed = reserved_enis_needed(ds);
-    let karpenter_nodes: Vec<&NodeView> = i.nodes.iter().filter(|n| n.nodepool.is_some()).collect();
+    let karpenter_nodes: Vec<&NodeAnalysis> =
+        i.a.nodes.iter().filter(|n| n.nodepool.is_some()).collect();
     if reserved >= needed || karpenter_nodes.is_empty() {
         return;
     }
@@ -285,7 +299,7 @@ fn karpenter_reserved_enis(i: &Inputs<'_>, out: &mut Vec<Finding>) {
 }
 
 fn provisioning_disabled(i: &Inputs<'_>, out: &mut Vec<Finding>) {
-    let Some(ds) = i.cluster.aws_node_settings.as_ref() else {
+    let Some(ds) = i.a.cluster.aws_node_settings.as_ref() else {
         return;
     };
     if !ds.provisioning_disabled() {
@@ -307,7 +321,7 @@ fn provisioning_disabled(i: &Inputs<'_>, out: &mut Vec<Finding>) {
     });
 }
 
-fn pod_capacity_exceeds_ip_capacity(i: &Inputs<'_>, n: &NodeView, out: &mut Vec<Finding>) {
+fn pod_capacity_exceeds_ip_capacity(i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Finding>) {
     let (Some(over), Some(max), Some(cap), Some(host)) = (
         n.pod_ip_overcommit,
         n.max_pods,
@@ -322,7 +336,7 @@ fn pod_capacity_exceeds_ip_capacity(i: &Inputs<'_>, n: &NodeView, out: &mut Vec<
     let right = cap + host;
     let custom = n.custom_networking.unwrap_or(false);
     let remediation = if n.nodepool.is_some() {
-        let reserved = i.cluster.karpenter_reserved_enis;
+        let reserved = i.a.cluster.karpenter_reserved_enis;
         let fix = if custom && reserved == Some(0) {
             "Set Karpenter `settings.reservedENIs: \"1\"` (env RESERVED_ENIS=1) so it stops counting the primary ENI under custom networking"
                 .to_string()
@@ -357,12 +371,12 @@ fn pod_capacity_exceeds_ip_capacity(i: &Inputs<'_>, n: &NodeView, out: &mut Vec<
             ("custom_networking", json!(custom)),
             ("enis_max", json!(n.enis_max)),
             ("karpenter_expected_max_pods", json!(n.karpenter_expected_max_pods)),
-            ("karpenter_reserved_enis", json!(i.cluster.karpenter_reserved_enis)),
+            ("karpenter_reserved_enis", json!(i.a.cluster.karpenter_reserved_enis)),
         ]),
     });
 }
 
-fn ipamd_allocation_stalled(i: &Inputs<'_>, n: &NodeView, out: &mut Vec<Finding>) {
+fn ipamd_allocation_stalled(i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Finding>) {
     let (Some(waiting), Some(ips)) = (n.pods_waiting_for_ip, n.ips) else {
         return;
     };
@@ -381,13 +395,13 @@ fn ipamd_allocation_stalled(i: &Inputs<'_>, n: &NodeView, out: &mut Vec<Finding>
         .iter()
         .filter_map(|c| c.silence_seconds.map(|s| (s, c.silence_is_lower_bound)))
         .min_by(|a, b| a.0.total_cmp(&b.0));
-    let window = i.cfg.silence_window_seconds as f64;
+    let window = i.t.silence_window_seconds as f64;
     let predicted_blocked = n.ip_growth_blocked == Some(true);
     let silent = match silence {
         Some((s, _)) => s >= window,
         None => false,
     };
-    if !(silent || (!i.api_calls_known && predicted_blocked)) {
+    if !(silent || (!i.a.api_calls_known && predicted_blocked)) {
         return;
     }
     let why = match n.growth_at_zero_free {
@@ -434,7 +448,7 @@ fn ipamd_allocation_stalled(i: &Inputs<'_>, n: &NodeView, out: &mut Vec<Finding>
             ("growth_at_zero_free", json!(n.growth_at_zero_free.map(GrowthOutcome::as_str))),
             ("silence_seconds", json!(silence.map(|s| s.0))),
             ("silence_is_lower_bound", json!(silence.map(|s| s.1))),
-            ("silence_window_seconds", json!(i.cfg.silence_window_seconds)),
+            ("silence_window_seconds", json!(i.t.silence_window_seconds)),
             ("minimum_ip_target", json!(n.minimum_ip_target)),
             ("warm_ip_target", json!(n.warm_ip_target)),
             ("ipamd_no_available_ip_total", json!(n.ipamd_no_available_ip_total)),
@@ -442,7 +456,7 @@ fn ipamd_allocation_stalled(i: &Inputs<'_>, n: &NodeView, out: &mut Vec<Finding>
     });
 }
 
-fn eni_limit_reached(_i: &Inputs<'_>, n: &NodeView, out: &mut Vec<Finding>) {
+fn eni_limit_reached(_i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Finding>) {
     let (Some(waiting), Some(ips), Some(enis), Some(max)) =
         (n.pods_waiting_for_ip, n.ips, n.enis, n.enis_max)
     else {
@@ -479,8 +493,8 @@ fn eni_limit_reached(_i: &Inputs<'_>, n: &NodeView, out: &mut Vec<Finding>) {
     });
 }
 
-fn eni_config_missing(i: &Inputs<'_>, n: &NodeView, out: &mut Vec<Finding>) {
-    let (Some(names), Some(want)) = (i.eniconfig_names, n.eni_config.as_deref()) else {
+fn eni_config_missing(i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Finding>) {
+    let (Some(names), Some(want)) = (i.a.eniconfig_names.as_ref(), n.eni_config.as_deref()) else {
         return;
     };
     if names.contains(want) {
@@ -509,14 +523,14 @@ fn eni_config_missing(i: &Inputs<'_>, n: &NodeView, out: &mut Vec<Finding>) {
 /// Free IPs below which a subnet is low whatever its size.
 pub const SUBNET_LOW_MIN_IPS: f64 = 32.0;
 
-fn subnet_ips(i: &Inputs<'_>, s: &SubnetView, out: &mut Vec<Finding>) {
+fn subnet_ips(i: &Inputs<'_>, s: &SubnetAnalysis, out: &mut Vec<Finding>) {
     let base = ev(&[
         ("available_ips", json!(s.available_ips)),
         ("size_ips", json!(s.size_ips)),
         ("role", json!(s.role.as_str())),
         ("availability_zone", json!(s.zone)),
         ("nodes_using_it", json!(s.nodes)),
-        ("low_ratio", json!(i.cfg.subnet_low_ratio)),
+        ("low_ratio", json!(i.t.subnet_low_ratio)),
         ("low_min_ips", json!(SUBNET_LOW_MIN_IPS)),
     ]);
     let add_ips = "Add room: a new subnet (or a secondary VPC CIDR) in that zone, referenced by the EC2NodeClass \
@@ -540,7 +554,7 @@ fn subnet_ips(i: &Inputs<'_>, s: &SubnetView, out: &mut Vec<Finding>) {
     } else if let Some(size) = s.size_ips {
         // Same rule as the EksIpamSubnetIpsLow alert: under the ratio, or under
         // 32 free IPs (about one warm ENI) in any case.
-        let threshold = (size as f64 * i.cfg.subnet_low_ratio).max(SUBNET_LOW_MIN_IPS);
+        let threshold = (size as f64 * i.t.subnet_low_ratio).max(SUBNET_LOW_MIN_IPS);
         if (s.available_ips as f64) < threshold {
             out.push(Finding {
                 code: FindingCode::SubnetIpsLow,
@@ -560,7 +574,7 @@ fn subnet_ips(i: &Inputs<'_>, s: &SubnetView, out: &mut Vec<Finding>) {
             });
         }
     }
-    let prefix_mode = i.cluster.prefix_delegation == Some(true);
+    let prefix_mode = i.a.cluster.prefix_delegation == Some(true);
     if prefix_mode && s.available_ips > 0 && s.free_prefixes == Some(0) {
         let mut evidence = base;
         evidence.insert("free_prefixes".into(), json!(0));

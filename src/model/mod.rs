@@ -1,6 +1,7 @@
 //! Pure domain code: no I/O, no async. Everything here is a function of its
 //! inputs, so it is tested with tables of real cases.
 
+pub mod analysis;
 pub mod capacity;
 pub mod cni;
 pub mod findings;

@@ -53,6 +53,7 @@ macro_rules! metrics {
             };
         )*
         /// Every family, in exposition order.
+        #[cfg(test)]
         pub(crate) const ALL: &[&MetricDef] = &[$(&$id),*];
     };
 }
@@ -133,6 +134,7 @@ metrics! {
 }
 
 /// The family called `name`, if the catalogue has it.
+#[cfg(test)]
 pub(crate) fn find(name: &str) -> Option<&'static MetricDef> {
     ALL.iter().copied().find(|d| d.name == name)
 }

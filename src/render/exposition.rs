@@ -2,24 +2,11 @@
 //! snapshot (no registry: series for objects that are gone simply are not
 //! written). Label values are node/subnet names or closed sets.
 
+use crate::health::CollectorStatus;
 use crate::model::state::Operation;
 use crate::model::view::View;
 use crate::render::catalogue::{self, MetricDef};
 use std::fmt::Write;
-
-/// Health of one collector (a source), for the self-metrics.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CollectorStatus {
-    /// Closed set: `bundle`, `kubernetes`, `ec2`, `cloudtrail`, `ipamd`.
-    pub collector: &'static str,
-    pub up: bool,
-    pub last_success_unix: Option<f64>,
-    pub duration_seconds: f64,
-    /// Errors since start by kind (a closed set per collector).
-    pub errors: std::collections::BTreeMap<String, u64>,
-    /// Requests sent to the source's API since start (AWS collectors).
-    pub requests: u64,
-}
 
 /// Escapes a label value: backslash, double quote and newline.
 pub fn escape_label_value(v: &str, out: &mut String) {

@@ -3,9 +3,10 @@
 //! scripts: clusters are often air-gapped). Every value from the cluster is
 //! HTML-escaped. Filtering is a plain GET form, so it works without JavaScript.
 
+use crate::health::CollectorStatus;
+use crate::model::analysis::NodeAnalysis;
 use crate::model::findings::{human_duration, Finding, Severity};
-use crate::model::view::{by_risk, NodeView, View};
-use crate::render::exposition::CollectorStatus;
+use crate::model::view::{by_risk, View};
 use std::fmt::Write;
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -36,7 +37,7 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn node_matches(&self, n: &NodeView) -> bool {
+    fn node_matches(&self, n: &NodeAnalysis) -> bool {
         let by_name = self
             .node
             .as_deref()
@@ -106,7 +107,7 @@ fn num<T: std::fmt::Display>(v: Option<T>) -> String {
 /// The capacity bar: pods using IPs (green), waiting (red), the real
 /// CNI capacity (green line), the assumed max pods (black line), and the
 /// overcommitted range between them (hatched).
-fn bar(n: &NodeView) -> String {
+fn bar(n: &NodeAnalysis) -> String {
     let (Some(max), Some(cni)) = (n.max_pods, n.cni_max_pods) else {
         return "<span class=\"unknown\">?</span>".to_string();
     };

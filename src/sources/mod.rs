@@ -1,6 +1,7 @@
 //! One module per data source. Each parser turns the exact bytes a real
 //! source emits into the slim typed state of [`crate::model::state`].
 
+pub mod agent;
 pub mod bundle;
 pub mod cloudtrail;
 pub mod ec2;

@@ -1,0 +1,903 @@
+//! Per-node, per-subnet and cluster analysis of a [`ClusterState`]: joins by
+//! identity, effective settings, capacity and ipamd's growth decision. Pure
+//! and threshold-free; the findings are evaluated on its result, and the
+//! view that renderers read is the analysis plus the findings.
+
+use super::capacity::{self, IpMode, KarpenterPodsInput};
+use super::cni::CniSettings;
+use super::growth::{self, GrowthOutcome, NodeFacts, PoolStats};
+use super::limits::{self, InstanceLimits, LimitsSource};
+use super::state::*;
+use jiff::Timestamp;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+
+/// Everything the findings and the renderers need, joined and computed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    /// RFC 3339 "now" of the data (bundle `capturedAt`, or wall clock live).
+    pub generated_at: Option<String>,
+    pub cluster: ClusterAnalysis,
+    /// Sorted by name.
+    pub nodes: Vec<NodeAnalysis>,
+    /// Sorted by id.
+    pub subnets: Vec<SubnetAnalysis>,
+    pub api_calls: Vec<ApiCallCount>,
+    /// The Karpenter controller, when known and installed.
+    pub karpenter: Option<KarpenterState>,
+    /// ENIConfig names; `None` when ENIConfigs are unknown.
+    pub eniconfig_names: Option<BTreeSet<String>>,
+    /// Whether CloudTrail was read (API-call silence is known).
+    pub api_calls_known: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClusterAnalysis {
+    pub name: Option<String>,
+    pub region: Option<String>,
+    /// From the aws-node DaemonSet template.
+    pub custom_networking: Option<bool>,
+    pub prefix_delegation: Option<bool>,
+    pub aws_node_settings: Option<CniSettings>,
+    /// `None`: unknown; `Some(false)`: no Karpenter controller Deployment found.
+    pub karpenter_installed: Option<bool>,
+    pub karpenter_reserved_enis: Option<u32>,
+    pub karpenter_deployment: Option<String>,
+    pub cloudtrail_lag_seconds: Option<f64>,
+    pub cloudtrail_coverage_start: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SettingsSource {
+    /// The env of the aws-node pod running on the node.
+    AwsNodePod,
+    /// The DaemonSet template (no aws-node pod seen for the node).
+    DaemonSet,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct NodeIps {
+    pub total: u32,
+    pub assigned: u32,
+    /// Free now: total - assigned - cooldown.
+    pub available: u32,
+    pub cooldown: u32,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ApiCallActivity {
+    pub operation: &'static str,
+    pub last_timestamp: Option<f64>,
+    pub silence_seconds: Option<f64>,
+    /// True when no call was seen and the silence is counted from the start
+    /// of CloudTrail coverage: the real silence is at least this long.
+    pub silence_is_lower_bound: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NodeAnalysis {
+    pub name: String,
+    pub instance_type: Option<String>,
+    pub zone: Option<String>,
+    pub instance_id: Option<String>,
+    /// Karpenter NodePool; `None` for nodes Karpenter does not manage.
+    pub nodepool: Option<String>,
+    pub limits_source: Option<LimitsSource>,
+    pub settings_source: Option<SettingsSource>,
+    pub ip_mode: Option<IpMode>,
+    pub custom_networking: Option<bool>,
+    pub warm_ip_target: Option<u32>,
+    pub minimum_ip_target: Option<u32>,
+    pub warm_eni_target: Option<u32>,
+    pub warm_prefix_target: Option<u32>,
+    pub eni_config: Option<String>,
+    /// IPs ipamd can hand to pods under the node's settings.
+    pub pod_ip_capacity: Option<u32>,
+    /// pod_ip_capacity + the 2 host-network pods the formulas assume.
+    pub cni_max_pods: Option<u32>,
+    /// `status.capacity.pods`: what kubelet, scheduler and Karpenter assume.
+    pub max_pods: Option<u32>,
+    pub karpenter_expected_max_pods: Option<u32>,
+    /// max_pods - host-network pods - pod_ip_capacity; > 0 means pods will hang.
+    pub pod_ip_overcommit: Option<i64>,
+    pub pods_pod_network: Option<u32>,
+    pub pods_host_network: Option<u32>,
+    pub pods_waiting_for_ip: Option<u32>,
+    pub ips: Option<NodeIps>,
+    pub enis: Option<u32>,
+    pub enis_max: Option<u32>,
+    pub growth_at_zero_free: Option<GrowthOutcome>,
+    pub ip_growth_blocked: Option<bool>,
+    pub ipamd_no_available_ip_total: Option<f64>,
+    pub api_calls: Vec<ApiCallActivity>,
+    /// The effective aws-node settings the numbers above were computed with
+    /// (not serialised: the target fields above show them).
+    #[serde(skip)]
+    pub settings: Option<CniSettings>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum SubnetRole {
+    Node,
+    Pod,
+}
+
+impl SubnetRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubnetRole::Node => "node",
+            SubnetRole::Pod => "pod",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SubnetAnalysis {
+    pub id: String,
+    pub zone: Option<String>,
+    pub role: SubnetRole,
+    pub cidr: Option<String>,
+    pub available_ips: u64,
+    /// Usable addresses: CIDR size minus the 5 AWS reserves.
+    pub size_ips: Option<u64>,
+    /// Fully free, aligned /28 blocks (prefix delegation needs one per prefix).
+    pub free_prefixes: Option<u64>,
+    pub nodes: u32,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ApiCallCount {
+    pub operation: &'static str,
+    pub error_code: &'static str,
+    pub count: u64,
+}
+
+/// EC2 error codes worth their own label value; the rest become `other`.
+const KNOWN_ERROR_CODES: &[&str] = &[
+    "Client.InsufficientFreeAddressesInSubnet",
+    "Client.InsufficientCidrBlocks",
+    "Client.PrivateIpAddressLimitExceeded",
+    "Client.AttachmentLimitExceeded",
+    "Client.RequestLimitExceeded",
+    "Client.UnauthorizedOperation",
+    "Client.InvalidParameterValue",
+    "Client.InvalidNetworkInterfaceID.NotFound",
+    "Client.NetworkInterfaceLimitExceeded",
+    "Server.InternalError",
+    "Server.Unavailable",
+];
+
+/// Closed label set for `error_code`.
+pub fn error_code_label(code: Option<&str>) -> &'static str {
+    match code {
+        None => "none",
+        Some(c) => {
+            // CloudTrail sometimes omits the `Client.` prefix.
+            let wanted = if c.contains('.') {
+                c.to_string()
+            } else {
+                format!("Client.{c}")
+            };
+            KNOWN_ERROR_CODES
+                .iter()
+                .find(|k| **k == wanted)
+                .copied()
+                .unwrap_or("other")
+        }
+    }
+}
+
+fn ts_secs(t: Timestamp) -> f64 {
+    t.as_millisecond() as f64 / 1000.0
+}
+
+/// ENIConfig name selection (`eniconfig.GetNodeSpecificENIConfigName`).
+pub fn eni_config_name(node: &NodeState, s: &CniSettings) -> String {
+    if let Some(v) = node.labels.get("vpc.amazonaws.com/externalEniConfig") {
+        return v.clone();
+    }
+    if let Some(v) = node.annotations.get(s.eni_config_annotation()) {
+        return v.clone();
+    }
+    if let Some(v) = node.labels.get(s.eni_config_label()) {
+        return v.clone();
+    }
+    "default".to_string()
+}
+
+/// ipamd's `GetIPStats("4")` plus cooldown, from `/v1/enis`.
+pub fn pool_stats(
+    pool: &IpamdPool,
+    mode: IpMode,
+    now: Option<Timestamp>,
+    cooldown_s: u32,
+) -> PoolStats {
+    let mut st = PoolStats::default();
+    for eni in pool.enis.iter().filter(|e| !e.excluded) {
+        for cidr in &eni.cidrs {
+            if cidr.prefix != (mode == IpMode::Prefix) {
+                continue;
+            }
+            st.total_ips += if cidr.prefix {
+                capacity::IPS_PER_PREFIX
+            } else {
+                1
+            };
+            let assigned = cidr.addresses.iter().filter(|a| a.assigned).count() as u32;
+            st.assigned_ips += assigned;
+            if cidr.prefix && assigned == 0 {
+                st.free_prefixes += 1;
+            }
+            if let Some(now) = now {
+                st.cooldown_ips += cidr
+                    .addresses
+                    .iter()
+                    .filter(|a| !a.assigned)
+                    .filter_map(|a| a.unassigned_at)
+                    .filter(|t| {
+                        let age = ts_secs(now) - ts_secs(*t);
+                        (0.0..=f64::from(cooldown_s)).contains(&age)
+                    })
+                    .count() as u32;
+            }
+        }
+    }
+    st.assigned_ips = st.assigned_ips.min(st.total_ips);
+    st.cooldown_ips = st.cooldown_ips.min(st.total_ips - st.assigned_ips);
+    st
+}
+
+struct Lookups<'a> {
+    limits_live: HashMap<&'a str, &'a InstanceLimits>,
+    nodeclaim_by_node: HashMap<&'a str, &'a NodeClaimState>,
+    nodeclass_by_name: HashMap<&'a str, &'a NodeClassState>,
+    eniconfig_names: Option<BTreeSet<&'a str>>,
+    /// ENI id -> node name.
+    eni_node: HashMap<&'a str, &'a str>,
+    instance_node: HashMap<&'a str, &'a str>,
+}
+
+fn limits_for<'a>(lk: &Lookups<'a>, t: &str) -> Option<(&'a InstanceLimits, LimitsSource)> {
+    if let Some(l) = lk.limits_live.get(t) {
+        return Some((l, LimitsSource::DescribeInstanceTypes));
+    }
+    limits::embedded(t).map(|l| (l, LimitsSource::EmbeddedTable))
+}
+
+/// Analyses the whole state. Pure: same state, same analysis.
+pub fn analyse(state: &ClusterState) -> Analysis {
+    let now = state.now;
+    let ds_settings: Option<CniSettings> = state
+        .aws_node
+        .as_ref()
+        .and_then(|a| a.as_ref())
+        .map(|a| CniSettings::from_env(&a.daemonset_env));
+
+    let mut lk = Lookups {
+        limits_live: HashMap::new(),
+        nodeclaim_by_node: HashMap::new(),
+        nodeclass_by_name: HashMap::new(),
+        eniconfig_names: state
+            .eniconfigs
+            .as_ref()
+            .map(|v| v.iter().map(|e| e.name.as_str()).collect()),
+        eni_node: HashMap::new(),
+        instance_node: HashMap::new(),
+    };
+    for l in state.instance_types.iter().flatten() {
+        lk.limits_live.insert(l.instance_type.as_str(), l);
+    }
+    for nc in state.nodeclaims.iter().flatten() {
+        if let Some(n) = &nc.node_name {
+            lk.nodeclaim_by_node.insert(n.as_str(), nc);
+        }
+    }
+    for c in state.ec2nodeclasses.iter().flatten() {
+        lk.nodeclass_by_name.insert(c.name.as_str(), c);
+    }
+    let nodes_in: &[NodeState] = state.nodes.as_deref().unwrap_or(&[]);
+    for n in nodes_in {
+        if let Some(i) = &n.instance_id {
+            lk.instance_node.insert(i.as_str(), n.name.as_str());
+        }
+        if let Some(p) = state.ipamd.get(&n.name).and_then(|s| s.pool.as_ref()) {
+            for e in &p.enis {
+                lk.eni_node.insert(e.id.as_str(), n.name.as_str());
+            }
+        }
+    }
+    for eni in state.network_interfaces.as_deref().into_iter().flatten() {
+        if let Some(&node) = eni
+            .instance_id
+            .as_deref()
+            .and_then(|i| lk.instance_node.get(i))
+        {
+            lk.eni_node.entry(eni.id.as_str()).or_insert(node);
+        }
+    }
+
+    // Pods per node, and pods waiting for an IP.
+    let failures: Option<BTreeSet<(&str, &str)>> = state.sandbox_failures.as_ref().map(|f| {
+        f.iter()
+            .map(|f| (f.namespace.as_str(), f.pod.as_str()))
+            .collect()
+    });
+    let mut pod_counts: HashMap<&str, NodePodCounts> = HashMap::new();
+    if let Some(pods) = &state.pods {
+        for (node, c) in &pods.nodes {
+            let e = pod_counts.entry(node).or_default();
+            e.pod = c.pod_network;
+            e.host = c.host_network;
+        }
+        for p in &pods.pending_without_ip {
+            let failed = failures
+                .as_ref()
+                .is_some_and(|f| f.contains(&(&*p.namespace, &*p.name)));
+            if failed {
+                pod_counts.entry(&p.node).or_default().waiting += 1;
+            }
+        }
+    }
+
+    // API calls: last per (node, operation), and counts.
+    let mut last_call: HashMap<(&str, Operation), Timestamp> = HashMap::new();
+    let mut counts: BTreeMap<(Operation, &'static str), u64> = BTreeMap::new();
+    let mut newest_event: Option<Timestamp> = None;
+    if let Some(api) = &state.api_calls {
+        for call in &api.calls {
+            newest_event = newest_event.max(Some(call.time));
+            let node = call
+                .eni_id
+                .as_deref()
+                .and_then(|e| lk.eni_node.get(e))
+                .or_else(|| {
+                    call.instance_id
+                        .as_deref()
+                        .and_then(|i| lk.instance_node.get(i))
+                });
+            let Some(&node) = node else { continue };
+            let e = last_call.entry((node, call.operation)).or_insert(call.time);
+            *e = (*e).max(call.time);
+            *counts
+                .entry((call.operation, error_code_label(call.error_code.as_deref())))
+                .or_default() += 1;
+        }
+    }
+
+    let karpenter = state.karpenter.as_ref().map(|k| k.as_ref());
+    let reserved_enis = karpenter.flatten().and_then(|k| k.reserved_enis);
+
+    let joined = Joined {
+        state,
+        lookups: &lk,
+        daemonset_settings: ds_settings.as_ref(),
+        pod_counts: &pod_counts,
+        events_known: failures.is_some(),
+        reserved_enis,
+        last_call: &last_call,
+    };
+    let mut nodes: Vec<NodeAnalysis> = nodes_in.iter().map(|n| analyse_node(n, &joined)).collect();
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let subnets = analyse_subnets(state, &nodes, ds_settings.as_ref());
+
+    let cluster = ClusterAnalysis {
+        name: state.cluster_name.clone(),
+        region: state.region.clone(),
+        custom_networking: ds_settings.as_ref().map(|s| s.custom_networking),
+        prefix_delegation: ds_settings.as_ref().map(|s| s.prefix_delegation),
+        aws_node_settings: ds_settings.clone(),
+        karpenter_installed: karpenter.map(|k| k.is_some()),
+        karpenter_reserved_enis: reserved_enis,
+        karpenter_deployment: karpenter
+            .flatten()
+            .map(|k| format!("{}/{}", k.namespace, k.name)),
+        cloudtrail_lag_seconds: match (now, newest_event) {
+            (Some(now), Some(newest)) => Some((ts_secs(now) - ts_secs(newest)).max(0.0)),
+            _ => None,
+        },
+        cloudtrail_coverage_start: state
+            .api_calls
+            .as_ref()
+            .and_then(|a| a.coverage_start)
+            .map(|t| t.to_string()),
+    };
+
+    let api_calls = counts
+        .into_iter()
+        .map(|((op, code), count)| ApiCallCount {
+            operation: op.as_str(),
+            error_code: code,
+            count,
+        })
+        .collect();
+
+    Analysis {
+        generated_at: now.map(|t| t.to_string()),
+        cluster,
+        nodes,
+        subnets,
+        api_calls,
+        karpenter: karpenter.flatten().cloned(),
+        eniconfig_names: lk
+            .eniconfig_names
+            .as_ref()
+            .map(|names| names.iter().map(|n| n.to_string()).collect()),
+        api_calls_known: state.api_calls.is_some(),
+    }
+}
+
+/// What every node's analysis reads besides the node itself: the state and
+/// the joins built once for all nodes.
+struct Joined<'a> {
+    state: &'a ClusterState,
+    lookups: &'a Lookups<'a>,
+    daemonset_settings: Option<&'a CniSettings>,
+    pod_counts: &'a HashMap<&'a str, NodePodCounts>,
+    /// Whether sandbox-failure events are known (else waiting pods are unknown).
+    events_known: bool,
+    reserved_enis: Option<u32>,
+    last_call: &'a HashMap<(&'a str, Operation), Timestamp>,
+}
+
+fn effective_settings(
+    n: &NodeState,
+    state: &ClusterState,
+    ds: Option<&CniSettings>,
+) -> Option<(CniSettings, SettingsSource)> {
+    if let Some(env) = state.aws_node_pod_env.get(&n.name) {
+        return Some((CniSettings::from_env(env), SettingsSource::AwsNodePod));
+    }
+    ds.map(|s| (s.clone(), SettingsSource::DaemonSet))
+}
+
+fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
+    let Joined {
+        state,
+        lookups: lk,
+        daemonset_settings: ds,
+        events_known,
+        reserved_enis,
+        last_call,
+        ..
+    } = *j;
+    let pods = j.pod_counts.get(n.name.as_str());
+    let now = state.now;
+    let settings = effective_settings(n, state, ds);
+    let limits = n.instance_type.as_deref().and_then(|t| limits_for(lk, t));
+    let ipamd = state.ipamd.get(&n.name);
+    let pool = ipamd.and_then(|i| i.pool.as_ref());
+    let trunk_eni = pool.is_some_and(|p| p.enis.iter().any(|e| e.trunk))
+        || n.labels
+            .get("vpc.amazonaws.com/has-trunk-attached")
+            .map(String::as_str)
+            == Some("true");
+
+    let s = settings.as_ref().map(|(s, _)| s);
+    let mode = match (s, limits) {
+        (Some(s), Some((l, _))) => Some(capacity::ip_mode(s, l)),
+        _ => None,
+    };
+    let pod_ip_capacity = match (s, limits) {
+        (Some(s), Some((l, _))) => Some(capacity::pod_ip_capacity(s, l, trunk_eni)),
+        _ => None,
+    };
+    let enis_max = match (s, limits) {
+        (Some(s), Some((l, _))) => Some(capacity::max_enis(s, l)),
+        _ => None,
+    };
+
+    let (pods_pod, pods_host, waiting) = if state.pods.is_some() {
+        let (p, h, w) = pods
+            .map(|c| (c.pod, c.host, c.waiting))
+            .unwrap_or((0, 0, 0));
+        (Some(p), Some(h), events_known.then_some(w))
+    } else {
+        (None, None, None)
+    };
+
+    let overcommit = match (n.capacity_pods, pods_host, pod_ip_capacity) {
+        (Some(max), Some(host), Some(cap)) => Some(capacity::overcommit(max, host, cap)),
+        _ => None,
+    };
+
+    let karpenter_expected = match (&n.nodepool, reserved_enis, limits) {
+        (Some(_), Some(reserved), Some((l, _))) => {
+            let class_name = n.nodeclass.as_deref().or_else(|| {
+                lk.nodeclaim_by_node
+                    .get(n.name.as_str())
+                    .and_then(|c| c.nodeclass.as_deref())
+            });
+            let class = class_name.and_then(|c| lk.nodeclass_by_name.get(c));
+            // Without the EC2NodeClass we cannot know its kubelet overrides.
+            class.and_then(|c| {
+                capacity::karpenter_expected_max_pods(
+                    l,
+                    &KarpenterPodsInput {
+                        reserved_enis: reserved,
+                        max_pods: c.max_pods.clone(),
+                        pods_per_core: c.pods_per_core,
+                        ami_family: c.ami_family,
+                        efa_only_card0: c.efa_only_card0,
+                    },
+                )
+            })
+        }
+        _ => None,
+    };
+
+    let (ips, enis, growth) = match (pool, s, mode, limits) {
+        (Some(pool), Some(s), Some(mode), Some((l, _))) => {
+            let st = pool_stats(pool, mode, now, s.ip_cooldown_seconds);
+            let ips = NodeIps {
+                total: st.total_ips,
+                assigned: st.assigned_ips,
+                cooldown: st.cooldown_ips,
+                available: st.total_ips - st.assigned_ips - st.cooldown_ips,
+            };
+            let enis = pool.enis.len() as u32;
+            let slots = l.ipv4_per_eni.saturating_sub(1);
+            // GetAllocatableENIs: not trunk, not excluded, not the primary under custom networking.
+            let allocatable =
+                |e: &&IpamdEni| !(e.trunk || e.excluded || (s.custom_networking && e.primary));
+            let room = pool.enis.iter().filter(allocatable).any(|e| {
+                (e.cidrs
+                    .iter()
+                    .filter(|c| c.prefix == (mode == IpMode::Prefix))
+                    .count() as u32)
+                    < slots
+            });
+            let facts = NodeFacts {
+                mode,
+                max_ips_per_eni: capacity::ips_per_eni(mode, l),
+                max_pods: n.capacity_pods,
+                eni_slots_free: enis_max.unwrap_or(0).saturating_sub(enis),
+                room_on_attached_enis: room,
+                cordoned: n.unschedulable,
+            };
+            (Some(ips), Some(enis), Some(growth::predict(s, &st, &facts)))
+        }
+        (Some(pool), _, _, _) => (None, Some(pool.enis.len() as u32), None),
+        _ => (None, None, None),
+    };
+
+    let api_calls = if state.api_calls.is_some() && n.instance_id.is_some() {
+        let coverage = state.api_calls.as_ref().and_then(|a| a.coverage_start);
+        Operation::SILENCE_TRACKED
+            .iter()
+            .map(|op| {
+                let last = last_call.get(&(n.name.as_str(), *op)).copied();
+                let (silence, lower) = match (now, last, coverage) {
+                    (Some(now), Some(last), _) => {
+                        (Some((ts_secs(now) - ts_secs(last)).max(0.0)), false)
+                    }
+                    (Some(now), None, Some(start)) => {
+                        (Some((ts_secs(now) - ts_secs(start)).max(0.0)), true)
+                    }
+                    _ => (None, false),
+                };
+                ApiCallActivity {
+                    operation: op.as_str(),
+                    last_timestamp: last.map(ts_secs),
+                    silence_seconds: silence,
+                    silence_is_lower_bound: lower,
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+
+    NodeAnalysis {
+        name: n.name.clone(),
+        instance_type: n.instance_type.clone(),
+        zone: n.zone.clone(),
+        instance_id: n.instance_id.clone(),
+        nodepool: n.nodepool.clone(),
+        limits_source: limits.map(|(_, src)| src),
+        settings_source: settings.as_ref().map(|(_, src)| *src),
+        ip_mode: mode,
+        custom_networking: s.map(|s| s.custom_networking),
+        warm_ip_target: s.map(|s| s.warm_ip_target),
+        minimum_ip_target: s.map(|s| s.minimum_ip_target),
+        warm_eni_target: s.map(|s| s.warm_eni_target),
+        warm_prefix_target: s.map(|s| s.warm_prefix_target),
+        eni_config: s
+            .filter(|s| s.custom_networking)
+            .map(|s| eni_config_name(n, s)),
+        pod_ip_capacity,
+        cni_max_pods: pod_ip_capacity.map(|c| c + capacity::FORMULA_HOST_NETWORK_PODS),
+        max_pods: n.capacity_pods,
+        karpenter_expected_max_pods: karpenter_expected,
+        pod_ip_overcommit: overcommit,
+        pods_pod_network: pods_pod,
+        pods_host_network: pods_host,
+        pods_waiting_for_ip: waiting,
+        ips,
+        enis,
+        enis_max,
+        growth_at_zero_free: growth,
+        ip_growth_blocked: growth.map(GrowthOutcome::blocked),
+        ipamd_no_available_ip_total: ipamd
+            .and_then(|i| i.metrics.as_ref())
+            .and_then(|m| m.no_available_ip_addresses),
+        api_calls,
+        settings: settings.map(|(s, _)| s),
+    }
+}
+
+/// Non-terminated pods on one node, and those waiting for an IP.
+#[derive(Default)]
+struct NodePodCounts {
+    pod: u32,
+    host: u32,
+    waiting: u32,
+}
+
+fn parse_cidr_size(cidr: (Ipv4Addr, u8)) -> u64 {
+    let len = cidr.1.min(32);
+    (1u64 << (32 - u32::from(len))).saturating_sub(5)
+}
+
+/// Free aligned /28 blocks: no used address inside and none of the 4 first /
+/// 1 last addresses AWS reserves. Only exact when `used` holds every address
+/// in use in the subnet (DescribeNetworkInterfaces over the whole subnet).
+pub fn free_prefixes(cidr: (Ipv4Addr, u8), used: &[(u32, u32)]) -> u64 {
+    let (net, len) = cidr;
+    if len > 28 {
+        return 0;
+    }
+    let start = u32::from(net) & (u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0));
+    let size: u64 = 1u64 << (32 - u32::from(len));
+    let end = u64::from(start) + size; // exclusive
+    let reserved = [(start, start + 3), ((end - 1) as u32, (end - 1) as u32)];
+    let mut ranges: Vec<(u32, u32)> = used.iter().copied().chain(reserved).collect();
+    ranges.sort_unstable();
+    let mut free = 0u64;
+    let mut block = u64::from(start);
+    let mut i = 0usize;
+    while block < end {
+        let b_lo = block as u32;
+        let b_hi = (block + 15) as u32;
+        while i < ranges.len() && ranges[i].1 < b_lo {
+            i += 1;
+        }
+        let overlaps = ranges[i..]
+            .iter()
+            .take_while(|r| r.0 <= b_hi)
+            .any(|r| r.1 >= b_lo);
+        if !overlaps {
+            free += 1;
+        }
+        block += 16;
+    }
+    free
+}
+
+fn analyse_subnets(
+    state: &ClusterState,
+    nodes: &[NodeAnalysis],
+    ds: Option<&CniSettings>,
+) -> Vec<SubnetAnalysis> {
+    let Some(subnets) = &state.subnets else {
+        return Vec::new();
+    };
+    let custom = ds.is_some_and(|s| s.custom_networking);
+    let node_names: BTreeSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    // subnet id -> (role, nodes using it)
+    type Roles = BTreeMap<String, (SubnetRole, BTreeSet<String>)>;
+    let mut roles: Roles = BTreeMap::new();
+    fn mark(roles: &mut Roles, id: &str, role: SubnetRole, node: Option<&str>) {
+        let e = roles
+            .entry(id.to_string())
+            .or_insert_with(|| (role, BTreeSet::new()));
+        // A subnet nodes live in stays a node subnet even if pods use it too.
+        e.0 = e.0.min(role);
+        if let Some(n) = node {
+            e.1.insert(n.to_string());
+        }
+    }
+    for c in state.ec2nodeclasses.iter().flatten() {
+        for (id, _) in &c.subnets {
+            mark(&mut roles, id, SubnetRole::Node, None);
+        }
+    }
+    if custom {
+        for e in state.eniconfigs.iter().flatten() {
+            if let Some(s) = &e.subnet {
+                mark(&mut roles, s, SubnetRole::Pod, None);
+            }
+        }
+    }
+    for (node, ipamd) in &state.ipamd {
+        if !node_names.contains(node.as_str()) {
+            continue;
+        }
+        for eni in ipamd.pool.iter().flat_map(|p| &p.enis) {
+            if let Some(s) = &eni.subnet_id {
+                let role = if eni.primary || !custom {
+                    SubnetRole::Node
+                } else {
+                    SubnetRole::Pod
+                };
+                mark(&mut roles, s, role, Some(node));
+            }
+        }
+    }
+    let instance_node: HashMap<&str, &str> = nodes
+        .iter()
+        .filter_map(|n| n.instance_id.as_deref().map(|i| (i, n.name.as_str())))
+        .collect();
+    for eni in state.network_interfaces.as_deref().into_iter().flatten() {
+        if let (Some(s), Some(node)) = (
+            &eni.subnet_id,
+            eni.instance_id
+                .as_deref()
+                .and_then(|i| instance_node.get(i)),
+        ) {
+            // Without ipamd data we cannot tell primary from secondary here;
+            // under custom networking the ENIConfig marking already set "pod".
+            let role = roles.get(s).map(|r| r.0).unwrap_or(SubnetRole::Node);
+            mark(&mut roles, s, role, Some(node));
+        }
+    }
+    if let Some(cluster) = &state.cluster_name {
+        let tag = format!("kubernetes.io/cluster/{cluster}");
+        for s in subnets {
+            // The cluster tag says "ours", not "nodes live here": keep a known role.
+            if s.tags.contains_key(&tag) && !roles.contains_key(&s.id) {
+                mark(&mut roles, &s.id, SubnetRole::Node, None);
+            }
+        }
+    }
+
+    let used_by_subnet: Option<HashMap<&str, Vec<(u32, u32)>>> =
+        state.network_interfaces.as_ref().map(|enis| {
+            let mut m: HashMap<&str, Vec<(u32, u32)>> = HashMap::new();
+            for e in enis.iter() {
+                let Some(s) = e.subnet_id.as_deref() else {
+                    continue;
+                };
+                let v = m.entry(s).or_default();
+                v.extend(
+                    e.private_ips
+                        .iter()
+                        .map(|ip| (u32::from(*ip), u32::from(*ip))),
+                );
+                for (net, len) in &e.prefixes {
+                    let lo = u32::from(*net);
+                    let span = 1u64 << (32 - u32::from((*len).min(32)));
+                    v.push((
+                        lo,
+                        (u64::from(lo) + span - 1).min(u64::from(u32::MAX)) as u32,
+                    ));
+                }
+            }
+            m
+        });
+
+    let mut out: Vec<SubnetAnalysis> = subnets
+        .iter()
+        .filter_map(|s| {
+            let (role, users) = roles.get(&s.id)?;
+            let free = match (s.cidr, &used_by_subnet) {
+                (Some(c), Some(used)) => Some(
+                    free_prefixes(c, used.get(s.id.as_str()).map(Vec::as_slice).unwrap_or(&[]))
+                        // Never claim more free /28s than free IPs allow.
+                        .min(s.available_ips / 16),
+                ),
+                _ => None,
+            };
+            Some(SubnetAnalysis {
+                id: s.id.clone(),
+                zone: s.zone.clone(),
+                role: *role,
+                cidr: s.cidr.map(|(ip, len)| format!("{ip}/{len}")),
+                available_ips: s.available_ips,
+                size_ips: s.cidr.map(parse_cidr_size),
+                free_prefixes: free,
+                nodes: users.len() as u32,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_prefixes_counts_aligned_blocks() {
+        let net: Ipv4Addr = "10.0.0.0".parse().unwrap();
+        // /24 = 16 blocks; first block holds the 4 reserved, last block the broadcast.
+        assert_eq!(free_prefixes((net, 24), &[]), 14);
+        let ip = |s: &str| u32::from(s.parse::<Ipv4Addr>().unwrap());
+        // One IP in the middle of block 5 kills that block only.
+        assert_eq!(
+            free_prefixes((net, 24), &[(ip("10.0.0.85"), ip("10.0.0.85"))]),
+            13
+        );
+        // Scattered single IPs (fragmentation) kill many blocks.
+        let scattered: Vec<(u32, u32)> = (1..15)
+            .map(|b| (ip("10.0.0.0") + b * 16 + 7, ip("10.0.0.0") + b * 16 + 7))
+            .collect();
+        assert_eq!(free_prefixes((net, 24), &scattered), 0);
+        // A /28 subnet has its reserved addresses inside its only block.
+        assert_eq!(free_prefixes((net, 28), &[]), 0);
+        assert_eq!(free_prefixes((net, 29), &[]), 0);
+    }
+
+    #[test]
+    fn error_codes_map_to_a_closed_set() {
+        assert_eq!(error_code_label(None), "none");
+        assert_eq!(
+            error_code_label(Some("Client.InsufficientFreeAddressesInSubnet")),
+            "Client.InsufficientFreeAddressesInSubnet"
+        );
+        assert_eq!(
+            error_code_label(Some("RequestLimitExceeded")),
+            "Client.RequestLimitExceeded"
+        );
+        assert_eq!(error_code_label(Some("Client.Something\"odd\n")), "other");
+    }
+
+    #[test]
+    fn cooldown_needs_now_and_period() {
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let pool = IpamdPool {
+            enis: vec![IpamdEni {
+                id: "eni-1".into(),
+                cidrs: vec![
+                    IpamdCidr {
+                        prefix: false,
+                        addresses: smallvec::smallvec![IpamdAddress {
+                            assigned: true,
+                            unassigned_at: None,
+                        }],
+                    },
+                    IpamdCidr {
+                        prefix: false,
+                        addresses: smallvec::smallvec![IpamdAddress {
+                            assigned: false,
+                            unassigned_at: Some(t("2026-08-25T12:30:09Z")),
+                        }],
+                    },
+                    IpamdCidr {
+                        prefix: false,
+                        addresses: smallvec::smallvec![IpamdAddress {
+                            assigned: false,
+                            unassigned_at: Some(t("2026-08-25T09:58:41Z")),
+                        }],
+                    },
+                    IpamdCidr {
+                        prefix: false,
+                        addresses: smallvec::smallvec![],
+                    },
+                    // A prefix in secondary-IP mode is not counted (GetIPStats).
+                    IpamdCidr {
+                        prefix: true,
+                        addresses: smallvec::smallvec![],
+                    },
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let st = pool_stats(
+            &pool,
+            IpMode::SecondaryIp,
+            Some(t("2026-08-25T12:30:21Z")),
+            30,
+        );
+        assert_eq!((st.total_ips, st.assigned_ips, st.cooldown_ips), (4, 1, 1));
+        let st = pool_stats(&pool, IpMode::SecondaryIp, None, 30);
+        assert_eq!(st.cooldown_ips, 0);
+        let st = pool_stats(&pool, IpMode::Prefix, None, 30);
+        assert_eq!((st.total_ips, st.free_prefixes), (16, 1));
+    }
+}
