@@ -483,6 +483,7 @@ async fn capture_ec2(
                 enis.insert(id.to_string(), json!({
                     "NetworkInterfaceId": id,
                     "SubnetId": n.subnet_id(),
+                    "InterfaceType": n.interface_type().map(|t| t.as_str()),
                     "AvailabilityZone": n.availability_zone(),
                     "Description": n.description(),
                     "Status": n.status().map(|s| s.as_str()),

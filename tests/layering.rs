@@ -57,13 +57,46 @@ fn imports(module: &str, src: &str) -> BTreeSet<String> {
     out
 }
 
+/// Files of modules declared `#[cfg(test)]` in their parent (test code).
+fn test_only_modules(dir: &Path) -> BTreeSet<String> {
+    let parent = ["mod.rs", "lib.rs"]
+        .iter()
+        .find_map(|f| std::fs::read_to_string(dir.join(f)).ok())
+        .unwrap_or_default();
+    let mut out = BTreeSet::new();
+    let mut lines = parent.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.trim() == "#[cfg(test)]" {
+            if let Some(next) = lines.peek() {
+                let decl = next
+                    .trim()
+                    .trim_start_matches("pub(crate) ")
+                    .trim_start_matches("pub ");
+                if let Some(name) = decl.strip_prefix("mod ").and_then(|n| n.strip_suffix(';')) {
+                    out.insert(format!("{name}.rs"));
+                }
+            }
+        }
+    }
+    out
+}
+
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut stack = vec![root.clone()];
     while let Some(dir) = stack.pop() {
+        let test_only = test_only_modules(&dir);
         for entry in std::fs::read_dir(&dir).expect("src is readable") {
             let path = entry.expect("dir entry").path();
+            let file = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            if test_only.contains(&file) {
+                continue;
+            }
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {

@@ -405,13 +405,15 @@ fn ec2_throttling_is_classified_and_subnets_stay_unknown() {
         !m.contains("eks_ipam_subnet_available_ips{"),
         "no subnet number may be invented"
     );
-    // Limits fall back to the embedded table: capacity is still known.
+    // Limits fall back to the embedded table: the ENI limit is still known.
     assert!(
-        m.contains(
-            "eks_ipam_node_pod_ip_capacity{node=\"ip-10-0-36-41.us-west-2.compute.internal\"} 232"
-        ),
+        m.contains("eks_ipam_node_enis_max{node=\"ip-10-0-36-41.us-west-2.compute.internal\"} 8"),
         "{m}"
     );
+    // Capacity is not: without EC2's ENIs (and no ipamd metrics here) the
+    // unmanaged ENIs (EFA-only, no_manage) that take slots cannot be
+    // counted, so it is absent rather than guessed.
+    assert!(!m.contains("eks_ipam_node_pod_ip_capacity{"), "{m}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! and threshold-free; the findings are evaluated on its result, and the
 //! view that renderers read is the analysis plus the findings.
 
-use super::capacity::{self, IpMode, KarpenterPodsInput};
+use super::capacity::{self, EniSlots, IpMode, KarpenterPodsInput};
 use super::cni::CniSettings;
 use super::growth::{self, GrowthOutcome, NodeFacts, PoolStats};
 use super::limits::{self, InstanceLimits, LimitsSource};
@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// Everything the findings and the renderers need, joined and computed.
 #[derive(Debug, Clone, PartialEq)]
@@ -258,7 +259,16 @@ struct Lookups<'a> {
     /// ENI id -> node name.
     eni_node: HashMap<&'a str, &'a str>,
     instance_node: HashMap<&'a str, &'a str>,
+    /// EC2 ENIs attached to each instance; `None` when ENIs are unknown.
+    enis_by_instance: Option<HashMap<&'a str, Vec<&'a NetworkInterfaceState>>>,
+    /// Subnets tagged `kubernetes.io/role/cni=0`; `None` when subnets are unknown.
+    excluded_subnets: Option<BTreeSet<&'a str>>,
 }
+
+/// Subnet tag of enhanced subnet discovery; value `0` excludes the subnet
+/// from pod IPs (amazon-vpc-cni-k8s v1.23.1 `pkg/awsutils/awsutils.go`
+/// `isSubnetValidForENICreation`, `IsSubnetExcluded`).
+pub(crate) const CNI_ROLE_TAG: &str = "kubernetes.io/role/cni";
 
 fn limits_for<'a>(lk: &Lookups<'a>, t: &str) -> Option<(&'a InstanceLimits, LimitsSource)> {
     if let Some(l) = lk.limits_live.get(t) {
@@ -286,6 +296,22 @@ pub fn analyse(state: &ClusterState) -> Analysis {
             .map(|v| v.iter().map(|e| e.name.as_str()).collect()),
         eni_node: HashMap::new(),
         instance_node: HashMap::new(),
+        enis_by_instance: state.network_interfaces.as_deref().map(|enis| {
+            let mut m: HashMap<&str, Vec<&NetworkInterfaceState>> = HashMap::new();
+            for e in enis {
+                if let Some(i) = e.instance_id.as_deref() {
+                    m.entry(i).or_default().push(e);
+                }
+            }
+            m
+        }),
+        excluded_subnets: state.subnets.as_ref().map(|subnets| {
+            subnets
+                .iter()
+                .filter(|s| s.tags.get(CNI_ROLE_TAG).map(String::as_str) == Some("0"))
+                .map(|s| s.id.as_str())
+                .collect()
+        }),
     };
     for l in state.instance_types.iter().flatten() {
         lk.limits_live.insert(l.instance_type.as_str(), l);
@@ -470,19 +496,18 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
     let limits = n.instance_type.as_deref().and_then(|t| limits_for(lk, t));
     let ipamd = state.ipamd.get(&n.name);
     let pool = ipamd.and_then(|i| i.pool.as_ref());
-    let trunk_eni = pool.is_some_and(|p| p.enis.iter().any(|e| e.trunk))
-        || n.labels
-            .get("vpc.amazonaws.com/has-trunk-attached")
-            .map(String::as_str)
-            == Some("true");
 
     let s = settings.as_ref().map(|(s, _)| s);
     let mode = match (s, limits) {
         (Some(s), Some((l, _))) => Some(capacity::ip_mode(s, l)),
         _ => None,
     };
-    let pod_ip_capacity = match (s, limits) {
-        (Some(s), Some((l, _))) => Some(capacity::pod_ip_capacity(s, l, trunk_eni)),
+    let slots = match (s, limits) {
+        (Some(s), Some((l, _))) => eni_slots(n, ipamd, lk, s, l),
+        _ => None,
+    };
+    let pod_ip_capacity = match (s, limits, &slots) {
+        (Some(s), Some((l, _)), Some(slots)) => Some(capacity::pod_ip_capacity(s, l, slots)),
         _ => None,
     };
     let enis_max = match (s, limits) {
@@ -530,7 +555,8 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
     };
 
     let (ips, enis, growth) = match (pool, s, mode, limits) {
-        (Some(pool), Some(s), Some(mode), Some((l, _))) => {
+        (Some(pool), Some(s), Some(mode), Some((l, _))) if slots.is_some() => {
+            let slots = slots.unwrap_or_default();
             let st = pool_stats(pool, mode, now, s.ip_cooldown_seconds);
             let ips = NodeIps {
                 total: st.total_ips,
@@ -539,29 +565,26 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
                 available: st.total_ips - st.assigned_ips - st.cooldown_ips,
             };
             let enis = pool.enis.len() as u32;
-            let slots = l.ipv4_per_eni.saturating_sub(1);
-            // GetAllocatableENIs: not trunk, not excluded, not the primary under custom networking.
-            let allocatable =
-                |e: &&IpamdEni| !(e.trunk || e.excluded || (s.custom_networking && e.primary));
-            let room = pool.enis.iter().filter(allocatable).any(|e| {
-                (e.cidrs
-                    .iter()
-                    .filter(|c| c.prefix == (mode == IpMode::Prefix))
-                    .count() as u32)
-                    < slots
-            });
             let facts = NodeFacts {
                 mode,
                 max_ips_per_eni: capacity::ips_per_eni(mode, l),
                 max_pods: n.capacity_pods,
-                eni_slots_free: enis_max.unwrap_or(0).saturating_sub(enis),
-                room_on_attached_enis: room,
+                eni_slots_free: eni_slots_free(pool, s, &slots, enis_max.unwrap_or(0)),
+                room_on_attached_enis: room_on_attached_enis(pool, s, l),
                 cordoned: n.unschedulable,
             };
             (Some(ips), Some(enis), Some(growth::predict(s, &st, &facts)))
         }
         (Some(pool), _, _, _) => (None, Some(pool.enis.len() as u32), None),
         _ => (None, None, None),
+    };
+    // Without the slot count the pool numbers stand, the growth is unknown.
+    let (ips, growth) = match (pool, s, mode, limits) {
+        (Some(pool), Some(s), Some(mode), Some(_)) if ips.is_none() => {
+            let st = pool_stats(pool, mode, now, s.ip_cooldown_seconds);
+            (Some(NodeIps::from(st)), None)
+        }
+        _ => (ips, growth),
     };
 
     let api_calls = if state.api_calls.is_some() && n.instance_id.is_some() {
@@ -626,6 +649,139 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
             .and_then(|m| m.no_available_ip_addresses),
         api_calls,
         settings: settings.map(|(s, _)| s),
+    }
+}
+
+/// How the node's default-card ENI slots are used besides by pod ENIs.
+/// `None` (unknown) unless the unmanaged ENIs can be counted (ipamd's own
+/// `awscni_eni_max`, or the instance's EC2 ENIs) and the excluded ones too
+/// (the pool's flags, or EC2 ENIs and subnet tags).
+fn eni_slots(
+    n: &NodeState,
+    ipamd: Option<&Arc<IpamdNodeState>>,
+    lk: &Lookups<'_>,
+    s: &CniSettings,
+    l: &InstanceLimits,
+) -> Option<EniSlots> {
+    let pool = ipamd.and_then(|i| i.pool.as_ref());
+    let instance = n.instance_id.as_deref();
+    let ec2: Option<Vec<&NetworkInterfaceState>> = match (&lk.enis_by_instance, instance) {
+        (Some(m), Some(i)) => Some(
+            m.get(i)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|e| e.network_card_index == 0 && e.kind != EniKind::Branch)
+                .collect(),
+        ),
+        _ => None,
+    };
+    // ipamd's metric is `maxENI - unmanaged` over the cards it manages
+    // (`updateIPStats`): exact and as fresh as the pool. EC2 otherwise.
+    let from_metric = ipamd
+        .and_then(|i| i.metrics.as_ref())
+        .and_then(|m| m.eni_max)
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(|eni_max| capacity::max_enis(s, l).saturating_sub(eni_max as u32));
+    let unmanaged = from_metric.or_else(|| {
+        let ec2 = ec2.as_ref()?;
+        let instance = instance?;
+        Some(ec2.iter().filter(|e| unmanaged_eni(e, s, instance)).count() as u32)
+    })?;
+    let trunk_attached = pool.is_some_and(|p| p.enis.iter().any(|e| e.trunk))
+        || ec2.iter().flatten().any(|e| e.kind == EniKind::Trunk)
+        || n.labels
+            .get("vpc.amazonaws.com/has-trunk-attached")
+            .map(String::as_str)
+            == Some("true");
+    let (excluded_secondary, primary_excluded) = match (pool, &ec2, &lk.excluded_subnets) {
+        (Some(p), _, _) => (
+            p.enis.iter().filter(|e| e.excluded && !e.primary).count() as u32,
+            p.enis.iter().any(|e| e.excluded && e.primary),
+        ),
+        (None, Some(enis), Some(excluded)) => {
+            let instance = instance.unwrap_or_default();
+            let managed_in_excluded = |e: &&&NetworkInterfaceState| {
+                !unmanaged_eni(e, s, instance)
+                    && e.subnet_id
+                        .as_deref()
+                        .is_some_and(|id| excluded.contains(id))
+            };
+            (
+                enis.iter()
+                    .filter(managed_in_excluded)
+                    .filter(|e| !e.primary)
+                    .count() as u32,
+                enis.iter().filter(managed_in_excluded).any(|e| e.primary),
+            )
+        }
+        (None, None, Some(excluded)) if excluded.is_empty() => (0, false),
+        _ => return None,
+    };
+    Some(EniSlots {
+        unmanaged,
+        trunk_attached,
+        trunking_compatible: trunking_compatible(l),
+        excluded_secondary,
+        primary_excluded,
+    })
+}
+
+/// ipamd's `setUnmanagedENIs` + `filterUnmanagedENIs`: EFA-only ENIs, and
+/// non-primary ENIs tagged `no_manage=true` (or, with
+/// MANAGE_UNTAGGED_ENI=false, not created by this instance's ipamd).
+fn unmanaged_eni(e: &NetworkInterfaceState, s: &CniSettings, instance: &str) -> bool {
+    if e.kind == EniKind::EfaOnly {
+        return true;
+    }
+    if e.primary || e.kind == EniKind::Trunk {
+        return false;
+    }
+    match e.no_manage_tag.as_deref() {
+        Some(v) => v == "true",
+        None => e.created_by_instance_tag.as_deref() != Some(instance) && !s.manage_untagged_eni,
+    }
+}
+
+/// The VPC resource controller's trunking flag for the type; ipamd's
+/// `IsTrunkingCompatible` answers yes for a type it does not know.
+fn trunking_compatible(l: &InstanceLimits) -> bool {
+    l.trunking_compatible
+        .or_else(|| limits::embedded(&l.instance_type).and_then(|e| e.trunking_compatible))
+        .unwrap_or(true)
+}
+
+/// `hasRoomForEni`: ENIs in the datastore (trunk and excluded included)
+/// plus unmanaged ones plus a reserved trunk slot must stay below maxENI.
+fn eni_slots_free(pool: &IpamdPool, s: &CniSettings, slots: &EniSlots, max_enis: u32) -> u32 {
+    let trunk_in_pool = pool.enis.iter().any(|e| e.trunk);
+    let trunk_reserved = s.pod_eni && slots.trunking_compatible && !trunk_in_pool;
+    max_enis
+        .saturating_sub(pool.enis.len() as u32)
+        .saturating_sub(slots.unmanaged)
+        .saturating_sub(u32::from(trunk_reserved))
+}
+
+/// `GetAllocatableENIs` (datastore/data_store.go): not the trunk, not
+/// excluded, not the primary under custom networking, and fewer CIDRs than
+/// the per-ENI limit, counting **every** IPv4 CIDR (/32s and /28s share the
+/// ENI's IPv4 slots, so leftovers of the other mode count too).
+fn room_on_attached_enis(pool: &IpamdPool, s: &CniSettings, l: &InstanceLimits) -> bool {
+    let per_eni = l.ipv4_per_eni.saturating_sub(1) as usize;
+    pool.enis
+        .iter()
+        .filter(|e| !(e.trunk || e.excluded || (s.custom_networking && e.primary)))
+        .any(|e| e.cidrs.len() < per_eni)
+}
+
+impl From<PoolStats> for NodeIps {
+    fn from(st: PoolStats) -> Self {
+        NodeIps {
+            total: st.total_ips,
+            assigned: st.assigned_ips,
+            cooldown: st.cooldown_ips,
+            available: st.total_ips - st.assigned_ips - st.cooldown_ips,
+        }
     }
 }
 
@@ -899,5 +1055,220 @@ mod tests {
         assert_eq!(st.cooldown_ips, 0);
         let st = pool_stats(&pool, IpMode::Prefix, None, 30);
         assert_eq!((st.total_ips, st.free_prefixes), (16, 1));
+    }
+    use crate::model::findings::FindingCode;
+    use crate::model::fixtures::*;
+
+    fn node<'a>(a: &'a Analysis, name: &str) -> &'a NodeAnalysis {
+        a.nodes.iter().find(|n| n.name == name).expect("node")
+    }
+
+    const CUSTOM: (&str, &str) = ("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", "true");
+
+    /// Issue 14 item 1. g4dn.8xlarge (4 ENIs x 15) launched by Karpenter
+    /// with an EFA-only interface; custom networking, RESERVED_ENIS=0:
+    /// ipamd serves (4 - 1 EFA-only - 1 primary) x 14 = 28 pod IPs, Karpenter
+    /// assumes (4 - 0 - 1) x 14 + 2 = 44 pods: 14 overcommitted.
+    #[test]
+    fn efa_only_eni_takes_a_slot_and_karpenter_overcommits() {
+        let c = Cluster::new()
+            .aws_node(&[CUSTOM])
+            .karpenter(Some(0))
+            .nodeclass("gpu")
+            .with_state(|s| s.ec2nodeclasses.as_mut().unwrap()[0].efa_only_card0 = 1)
+            .node(Node::new("gpu-1", "g4dn.8xlarge", 44).karpenter("gpu"))
+            .ec2_eni("i-gpu-1", |e| e.primary = true)
+            .ec2_eni("i-gpu-1", |e| e.kind = EniKind::EfaOnly);
+        let a = c.analyse();
+        let n = node(&a, "gpu-1");
+        assert_eq!(n.pod_ip_capacity, Some(28));
+        assert_eq!(n.karpenter_expected_max_pods, Some(44));
+        assert_eq!(n.pod_ip_overcommit, Some(14));
+        assert!(codes(&c.findings()).contains(&FindingCode::PodCapacityExceedsIpCapacity));
+        // The same ENI on network card 1 does not take a default-card slot.
+        let card1 = Cluster::new()
+            .aws_node(&[CUSTOM])
+            .node(Node::new("gpu-1", "g4dn.8xlarge", 44))
+            .ec2_eni("i-gpu-1", |e| {
+                e.kind = EniKind::EfaOnly;
+                e.network_card_index = 1;
+            });
+        assert_eq!(node(&card1.analyse(), "gpu-1").pod_ip_capacity, Some(42));
+    }
+
+    /// Unmanaged ENIs cannot be counted without EC2's ENIs or ipamd's own
+    /// `awscni_eni_max`: capacity and growth are unknown, not guessed.
+    #[test]
+    fn unmanaged_enis_unknown_means_capacity_unknown() {
+        let c = Cluster::new()
+            .node(Node::new("n1", "m5.large", 29).pool(Pool::new().eni(true, 9, 3)))
+            .with_state(|s| s.network_interfaces = None);
+        let a = c.analyse();
+        let n = node(&a, "n1");
+        assert_eq!(n.pod_ip_capacity, None);
+        assert_eq!(n.pod_ip_overcommit, None);
+        assert_eq!(n.growth_at_zero_free, None);
+        assert_eq!(
+            n.ips.map(|i| i.total),
+            Some(9),
+            "the pool itself is still known"
+        );
+        // ipamd's metric says maxENI - unmanaged = 2: one unmanaged ENI.
+        let with_metric = c.with_state(|s| {
+            let st = Arc::make_mut(s.ipamd.get_mut("n1").unwrap());
+            st.metrics = Some(IpamdMetrics {
+                eni_max: Some(2.0),
+                ..Default::default()
+            });
+        });
+        assert_eq!(node(&with_metric.analyse(), "n1").pod_ip_capacity, Some(18));
+    }
+
+    /// ENIs tagged `node.k8s.amazonaws.com/no_manage=true` take a slot
+    /// (ipamd's `setUnmanagedENIs`); `false` keeps them managed; with
+    /// MANAGE_UNTAGGED_ENI=false an ENI another instance's ipamd created is
+    /// unmanaged too.
+    #[test]
+    fn no_manage_tags_and_untagged_enis() {
+        let c = |env: &[(&str, &str)], tag: Option<&str>, creator: Option<&str>| {
+            let (tag, creator) = (tag.map(str::to_string), creator.map(str::to_string));
+            let c = Cluster::new()
+                .aws_node(env)
+                .node(Node::new("n1", "m5.large", 29))
+                .ec2_eni("i-n1", |e| e.primary = true)
+                .ec2_eni("i-n1", |e| {
+                    e.no_manage_tag = tag;
+                    e.created_by_instance_tag = creator;
+                });
+            node(&c.analyse(), "n1").pod_ip_capacity
+        };
+        assert_eq!(c(&[], Some("true"), None), Some(18));
+        assert_eq!(c(&[], Some("false"), None), Some(27));
+        assert_eq!(
+            c(&[], None, None),
+            Some(27),
+            "untagged is managed by default"
+        );
+        let strict = [("MANAGE_UNTAGGED_ENI", "false")];
+        assert_eq!(c(&strict, None, None), Some(18));
+        assert_eq!(
+            c(&strict, None, Some("i-n1")),
+            Some(27),
+            "created by this node's ipamd"
+        );
+        assert_eq!(c(&strict, None, Some("i-other")), Some(18));
+    }
+
+    /// Issue 14 item 2. m5.large with ENABLE_POD_ENI=true and no trunk yet:
+    /// `hasRoomForEni` keeps the third slot for the trunk, so two full ENIs
+    /// are the node's capacity (18), not 27, and ipamd attaches no ENI.
+    #[test]
+    fn trunk_slot_is_reserved_before_the_trunk_exists() {
+        let c = Cluster::new().aws_node(&[("ENABLE_POD_ENI", "true")]).node(
+            Node::new("n1", "m5.large", 29)
+                .pods(16)
+                .waiting(2)
+                .pool(Pool::new().eni(true, 9, 9).eni(false, 9, 9)),
+        );
+        let a = c.analyse();
+        let n = node(&a, "n1");
+        assert_eq!(n.pod_ip_capacity, Some(18));
+        assert_eq!(n.growth_at_zero_free, Some(GrowthOutcome::AtCapacity));
+        let f = codes(&c.findings());
+        assert!(f.contains(&FindingCode::EniLimitReached), "{f:?}");
+        assert!(!f.contains(&FindingCode::IpamdAllocationStalled), "{f:?}");
+        // Once attached the trunk holds that slot: same numbers.
+        let attached = Cluster::new().aws_node(&[("ENABLE_POD_ENI", "true")]).node(
+            Node::new("n1", "m5.large", 29).pool(
+                Pool::new()
+                    .eni(true, 9, 9)
+                    .eni(false, 9, 9)
+                    .eni_with(Eni::new(false).trunk()),
+            ),
+        );
+        let a = attached.analyse();
+        assert_eq!(node(&a, "n1").pod_ip_capacity, Some(18));
+        assert_eq!(
+            node(&a, "n1").growth_at_zero_free,
+            Some(GrowthOutcome::AtCapacity)
+        );
+        // t4g types are not trunking compatible: nothing is reserved.
+        let t4g = Cluster::new()
+            .aws_node(&[("ENABLE_POD_ENI", "true")])
+            .node(Node::new("n1", "t4g.medium", 17).pool(Pool::new().eni(true, 5, 5)));
+        let a = t4g.analyse();
+        assert_eq!(node(&a, "n1").pod_ip_capacity, Some(15));
+        assert_eq!(
+            node(&a, "n1").growth_at_zero_free,
+            Some(GrowthOutcome::AttachesEni)
+        );
+    }
+
+    /// Issue 14 item 3. An ENI in a subnet tagged `kubernetes.io/role/cni=0`
+    /// stays in ipamd's datastore (a slot) but gets no pod IPs.
+    #[test]
+    fn excluded_enis_take_a_slot_without_pod_ips() {
+        let c = Cluster::new().node(
+            Node::new("n1", "m5.large", 29).pool(
+                Pool::new()
+                    .eni(true, 9, 9)
+                    .eni_with(Eni::new(false).excluded()),
+            ),
+        );
+        let a = c.analyse();
+        let n = node(&a, "n1");
+        assert_eq!(n.pod_ip_capacity, Some(18));
+        assert_eq!(n.ips.map(|i| i.total), Some(9));
+        assert_eq!(n.growth_at_zero_free, Some(GrowthOutcome::AttachesEni));
+        // Without the pool: from EC2 ENIs and the subnet's tag.
+        let from_ec2 = Cluster::new()
+            .subnet("subnet-x", "us-west-2a", "10.0.8.0/24", 200)
+            .with_state(|s| {
+                s.subnets.as_mut().unwrap()[0]
+                    .tags
+                    .insert("kubernetes.io/role/cni".into(), "0".into());
+            })
+            .node(Node::new("n1", "m5.large", 29))
+            .ec2_eni("i-n1", |e| e.primary = true)
+            .ec2_eni("i-n1", |e| e.subnet_id = Some("subnet-x".into()));
+        assert_eq!(node(&from_ec2.analyse(), "n1").pod_ip_capacity, Some(18));
+    }
+
+    /// Issue 14 item 4. After turning prefix delegation on, an ENI still
+    /// holding /32s has those in its IPv4 slots: `GetAllocatableENIs` counts
+    /// every CIDR. m5.large with MAX_ENI=1: 5 /32s + 4 /28s fill the 9 slots.
+    #[test]
+    fn leftover_secondary_ips_fill_slots_in_prefix_mode() {
+        let c = Cluster::new()
+            .aws_node(&[("ENABLE_PREFIX_DELEGATION", "true"), ("MAX_ENI", "1")])
+            .node(
+                Node::new("n1", "m5.large", 110)
+                    .pods(64)
+                    .pool(Pool::new().eni_with(Eni::new(true).ips(5, 5).prefixes(4, 64))),
+            );
+        let a = c.analyse();
+        let n = node(&a, "n1");
+        assert_eq!(n.ips.map(|i| (i.total, i.assigned)), Some((64, 64)));
+        assert_eq!(n.growth_at_zero_free, Some(GrowthOutcome::AtCapacity));
+    }
+
+    /// Issue 14 item 5 end to end: a cordoned node at MINIMUM_IP_TARGET is
+    /// blocked by its targets (it was reported as `cordoned`, not blocked).
+    #[test]
+    fn cordoned_node_at_its_minimum_is_blocked_by_targets() {
+        let c = Cluster::new()
+            .aws_node(&[("MINIMUM_IP_TARGET", "25")])
+            .node(
+                Node::new("n1", "m5.4xlarge", 234)
+                    .cordoned()
+                    .pods(25)
+                    .pool(Pool::new().eni(true, 25, 25)),
+            );
+        let a = c.analyse();
+        assert_eq!(
+            node(&a, "n1").growth_at_zero_free,
+            Some(GrowthOutcome::BlockedByTargets)
+        );
+        assert_eq!(node(&a, "n1").ip_growth_blocked, Some(true));
     }
 }

@@ -36,18 +36,53 @@ pub fn max_enis(settings: &CniSettings, limits: &InstanceLimits) -> u32 {
     }
 }
 
-/// ENIs that carry pod IPs: the primary ENI is skipped under custom
-/// networking, and the trunk ENI (security groups for pods) never carries
-/// pod IPs.
-pub fn usable_pod_enis(settings: &CniSettings, limits: &InstanceLimits, trunk_eni: bool) -> u32 {
-    let mut n = max_enis(settings, limits);
-    if settings.custom_networking {
-        n = n.saturating_sub(1);
+/// How the default card's ENI slots are used besides by pod ENIs, as ipamd
+/// counts them (amazon-vpc-cni-k8s v1.23.1, b52188387f2e, `pkg/ipamd/ipamd.go`
+/// `hasRoomForEni`, `filterUnmanagedENIs`, `excludedENIBasedOnSubnetTags`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EniSlots {
+    /// Unmanaged ENIs on card 0 (EFA-only; tagged `no_manage=true`): absent
+    /// from ipamd's datastore, no IPs, but each takes a slot (`unmanagedENI`).
+    pub unmanaged: u32,
+    /// A trunk ENI (security groups for pods) is attached.
+    pub trunk_attached: bool,
+    /// The type can carry a trunk (VPC resource controller's table; ipamd's
+    /// `IsTrunkingCompatible` says yes for a type it does not know).
+    pub trunking_compatible: bool,
+    /// Managed secondary ENIs in subnets tagged `kubernetes.io/role/cni=0`
+    /// (VPC CNI >= 1.22): in the datastore, a slot each, no pod IPs.
+    pub excluded_secondary: u32,
+    /// The primary ENI is in such a subnet.
+    pub primary_excluded: bool,
+}
+
+/// Whether a slot goes to the trunk ENI: attached, or reserved by
+/// `hasRoomForEni` before it is attached (ENABLE_POD_ENI on a trunking
+/// compatible type).
+pub fn trunk_slot(settings: &CniSettings, slots: &EniSlots) -> bool {
+    slots.trunk_attached || (settings.pod_eni && slots.trunking_compatible)
+}
+
+impl EniSlots {
+    /// No ENI besides pod ENIs, on an instance type of `limits`.
+    pub fn plain(limits: &InstanceLimits) -> Self {
+        EniSlots {
+            trunking_compatible: limits.trunking_compatible.unwrap_or(true),
+            ..Default::default()
+        }
     }
-    if settings.pod_eni && trunk_eni {
-        n = n.saturating_sub(1);
-    }
-    n
+}
+
+/// ENIs that carry pod IPs: the default card's ENIs less the unmanaged
+/// ones, the trunk's slot, the primary under custom networking (or when it
+/// is excluded) and excluded secondaries.
+pub fn usable_pod_enis(settings: &CniSettings, limits: &InstanceLimits, slots: &EniSlots) -> u32 {
+    let primary_unused = settings.custom_networking || slots.primary_excluded;
+    max_enis(settings, limits)
+        .saturating_sub(slots.unmanaged)
+        .saturating_sub(u32::from(trunk_slot(settings, slots)))
+        .saturating_sub(u32::from(primary_unused))
+        .saturating_sub(slots.excluded_secondary)
 }
 
 /// Pod IPs one ENI can hold in the given mode (its primary IP is never a pod IP).
@@ -60,15 +95,15 @@ pub fn ips_per_eni(mode: IpMode, limits: &InstanceLimits) -> u32 {
 }
 
 /// IPs ipamd can hand to pods on this node under these settings.
-pub fn pod_ip_capacity(settings: &CniSettings, limits: &InstanceLimits, trunk_eni: bool) -> u32 {
-    usable_pod_enis(settings, limits, trunk_eni)
+pub fn pod_ip_capacity(settings: &CniSettings, limits: &InstanceLimits, slots: &EniSlots) -> u32 {
+    usable_pod_enis(settings, limits, slots)
         .saturating_mul(ips_per_eni(ip_mode(settings, limits), limits))
 }
 
 /// Max pods the CNI can really serve: pod IPs plus the two host-network pods
 /// the formulas assume (t4g.medium: 17 default, 12 custom networking).
-pub fn cni_max_pods(settings: &CniSettings, limits: &InstanceLimits, trunk_eni: bool) -> u32 {
-    pod_ip_capacity(settings, limits, trunk_eni).saturating_add(FORMULA_HOST_NETWORK_PODS)
+pub fn cni_max_pods(settings: &CniSettings, limits: &InstanceLimits, slots: &EniSlots) -> u32 {
+    pod_ip_capacity(settings, limits, slots).saturating_add(FORMULA_HOST_NETWORK_PODS)
 }
 
 /// `eni-max-pods.txt` / nodeadm default: ENIs x (IPv4 - 1) + 2, default card.
@@ -207,17 +242,25 @@ mod tests {
             let l = embedded(t).unwrap();
             assert_eq!(eni_max_pods(l), dflt, "{t} eni-max-pods");
             assert_eq!(
-                cni_max_pods(&default, l, false),
+                cni_max_pods(&default, l, &EniSlots::plain(l)),
                 dflt,
                 "{t} default CNI max pods"
             );
             assert_eq!(
-                cni_max_pods(&custom, l, false),
+                cni_max_pods(&custom, l, &EniSlots::plain(l)),
                 cust,
                 "{t} custom CNI max pods"
             );
-            assert_eq!(pod_ip_capacity(&default, l, false), ips_default, "{t}");
-            assert_eq!(pod_ip_capacity(&custom, l, false), ips_custom, "{t}");
+            assert_eq!(
+                pod_ip_capacity(&default, l, &EniSlots::plain(l)),
+                ips_default,
+                "{t}"
+            );
+            assert_eq!(
+                pod_ip_capacity(&custom, l, &EniSlots::plain(l)),
+                ips_custom,
+                "{t}"
+            );
         }
     }
 
@@ -299,18 +342,30 @@ mod tests {
         let large = embedded("t4g.large").unwrap();
         let assumed = karpenter_expected_max_pods(medium, &karpenter(0)).unwrap();
         assert_eq!(
-            overcommit(assumed, 2, pod_ip_capacity(&custom, medium, false)),
+            overcommit(
+                assumed,
+                2,
+                pod_ip_capacity(&custom, medium, &EniSlots::plain(medium))
+            ),
             5
         );
         let assumed = karpenter_expected_max_pods(large, &karpenter(0)).unwrap();
         assert_eq!(
-            overcommit(assumed, 2, pod_ip_capacity(&custom, large, false)),
+            overcommit(
+                assumed,
+                2,
+                pod_ip_capacity(&custom, large, &EniSlots::plain(large))
+            ),
             11
         );
         // With RESERVED_ENIS=1 Karpenter's number fits exactly.
         let fixed = karpenter_expected_max_pods(medium, &karpenter(1)).unwrap();
         assert_eq!(
-            overcommit(fixed, 2, pod_ip_capacity(&custom, medium, false)),
+            overcommit(
+                fixed,
+                2,
+                pod_ip_capacity(&custom, medium, &EniSlots::plain(medium))
+            ),
             0
         );
         // A third host-network pod (e.g. a node agent) lowers real overcommit.
@@ -322,14 +377,14 @@ mod tests {
         let pd = settings(&[("ENABLE_PREFIX_DELEGATION", "true")]);
         let l = embedded("t4g.medium").unwrap();
         assert_eq!(ip_mode(&pd, l), IpMode::Prefix);
-        assert_eq!(pod_ip_capacity(&pd, l, false), 240);
+        assert_eq!(pod_ip_capacity(&pd, l, &EniSlots::plain(l)), 240);
         let m8g = embedded("m8g.4xlarge").unwrap();
-        assert_eq!(pod_ip_capacity(&pd, m8g, false), 3712);
+        assert_eq!(pod_ip_capacity(&pd, m8g, &EniSlots::plain(m8g)), 3712);
         let pd_custom = settings(&[
             ("ENABLE_PREFIX_DELEGATION", "true"),
             ("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", "true"),
         ]);
-        assert_eq!(pod_ip_capacity(&pd_custom, l, false), 160);
+        assert_eq!(pod_ip_capacity(&pd_custom, l, &EniSlots::plain(l)), 160);
         let xen = embedded("m4.large").unwrap();
         assert_eq!(
             ip_mode(&pd, xen),
@@ -343,7 +398,7 @@ mod tests {
         let l = embedded("m5.large").unwrap();
         let capped = settings(&[("MAX_ENI", "2")]);
         assert_eq!(max_enis(&capped, l), 2);
-        assert_eq!(pod_ip_capacity(&capped, l, false), 18);
+        assert_eq!(pod_ip_capacity(&capped, l, &EniSlots::plain(l)), 18);
         let above = settings(&[("MAX_ENI", "10")]);
         assert_eq!(
             max_enis(&above, l),
@@ -351,23 +406,81 @@ mod tests {
             "MAX_ENI cannot exceed the instance limit"
         );
         let sgpp = settings(&[("ENABLE_POD_ENI", "true")]);
+        let trunk = EniSlots {
+            trunk_attached: true,
+            ..EniSlots::plain(l)
+        };
         assert_eq!(
-            pod_ip_capacity(&sgpp, l, true),
+            pod_ip_capacity(&sgpp, l, &trunk),
             18,
             "trunk ENI holds no pod IPs"
         );
+        // hasRoomForEni reserves the trunk's slot before the trunk exists
+        // (issue 14 item 2: this was 27 before).
         assert_eq!(
-            pod_ip_capacity(&sgpp, l, false),
-            27,
-            "no trunk attached: no reserve"
+            pod_ip_capacity(&sgpp, l, &EniSlots::plain(l)),
+            18,
+            "trunk not attached yet: its slot is reserved"
         );
+        // t4g types are not trunking compatible: no reserve.
+        let t4g = embedded("t4g.large").unwrap();
+        assert_eq!(t4g.trunking_compatible, Some(false));
+        assert_eq!(pod_ip_capacity(&sgpp, t4g, &EniSlots::plain(t4g)), 33);
         let all = settings(&[
             ("ENABLE_POD_ENI", "true"),
             ("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", "true"),
             ("MAX_ENI", "2"),
         ]);
-        assert_eq!(usable_pod_enis(&all, l, true), 0);
-        assert_eq!(pod_ip_capacity(&all, l, true), 0);
+        assert_eq!(usable_pod_enis(&all, l, &trunk), 0);
+        assert_eq!(pod_ip_capacity(&all, l, &trunk), 0);
+    }
+
+    /// Issue 14 item 1: an EFA-only ENI takes one of the default card's
+    /// slots (`filterUnmanagedENIs` counts it in `unmanagedENI`) but carries
+    /// no IP. g4dn.8xlarge (4 ENIs x 15 IPv4) with one EFA-only ENI and
+    /// custom networking: (4 - 1 - 1) x 14 = 28 pod IPs. Karpenter with
+    /// RESERVED_ENIS=0 subtracts the EFA-only interface too, giving
+    /// (4 - 0 - 1) x 14 plus 2 = 44, so 44 - 2 - 28 = 14 pods are
+    /// overcommitted (0 before: the EFA slot was counted as a pod ENI).
+    #[test]
+    fn unmanaged_and_excluded_enis_take_slots_without_pod_ips() {
+        let custom = settings(&[("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", "true")]);
+        let g4dn = embedded("g4dn.8xlarge").unwrap();
+        let efa = EniSlots {
+            unmanaged: 1,
+            ..EniSlots::plain(g4dn)
+        };
+        assert_eq!(pod_ip_capacity(&custom, g4dn, &EniSlots::plain(g4dn)), 42);
+        assert_eq!(pod_ip_capacity(&custom, g4dn, &efa), 28);
+        let mut k = karpenter(0);
+        k.efa_only_card0 = 1;
+        let assumed = karpenter_expected_max_pods(g4dn, &k).unwrap();
+        assert_eq!(assumed, 44);
+        assert_eq!(
+            overcommit(assumed, 2, pod_ip_capacity(&custom, g4dn, &efa)),
+            14
+        );
+        // Excluded ENIs (subnet tagged kubernetes.io/role/cni=0) keep a slot.
+        let default = settings(&[]);
+        let m5 = embedded("m5.large").unwrap();
+        let excluded = EniSlots {
+            excluded_secondary: 1,
+            ..EniSlots::plain(m5)
+        };
+        assert_eq!(pod_ip_capacity(&default, m5, &excluded), 18);
+        // An excluded primary is lost once, with or without custom networking.
+        let primary = EniSlots {
+            primary_excluded: true,
+            ..EniSlots::plain(m5)
+        };
+        assert_eq!(pod_ip_capacity(&default, m5, &primary), 18);
+        assert_eq!(pod_ip_capacity(&custom, m5, &primary), 18);
+        // More unmanaged ENIs than slots: zero, not an underflow.
+        let many = EniSlots {
+            unmanaged: 9,
+            ..EniSlots::plain(m5)
+        };
+        assert_eq!(pod_ip_capacity(&default, m5, &many), 0);
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub struct CniSettings {
     pub disable_provisioning: bool,
     pub imds_only: bool,
     pub manage_enis_non_schedulable: bool,
+    /// MANAGE_UNTAGGED_ENI (default true): false makes ENIs ipamd did not
+    /// create (no `node.k8s.amazonaws.com/instance_id` tag of this
+    /// instance) unmanaged.
+    pub manage_untagged_eni: bool,
     pub ipv6: bool,
     pub eni_config_label_def: Option<String>,
     pub eni_config_annotation_def: Option<String>,
@@ -70,6 +74,7 @@ const KNOWN: &[&str] = &[
     "DISABLE_NETWORK_RESOURCE_PROVISIONING",
     "ENABLE_IMDS_ONLY_MODE",
     "AWS_MANAGE_ENIS_NON_SCHEDULABLE",
+    "MANAGE_UNTAGGED_ENI",
     "ENABLE_IPv6",
     "ENI_CONFIG_LABEL_DEF",
     "ENI_CONFIG_ANNOTATION_DEF",
@@ -117,6 +122,7 @@ impl CniSettings {
             disable_provisioning: false,
             imds_only: false,
             manage_enis_non_schedulable: false,
+            manage_untagged_eni: true,
             ipv6: false,
             eni_config_label_def: None,
             eni_config_annotation_def: None,
@@ -207,6 +213,7 @@ impl CniSettings {
             "AWS_MANAGE_ENIS_NON_SCHEDULABLE" => {
                 self.manage_enis_non_schedulable = boolean(false, &mut invalid)
             }
+            "MANAGE_UNTAGGED_ENI" => self.manage_untagged_eni = boolean(true, &mut invalid),
             "ENABLE_IPv6" => self.ipv6 = boolean(false, &mut invalid),
             "ENI_CONFIG_LABEL_DEF" => {
                 self.eni_config_label_def = Some(value.to_string()).filter(|v| !v.is_empty())

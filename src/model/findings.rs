@@ -594,3 +594,346 @@ fn subnet_ips(i: &Inputs<'_>, s: &SubnetAnalysis, out: &mut Vec<Finding>) {
         });
     }
 }
+
+/// One table per finding code: the case that fires, the cases that stay
+/// quiet (boundaries included), and the case that escalates where the code
+/// has two severities. Built with [`super::fixtures`].
+#[cfg(test)]
+mod tests {
+    use super::FindingCode::*;
+    use super::*;
+    use crate::model::fixtures::*;
+    use crate::model::state::Operation;
+
+    const CUSTOM: (&str, &str) = ("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", "true");
+
+    fn has(c: &Cluster, code: FindingCode) -> bool {
+        codes(&c.findings()).contains(&code)
+    }
+
+    /// Incident 2's node: m5.4xlarge (8 ENIs x 29), MINIMUM_IP_TARGET=25,
+    /// one ENI holding 25 IPs of which `assigned` are in use.
+    fn min_ip_cluster(env: &[(&str, &str)], assigned: u32, waiting: u32) -> Cluster {
+        Cluster::new().aws_node(env).node(
+            Node::new("n1", "m5.4xlarge", 234)
+                .pods(assigned.saturating_sub(waiting))
+                .waiting(waiting)
+                .pool(Pool::new().eni(true, 25, assigned)),
+        )
+    }
+
+    #[test]
+    fn minimum_ip_target_without_warm_ip_target() {
+        let min_only = [("MINIMUM_IP_TARGET", "25")];
+        // Fires as a warning while the node still has free IPs.
+        let f = min_ip_cluster(&min_only, 20, 0).findings();
+        let w = only(&f, MinimumIpTargetWithoutWarmIpTarget);
+        assert_eq!(w.severity, Severity::Warning);
+        assert_eq!(w.evidence["minimum_ip_target"], json!(25));
+        // Escalates once a node is full and ipamd's targets keep it there.
+        let f = min_ip_cluster(&min_only, 25, 1).findings();
+        let c = only(&f, MinimumIpTargetWithoutWarmIpTarget);
+        assert_eq!(c.severity, Severity::Critical);
+        assert_eq!(c.evidence["nodes_blocked"], json!(["n1"]));
+        // WARM_IP_TARGET=0 is ipamd's "unset": still fires.
+        assert!(has(
+            &min_ip_cluster(
+                &[("MINIMUM_IP_TARGET", "25"), ("WARM_IP_TARGET", "0")],
+                20,
+                0
+            ),
+            MinimumIpTargetWithoutWarmIpTarget
+        ));
+        // Quiet with WARM_IP_TARGET set, or without MINIMUM_IP_TARGET.
+        let both = [("MINIMUM_IP_TARGET", "25"), ("WARM_IP_TARGET", "10")];
+        assert!(!has(
+            &min_ip_cluster(&both, 25, 1),
+            MinimumIpTargetWithoutWarmIpTarget
+        ));
+        assert!(!has(
+            &min_ip_cluster(&[], 25, 0),
+            MinimumIpTargetWithoutWarmIpTarget
+        ));
+        // A node whose aws-node pod predates the fix still runs the old env.
+        let c = min_ip_cluster(&both, 25, 1).aws_node_pod("n1", &min_only);
+        let f = c.findings();
+        let stale = only(&f, MinimumIpTargetWithoutWarmIpTarget);
+        assert_eq!(stale.severity, Severity::Critical);
+        assert_eq!(stale.evidence["daemonset_has_it"], json!(false));
+    }
+
+    /// t4g.medium: 3 ENIs x 6 IPv4. Custom networking: (3-1)*(6-1) = 10 pod
+    /// IPs, + 2 host-network pods = 12 pods really served.
+    fn t4g_medium(env: &[(&str, &str)], max_pods: u32) -> Cluster {
+        Cluster::new()
+            .aws_node(env)
+            .node(Node::new("n1", "t4g.medium", max_pods))
+    }
+
+    #[test]
+    fn pod_capacity_exceeds_ip_capacity() {
+        let f = t4g_medium(&[CUSTOM], 17).findings();
+        let over = only(&f, PodCapacityExceedsIpCapacity);
+        assert_eq!(over.severity, Severity::Warning);
+        assert_eq!(over.evidence["overcommit"], json!(5));
+        assert_eq!(over.evidence["pod_ip_capacity"], json!(10));
+        // Boundary: 12 is exactly right, 13 is one too many.
+        assert!(!has(
+            &t4g_medium(&[CUSTOM], 12),
+            PodCapacityExceedsIpCapacity
+        ));
+        let f = t4g_medium(&[CUSTOM], 13).findings();
+        assert_eq!(
+            only(&f, PodCapacityExceedsIpCapacity).evidence["overcommit"],
+            json!(1)
+        );
+        // Without custom networking 17 is right: 3*(6-1) + 2.
+        assert!(!has(&t4g_medium(&[], 17), PodCapacityExceedsIpCapacity));
+        // Unknown host-network pods: overcommit unknown, no finding.
+        let unknown = t4g_medium(&[CUSTOM], 17).with_state(|s| s.pods = None);
+        assert!(!has(&unknown, PodCapacityExceedsIpCapacity));
+    }
+
+    fn karpenter_cluster(
+        env: &[(&str, &str)],
+        reserved: Option<u32>,
+        karpenter_nodes: bool,
+    ) -> Cluster {
+        let node = Node::new("n1", "t4g.medium", 17);
+        let node = if karpenter_nodes {
+            node.karpenter("default")
+        } else {
+            node
+        };
+        Cluster::new()
+            .aws_node(env)
+            .karpenter(reserved)
+            .nodeclass("default")
+            .node(node)
+    }
+
+    #[test]
+    fn karpenter_reserved_enis_missing() {
+        let f = karpenter_cluster(&[CUSTOM], Some(0), true).findings();
+        let k = only(&f, KarpenterReservedEnisMissing);
+        assert_eq!(k.severity, Severity::Warning);
+        assert_eq!(k.evidence["reserved_enis_needed"], json!(1));
+        assert_eq!(k.evidence["overcommitted_nodes"], json!(["n1"]));
+        // Custom networking and security groups for pods need 2.
+        let both = [CUSTOM, ("ENABLE_POD_ENI", "true")];
+        let f = karpenter_cluster(&both, Some(1), true).findings();
+        assert_eq!(
+            only(&f, KarpenterReservedEnisMissing).evidence["reserved_enis_needed"],
+            json!(2)
+        );
+        // Quiet: enough reserved, no Karpenter nodes, no custom networking,
+        // or RESERVED_ENIS unknown (nothing can be said).
+        assert!(!has(
+            &karpenter_cluster(&[CUSTOM], Some(1), true),
+            KarpenterReservedEnisMissing
+        ));
+        assert!(!has(
+            &karpenter_cluster(&both, Some(2), true),
+            KarpenterReservedEnisMissing
+        ));
+        assert!(!has(
+            &karpenter_cluster(&[CUSTOM], Some(0), false),
+            KarpenterReservedEnisMissing
+        ));
+        assert!(!has(
+            &karpenter_cluster(&[], Some(0), true),
+            KarpenterReservedEnisMissing
+        ));
+        assert!(!has(
+            &karpenter_cluster(&[CUSTOM], None, true),
+            KarpenterReservedEnisMissing
+        ));
+    }
+
+    #[test]
+    fn ipamd_allocation_stalled() {
+        let min_only = [("MINIMUM_IP_TARGET", "25")];
+        // Pods wait, the pool is full, no call since coverage began (3 h).
+        let f = min_ip_cluster(&min_only, 25, 2).findings();
+        let s = only(&f, IpamdAllocationStalled);
+        assert_eq!(s.severity, Severity::Critical);
+        assert_eq!(s.evidence["silence_is_lower_bound"], json!(true));
+        assert_eq!(
+            s.evidence["growth_at_zero_free"],
+            json!("blocked_by_targets")
+        );
+        // The silence window is inclusive: 1200 s fires, 1199 s does not.
+        let at = |secs| {
+            min_ip_cluster(&min_only, 25, 2).api_call(
+                "i-n1",
+                Operation::AssignPrivateIpAddresses,
+                secs,
+            )
+        };
+        assert!(has(&at(1200), IpamdAllocationStalled));
+        assert!(!has(&at(1199), IpamdAllocationStalled));
+        // A recent CreateNetworkInterface counts as growth too.
+        let created = min_ip_cluster(&min_only, 25, 2).api_call(
+            "i-n1",
+            Operation::CreateNetworkInterface,
+            60,
+        );
+        assert!(!has(&created, IpamdAllocationStalled));
+        // Quiet with a free IP, or with no pod waiting.
+        assert!(!has(
+            &min_ip_cluster(&min_only, 24, 1),
+            IpamdAllocationStalled
+        ));
+        assert!(!has(
+            &min_ip_cluster(&min_only, 25, 0),
+            IpamdAllocationStalled
+        ));
+        // Without CloudTrail, ipamd's own rule decides: blocked -> fires.
+        let no_trail = min_ip_cluster(&min_only, 25, 2).with_state(|s| s.api_calls = None);
+        assert!(has(&no_trail, IpamdAllocationStalled));
+        // ... and growth expected -> quiet (WARM_IP_TARGET set).
+        let healthy = min_ip_cluster(
+            &[("MINIMUM_IP_TARGET", "25"), ("WARM_IP_TARGET", "10")],
+            25,
+            2,
+        )
+        .with_state(|s| s.api_calls = None);
+        assert!(!has(&healthy, IpamdAllocationStalled));
+        // Without events, waiting pods are unknown: nothing fires.
+        let no_events = min_ip_cluster(&min_only, 25, 2).with_state(|s| s.sandbox_failures = None);
+        assert!(!has(&no_events, IpamdAllocationStalled));
+    }
+
+    /// t4g.medium without custom networking, every ENI attached and full.
+    fn full_t4g(assigned_on_last: u32, waiting: u32) -> Cluster {
+        Cluster::new().node(
+            Node::new("n1", "t4g.medium", 17)
+                .pods(10 + assigned_on_last - waiting)
+                .waiting(waiting)
+                .pool(
+                    Pool::new()
+                        .eni(true, 5, 5)
+                        .eni(false, 5, 5)
+                        .eni(false, 5, assigned_on_last),
+                ),
+        )
+    }
+
+    #[test]
+    fn eni_limit_reached() {
+        let f = full_t4g(5, 2).findings();
+        let e = only(&f, EniLimitReached);
+        assert_eq!(e.severity, Severity::Warning);
+        assert_eq!(e.evidence["enis"], json!(3));
+        assert_eq!(e.evidence["enis_max"], json!(3));
+        // At capacity is not a stall: no IpamdAllocationStalled alongside.
+        assert!(!codes(&f).contains(&IpamdAllocationStalled));
+        // One free IP, or nobody waiting: quiet.
+        assert!(!has(&full_t4g(4, 1), EniLimitReached));
+        assert!(!has(&full_t4g(5, 0), EniLimitReached));
+    }
+
+    fn subnet_cluster(cidr: &str, available: u64, env: &[(&str, &str)]) -> Cluster {
+        Cluster::new()
+            .aws_node(env)
+            .subnet("subnet-a", "us-west-2a", cidr, available)
+    }
+
+    #[test]
+    fn subnet_ips_low_and_exhausted() {
+        // /24: 251 usable, 10 % is 25.1, so the 32-IP floor decides.
+        let f = subnet_cluster("10.0.0.0/24", 31, &[]).findings();
+        assert_eq!(only(&f, SubnetIpsLow).severity, Severity::Warning);
+        assert!(!has(&subnet_cluster("10.0.0.0/24", 32, &[]), SubnetIpsLow));
+        // /20: 4091 usable, the ratio decides (409.1).
+        assert!(has(&subnet_cluster("10.0.0.0/20", 409, &[]), SubnetIpsLow));
+        assert!(!has(&subnet_cluster("10.0.0.0/20", 410, &[]), SubnetIpsLow));
+        // Zero escalates to exhausted (and is not also reported as low).
+        let f = subnet_cluster("10.0.0.0/24", 0, &[]).findings();
+        assert_eq!(only(&f, SubnetIpsExhausted).severity, Severity::Critical);
+        assert!(!codes(&f).contains(&SubnetIpsLow));
+        assert!(!has(
+            &subnet_cluster("10.0.0.0/24", 1, &[]),
+            SubnetIpsExhausted
+        ));
+    }
+
+    #[test]
+    fn subnet_no_free_prefix() {
+        let pd = [("ENABLE_PREFIX_DELEGATION", "true")];
+        // A /28's only block holds AWS's reserved addresses: no free /28.
+        let f = subnet_cluster("10.0.0.0/28", 11, &pd).findings();
+        assert_eq!(only(&f, SubnetNoFreePrefix).severity, Severity::Warning);
+        // An empty /24 has 14 aligned free /28s.
+        assert!(!has(
+            &subnet_cluster("10.0.0.0/24", 251, &pd),
+            SubnetNoFreePrefix
+        ));
+        // Secondary-IP mode needs no /28.
+        assert!(!has(
+            &subnet_cluster("10.0.0.0/28", 11, &[]),
+            SubnetNoFreePrefix
+        ));
+        // Exhausted is reported as such, not as "no free prefix".
+        assert!(!has(
+            &subnet_cluster("10.0.0.0/28", 0, &pd),
+            SubnetNoFreePrefix
+        ));
+        // Unknown ENIs: free prefixes unknown, no finding.
+        let unknown =
+            subnet_cluster("10.0.0.0/28", 11, &pd).with_state(|s| s.network_interfaces = None);
+        assert!(!has(&unknown, SubnetNoFreePrefix));
+    }
+
+    #[test]
+    fn eni_config_missing() {
+        let c = |label: &str| {
+            Cluster::new()
+                .aws_node(&[CUSTOM])
+                .eniconfig("us-west-2a", "subnet-pods-a")
+                .node(Node::new("n1", "t4g.medium", 12).label("k8s.amazonaws.com/eniConfig", label))
+        };
+        let f = c("us-west-2b").findings();
+        let m = only(&f, EniConfigMissing);
+        assert_eq!(m.severity, Severity::Critical);
+        assert_eq!(m.evidence["eniconfig"], json!("us-west-2b"));
+        assert!(!has(&c("us-west-2a"), EniConfigMissing));
+        // ENIConfigs unknown: nothing can be said.
+        assert!(!has(
+            &c("us-west-2b").with_state(|s| s.eniconfigs = None),
+            EniConfigMissing
+        ));
+        // Without custom networking no ENIConfig is used.
+        let plain = Cluster::new()
+            .node(Node::new("n1", "t4g.medium", 17).label("k8s.amazonaws.com/eniConfig", "nope"));
+        assert!(!has(&plain, EniConfigMissing));
+    }
+
+    #[test]
+    fn ip_provisioning_disabled() {
+        let c = |env: &[(&str, &str)]| Cluster::new().aws_node(env);
+        let f = c(&[("DISABLE_NETWORK_RESOURCE_PROVISIONING", "true")]).findings();
+        assert_eq!(only(&f, IpProvisioningDisabled).severity, Severity::Info);
+        assert!(has(
+            &c(&[("ENABLE_IMDS_ONLY_MODE", "true")]),
+            IpProvisioningDisabled
+        ));
+        assert!(!has(
+            &c(&[("DISABLE_NETWORK_RESOURCE_PROVISIONING", "false")]),
+            IpProvisioningDisabled
+        ));
+        assert!(!has(&c(&[]), IpProvisioningDisabled));
+    }
+
+    #[test]
+    fn findings_sort_critical_first() {
+        let f = min_ip_cluster(&[("MINIMUM_IP_TARGET", "25")], 25, 2)
+            .subnet("subnet-a", "us-west-2a", "10.0.0.0/24", 31)
+            .findings();
+        let sev: Vec<Severity> = f.iter().map(|f| f.severity).collect();
+        let mut sorted = sev.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(sev, sorted);
+        assert_eq!(f.last().map(|f| f.code), Some(SubnetIpsLow));
+    }
+}

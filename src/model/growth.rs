@@ -153,13 +153,18 @@ pub struct NodeFacts {
     pub cordoned: bool,
 }
 
-/// Runs ipamd's decision as if every IP were assigned now.
+/// Runs ipamd's decision as if every IP were assigned now, in ipamd's order
+/// (amazon-vpc-cni-k8s v1.23.1, b52188387f2e, `pkg/ipamd/ipamd.go`):
+/// the pool manager runs only with provisioning enabled
+/// (`StartNodeIPPoolManager`); `isDatastorePoolTooLow` checks max pods, then
+/// the IP targets, then WARM_ENI/WARM_PREFIX; only a pool that is too low
+/// reaches `increaseDatastorePool`, whose `isENIAttachmentAllowed` checks the
+/// cordon before IPs are assigned on attached ENIs (`tryAssignCidrs`) or an
+/// ENI is attached (`hasRoomForEni`). So a cordoned node whose targets are
+/// met is blocked by the targets, not by the cordon.
 pub fn predict(s: &CniSettings, stats: &PoolStats, node: &NodeFacts) -> GrowthOutcome {
     if s.provisioning_disabled() {
         return GrowthOutcome::ProvisioningDisabled;
-    }
-    if node.cordoned && !s.manage_enis_non_schedulable {
-        return GrowthOutcome::Cordoned;
     }
     let exhausted = PoolStats {
         total_ips: stats.total_ips,
@@ -185,6 +190,9 @@ pub fn predict(s: &CniSettings, stats: &PoolStats, node: &NodeFacts) -> GrowthOu
         } else {
             GrowthOutcome::AtCapacity
         };
+    }
+    if node.cordoned && !s.manage_enis_non_schedulable {
+        return GrowthOutcome::Cordoned;
     }
     if node.room_on_attached_enis {
         GrowthOutcome::AssignsIps
@@ -457,5 +465,119 @@ mod tests {
             144,
             Some(110)
         ));
+    }
+    /// `TestIPAMContext_nodeIPPoolTooLow`, amazon-vpc-cni-k8s v1.23.1
+    /// (b52188387f2e2f10bf289ace929d6a63b176a4fa) `pkg/ipamd/ipamd_test.go`
+    /// L1491-1541; datastores from its fixtures: `testDatastore` (0/0),
+    /// `datastoreWith3FreeIPs` (3 total / 0 assigned), `datastoreWith1Pod1`
+    /// (3/1), `datastoreWith3Pods` (3/3). MINIMUM_IP_TARGET=0 in every row.
+    #[test]
+    fn upstream_node_ip_pool_too_low() {
+        // (name, maxIPsPerENI, warmENI, warmIP, total, assigned, maxPods, want)
+        let rows = [
+            ("Test new ds, all defaults", 14, 1, 0, 0, 0, 500, true),
+            ("Test new ds, 0 ENIs", 14, 0, 0, 0, 0, 500, true),
+            ("Test new ds, 3 warm IPs", 14, 0, 3, 0, 0, 500, true),
+            ("Test 3 unused IPs, 1 warm", 3, 1, 1, 3, 0, 500, false),
+            ("Test 1 used, 1 warm ENI", 3, 1, 0, 3, 1, 500, true),
+            ("Test 1 used, 0 warm ENI", 3, 0, 0, 3, 1, 500, false),
+            ("Test 3 used, 1 warm ENI", 3, 1, 0, 3, 3, 500, true),
+            ("Test 3 used, 0 warm ENI", 3, 0, 0, 3, 3, 500, true),
+            ("Test max pods exceeded", 3, 0, 5, 3, 3, 3, false),
+        ];
+        for (name, max_ips, warm_eni, warm_ip, total, assigned, max_pods, want) in rows {
+            let (we, wi) = (warm_eni.to_string(), warm_ip.to_string());
+            let s = settings(&[("WARM_ENI_TARGET", &we), ("WARM_IP_TARGET", &wi)]);
+            let got = is_pool_too_low(
+                &s,
+                &stats(total, assigned),
+                IpMode::SecondaryIp,
+                max_ips,
+                Some(max_pods),
+            );
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    /// `TestIPAMContext_nodePrefixPoolTooLow`, same file and commit,
+    /// L1543-1592: prefix delegation on, WARM_IP/MINIMUM_IP/WARM_ENI unset;
+    /// datastores `datastoreWithFreeIPsFromPrefix` (one /28: 16/0),
+    /// `datastoreWith1Pod1FromPrefix` (16/1), `datastoreWith3PodsFromPrefix`
+    /// (16/3). maxIPsPerENI 256 is not used by the rule (16 IPs a prefix are).
+    #[test]
+    fn upstream_node_prefix_pool_too_low() {
+        // (name, warmPrefix, total, assigned, maxPods, want)
+        let rows = [
+            ("Test new ds, all defaults", 1, 0, 0, 500, true),
+            ("Test new ds, 0 ENIs", 0, 0, 0, 500, true),
+            ("Test 3 unused IPs, 1 warm", 1, 16, 0, 500, false),
+            ("Test 1 used, 1 warm Prefix", 1, 16, 1, 500, true),
+            ("Test 1 used, 0 warm Prefix", 0, 16, 1, 500, false),
+            ("Test 3 used, 1 warm Prefix", 1, 16, 3, 500, true),
+            ("Test 3 used, 0 warm Prefix", 0, 16, 3, 500, false),
+            ("Test max pods exceeded", 1, 16, 3, 4, false),
+        ];
+        for (name, warm_prefix, total, assigned, max_pods, want) in rows {
+            let wp = warm_prefix.to_string();
+            let s = settings(&[
+                ("ENABLE_PREFIX_DELEGATION", "true"),
+                ("WARM_ENI_TARGET", "0"),
+                ("WARM_PREFIX_TARGET", &wp),
+            ]);
+            let got = is_pool_too_low(
+                &s,
+                &stats(total, assigned),
+                IpMode::Prefix,
+                256,
+                Some(max_pods),
+            );
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    /// `TestGetWarmIPTargetState` (L1396-1442) and
+    /// `TestGetWarmIPTargetStateWithPDenabled` (L1444-1489), same commit.
+    #[test]
+    fn upstream_warm_ip_target_state() {
+        let off = settings(&[]);
+        assert!(!datastore_target_state(&off, &stats(0, 0), IpMode::SecondaryIp).defined);
+        let warm5 = settings(&[("WARM_IP_TARGET", "5")]);
+        let t = |st: PoolStats, mode| {
+            let t = datastore_target_state(&warm5, &st, mode);
+            (t.short, t.over, t.defined)
+        };
+        assert_eq!(t(stats(0, 0), IpMode::SecondaryIp), (5, 0, true));
+        assert_eq!(t(stats(2, 0), IpMode::SecondaryIp), (3, 0, true));
+        assert_eq!(t(stats(5, 0), IpMode::SecondaryIp), (0, 0, true));
+        // Prefix mode: ceil(5/16) = 1 prefix short on an empty pool.
+        assert_eq!(t(stats(0, 0), IpMode::Prefix), (1, 0, true));
+        // Upstream's step d (one /28, none assigned, WARM_IP_TARGET=5): (0, 0).
+        let one_free_prefix = PoolStats {
+            free_prefixes: 1,
+            ..stats(16, 0)
+        };
+        assert_eq!(t(one_free_prefix, IpMode::Prefix), (0, 0, true));
+    }
+
+    /// ipamd checks the cordon only once the pool is too low
+    /// (`increaseDatastorePool` -> `isENIAttachmentAllowed`): a cordoned node
+    /// whose MINIMUM_IP_TARGET is met is blocked by its targets (issue 14
+    /// item 5; this said `cordoned` before).
+    #[test]
+    fn cordon_is_checked_after_the_targets() {
+        let stalled = settings(&[("MINIMUM_IP_TARGET", "25")]);
+        let cordoned = NodeFacts {
+            cordoned: true,
+            ..m5_4xlarge_one_eni()
+        };
+        assert_eq!(
+            predict(&stalled, &stats(25, 25), &cordoned),
+            GrowthOutcome::BlockedByTargets
+        );
+        // Below the minimum the pool is low, and then the cordon stops it.
+        assert_eq!(
+            predict(&stalled, &stats(20, 20), &cordoned),
+            GrowthOutcome::Cordoned
+        );
     }
 }

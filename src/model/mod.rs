@@ -5,6 +5,8 @@ pub mod analysis;
 pub mod capacity;
 pub mod cni;
 pub mod findings;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod growth;
 pub mod limits;
 pub mod state;

@@ -311,7 +311,7 @@ pub struct SubnetState {
     pub tags: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NetworkInterfaceState {
     pub id: String,
     pub subnet_id: Option<String>,
@@ -319,6 +319,44 @@ pub struct NetworkInterfaceState {
     pub private_ips: Vec<Ipv4Addr>,
     /// IPv4 prefixes as (network, prefix length).
     pub prefixes: Vec<(Ipv4Addr, u8)>,
+    /// EC2 `InterfaceType`.
+    pub kind: EniKind,
+    /// `Attachment.NetworkCardIndex` (absent: card 0).
+    pub network_card_index: u32,
+    /// `Attachment.DeviceIndex` 0: the instance's primary ENI.
+    pub primary: bool,
+    /// Tag `node.k8s.amazonaws.com/no_manage`, when present.
+    pub no_manage_tag: Option<String>,
+    /// Tag `node.k8s.amazonaws.com/instance_id` (set by the ipamd that created it).
+    pub created_by_instance_tag: Option<String>,
+}
+
+/// EC2 `InterfaceType` as far as ipamd cares (`DescribeAllENIs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EniKind {
+    #[default]
+    Interface,
+    /// EFA with IP: managed by ipamd like any ENI.
+    Efa,
+    /// EFA-only: no IP, unmanaged, but it takes an ENI slot.
+    EfaOnly,
+    Trunk,
+    /// Security-groups-for-pods branch ENI (not attached to the instance).
+    Branch,
+    Other,
+}
+
+impl EniKind {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "interface" | "" => EniKind::Interface,
+            "efa" => EniKind::Efa,
+            "efa-only" => EniKind::EfaOnly,
+            "trunk" => EniKind::Trunk,
+            "branch" => EniKind::Branch,
+            _ => EniKind::Other,
+        }
+    }
 }
 
 /// ENI/IP API calls from CloudTrail.

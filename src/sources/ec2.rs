@@ -1,7 +1,7 @@
 //! EC2 payloads as the AWS CLI prints them (`--output json`, PascalCase).
 
 use crate::model::limits::{Hypervisor, InstanceLimits};
-use crate::model::state::{NetworkInterfaceState, SubnetState};
+use crate::model::state::{EniKind, NetworkInterfaceState, SubnetState};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -154,6 +154,10 @@ pub struct NetworkInterface {
     pub private_ip_addresses: Vec<PrivateIp>,
     #[serde(default)]
     pub ipv4_prefixes: Vec<Ipv4Prefix>,
+    #[serde(default)]
+    pub interface_type: Option<String>,
+    #[serde(default)]
+    pub tag_set: Vec<Tag>,
 }
 
 #[derive(Deserialize)]
@@ -161,7 +165,15 @@ pub struct NetworkInterface {
 pub struct Attachment {
     #[serde(default)]
     pub instance_id: Option<String>,
+    #[serde(default)]
+    pub network_card_index: Option<u32>,
+    #[serde(default)]
+    pub device_index: Option<u32>,
 }
+
+/// The ENI tags ipamd reads (`setUnmanagedENIs`).
+const TAG_NO_MANAGE: &str = "node.k8s.amazonaws.com/no_manage";
+const TAG_INSTANCE_ID: &str = "node.k8s.amazonaws.com/instance_id";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -194,12 +206,28 @@ impl NetworkInterface {
             .iter()
             .map(|p| parse_cidr(&p.ipv4_prefix))
             .collect::<Result<_, _>>()?;
+        let tag = |k: &str| {
+            self.tag_set
+                .iter()
+                .rev()
+                .find(|t| t.key == k)
+                .map(|t| t.value.clone())
+        };
         Ok(NetworkInterfaceState {
             id: self.network_interface_id.clone(),
             subnet_id: self.subnet_id.clone(),
             instance_id: self.attachment.as_ref().and_then(|a| a.instance_id.clone()),
             private_ips,
             prefixes,
+            kind: EniKind::parse(self.interface_type.as_deref().unwrap_or("")),
+            network_card_index: self
+                .attachment
+                .as_ref()
+                .and_then(|a| a.network_card_index)
+                .unwrap_or(0),
+            primary: self.attachment.as_ref().and_then(|a| a.device_index) == Some(0),
+            no_manage_tag: tag(TAG_NO_MANAGE),
+            created_by_instance_tag: tag(TAG_INSTANCE_ID),
         })
     }
 }
@@ -250,7 +278,7 @@ mod tests {
 pub mod sdk {
     use super::parse_cidr;
     use crate::model::limits::{Hypervisor, InstanceLimits};
-    use crate::model::state::{NetworkInterfaceState, SubnetState};
+    use crate::model::state::{EniKind, NetworkInterfaceState, SubnetState};
     use aws_sdk_ec2::types::{InstanceTypeInfo, NetworkInterface, Subnet};
 
     fn u(v: Option<i32>) -> u32 {
@@ -301,7 +329,23 @@ pub mod sdk {
     }
 
     pub fn network_interface(n: &NetworkInterface) -> Option<NetworkInterfaceState> {
+        let tag = |k: &str| {
+            n.tag_set()
+                .iter()
+                .rev()
+                .find(|t| t.key() == Some(k))
+                .map(|t| t.value().unwrap_or("").to_string())
+        };
         Some(NetworkInterfaceState {
+            kind: EniKind::parse(n.interface_type().map(|t| t.as_str()).unwrap_or("")),
+            network_card_index: n
+                .attachment()
+                .and_then(|a| a.network_card_index())
+                .and_then(|i| u32::try_from(i).ok())
+                .unwrap_or(0),
+            primary: n.attachment().and_then(|a| a.device_index()) == Some(0),
+            no_manage_tag: tag(super::TAG_NO_MANAGE),
+            created_by_instance_tag: tag(super::TAG_INSTANCE_ID),
             id: n.network_interface_id()?.to_string(),
             subnet_id: n.subnet_id().map(str::to_string),
             instance_id: n

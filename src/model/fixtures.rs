@@ -1,0 +1,395 @@
+//! Typed builders for model tests: a [`ClusterState`] is described in the
+//! test that uses it (nodes, pods, ipamd pools, settings, API calls,
+//! subnets), so each number a test asserts has its cause a few lines above.
+//! Instance limits come from the embedded vpc-cni table.
+
+use super::analysis::{self, Analysis};
+use super::capacity::AmiFamily;
+use super::cni::EnvVar;
+use super::findings::{self, Finding, FindingCode, Thresholds};
+use super::state::*;
+use jiff::Timestamp;
+use std::sync::Arc;
+
+/// "Now" of every fixture.
+pub(crate) const NOW: &str = "2026-08-25T12:30:00Z";
+
+pub(crate) fn ts(s: &str) -> Timestamp {
+    s.parse().expect("fixture timestamp")
+}
+
+/// `NOW` minus `secs`.
+pub(crate) fn ago(secs: i64) -> Timestamp {
+    ts(NOW) - jiff::SignedDuration::from_secs(secs)
+}
+
+/// A cluster: aws-node known (default settings), no Karpenter, every other
+/// source known and empty, unless a builder method says otherwise.
+pub(crate) struct Cluster {
+    pub(crate) state: ClusterState,
+}
+
+impl Cluster {
+    pub(crate) fn new() -> Self {
+        Cluster {
+            state: ClusterState {
+                now: Some(ts(NOW)),
+                cluster_name: Some("demo".into()),
+                region: Some("us-west-2".into()),
+                nodes: Some(Vec::new()),
+                pods: Some(PodSummary::default()),
+                aws_node: Some(Some(AwsNodeState {
+                    namespace: "kube-system".into(),
+                    daemonset_env: Vec::new(),
+                })),
+                karpenter: Some(None),
+                sandbox_failures: Some(Vec::new()),
+                nodeclaims: Some(Vec::new()),
+                ec2nodeclasses: Some(Vec::new()),
+                eniconfigs: Some(Vec::new()),
+                instance_types: Some(Vec::new()),
+                subnets: Some(Vec::new()),
+                network_interfaces: Some(Arc::new(Vec::new())),
+                api_calls: Some(ApiCallState {
+                    calls: Vec::new(),
+                    coverage_start: Some(ago(3 * 3600)),
+                }),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Sets aws-node DaemonSet env entries (`NAME=value`).
+    pub(crate) fn aws_node(mut self, env: &[(&str, &str)]) -> Self {
+        let ds = self
+            .state
+            .aws_node
+            .get_or_insert_with(|| Some(AwsNodeState::default()))
+            .get_or_insert_with(AwsNodeState::default);
+        ds.daemonset_env
+            .extend(env.iter().map(|(k, v)| EnvVar::new(k, v)));
+        self
+    }
+
+    /// The env of the aws-node pod on `node` (a pod that predates a change).
+    pub(crate) fn aws_node_pod(mut self, node: &str, env: &[(&str, &str)]) -> Self {
+        self.state.aws_node_pod_env.insert(
+            node.into(),
+            Arc::new(env.iter().map(|(k, v)| EnvVar::new(k, v)).collect()),
+        );
+        self
+    }
+
+    /// A Karpenter controller with this RESERVED_ENIS (`None`: unresolvable).
+    pub(crate) fn karpenter(mut self, reserved_enis: Option<u32>) -> Self {
+        self.state.karpenter = Some(Some(KarpenterState {
+            namespace: "kube-system".into(),
+            name: "karpenter".into(),
+            reserved_enis,
+            reserved_enis_raw: reserved_enis.map(|r| r.to_string()),
+        }));
+        self
+    }
+
+    /// An EC2NodeClass with default kubelet settings.
+    pub(crate) fn nodeclass(mut self, name: &str) -> Self {
+        self.state
+            .ec2nodeclasses
+            .get_or_insert_with(Vec::new)
+            .push(NodeClassState {
+                name: name.into(),
+                max_pods: None,
+                pods_per_core: None,
+                ami_family: AmiFamily::Standard,
+                efa_only_card0: 0,
+                subnets: Vec::new(),
+            });
+        self
+    }
+
+    pub(crate) fn eniconfig(mut self, name: &str, subnet: &str) -> Self {
+        self.state
+            .eniconfigs
+            .get_or_insert_with(Vec::new)
+            .push(EniConfigState {
+                name: name.into(),
+                subnet: Some(subnet.into()),
+            });
+        self
+    }
+
+    pub(crate) fn node(mut self, n: Node) -> Self {
+        let Node {
+            state,
+            pod_network,
+            host_network,
+            waiting,
+            pool,
+        } = n;
+        let name: Arc<str> = state.name.as_str().into();
+        if let Some(pods) = self.state.pods.as_mut() {
+            let c = pods.nodes.entry(name.clone()).or_default();
+            c.pod_network += pod_network;
+            c.host_network += host_network;
+            for i in 0..waiting {
+                let pod = format!("{}-waiting-{i}", state.name);
+                pods.pending_without_ip.push(PendingPod {
+                    namespace: "default".into(),
+                    name: pod.as_str().into(),
+                    node: name.clone(),
+                });
+                if let Some(f) = self.state.sandbox_failures.as_mut() {
+                    f.push(SandboxFailure {
+                        namespace: "default".into(),
+                        pod,
+                        pod_uid: None,
+                        node: Some(state.name.clone()),
+                        last_seen: Some(ago(60)),
+                        count: 3,
+                    });
+                }
+            }
+        }
+        if let Some(pool) = pool {
+            self.state.ipamd.insert(
+                state.name.clone(),
+                Arc::new(IpamdNodeState {
+                    pool: Some(pool),
+                    metrics: None,
+                }),
+            );
+        }
+        self.state.nodes.get_or_insert_with(Vec::new).push(state);
+        self
+    }
+
+    /// A successful call of `op` for the instance `instance_id`, `secs_ago`.
+    pub(crate) fn api_call(mut self, instance_id: &str, op: Operation, secs_ago: i64) -> Self {
+        if let Some(api) = self.state.api_calls.as_mut() {
+            let n = api.calls.len();
+            api.calls.push(ApiCall {
+                event_id: format!("ev-{n}"),
+                operation: op,
+                time: ago(secs_ago),
+                error_code: None,
+                eni_id: None,
+                instance_id: Some(instance_id.into()),
+            });
+        }
+        self
+    }
+
+    /// A subnet with `cidr` and `available` free IPs, used by nodes in `zone`.
+    pub(crate) fn subnet(mut self, id: &str, zone: &str, cidr: &str, available: u64) -> Self {
+        let (net, len) = cidr.split_once('/').expect("cidr");
+        self.state
+            .subnets
+            .get_or_insert_with(Vec::new)
+            .push(SubnetState {
+                id: id.into(),
+                zone: Some(zone.into()),
+                cidr: Some((net.parse().expect("ipv4"), len.parse().expect("len"))),
+                available_ips: available,
+                tags: [(
+                    String::from("kubernetes.io/cluster/demo"),
+                    String::from("owned"),
+                )]
+                .into_iter()
+                .collect(),
+            });
+        self
+    }
+
+    /// An EC2 ENI attached to `instance` (`DescribeNetworkInterfaces`),
+    /// as `f` shapes it (kind, tags, primary).
+    pub(crate) fn ec2_eni(
+        mut self,
+        instance: &str,
+        f: impl FnOnce(&mut NetworkInterfaceState),
+    ) -> Self {
+        let enis = self
+            .state
+            .network_interfaces
+            .get_or_insert_with(|| Arc::new(Vec::new()));
+        let mut e = NetworkInterfaceState {
+            id: format!("eni-ec2-{}", enis.len()),
+            instance_id: Some(instance.into()),
+            ..Default::default()
+        };
+        f(&mut e);
+        Arc::make_mut(enis).push(e);
+        self
+    }
+
+    /// Changes the state directly: a source unknown (`None`), as when its
+    /// file or API is missing, or a field no builder sets.
+    pub(crate) fn with_state(mut self, f: impl FnOnce(&mut ClusterState)) -> Self {
+        f(&mut self.state);
+        self
+    }
+
+    pub(crate) fn analyse(&self) -> Analysis {
+        analysis::analyse(&self.state)
+    }
+
+    pub(crate) fn findings(&self) -> Vec<Finding> {
+        findings::evaluate(&self.analyse(), &Thresholds::default())
+    }
+}
+
+/// One node and what runs on it.
+pub(crate) struct Node {
+    state: NodeState,
+    pod_network: u32,
+    host_network: u32,
+    waiting: u32,
+    pool: Option<IpamdPool>,
+}
+
+impl Node {
+    /// A schedulable EC2 node of `instance_type` in us-west-2a, max pods as
+    /// the node's `status.capacity.pods`, 2 host-network pods (aws-node,
+    /// kube-proxy), no pool known.
+    pub(crate) fn new(name: &str, instance_type: &str, max_pods: u32) -> Self {
+        Node {
+            state: NodeState {
+                name: name.into(),
+                instance_type: Some(instance_type.into()),
+                zone: Some("us-west-2a".into()),
+                instance_id: Some(format!("i-{name}")),
+                capacity_pods: Some(max_pods),
+                ..Default::default()
+            },
+            pod_network: 0,
+            host_network: 2,
+            waiting: 0,
+            pool: None,
+        }
+    }
+
+    /// Managed by Karpenter (NodePool `general`, EC2NodeClass `class`).
+    pub(crate) fn karpenter(mut self, class: &str) -> Self {
+        self.state.nodepool = Some("general".into());
+        self.state.nodeclass = Some(class.into());
+        self
+    }
+
+    pub(crate) fn cordoned(mut self) -> Self {
+        self.state.unschedulable = true;
+        self
+    }
+
+    pub(crate) fn label(mut self, k: &str, v: &str) -> Self {
+        self.state.labels.insert(k.into(), v.into());
+        self
+    }
+
+    /// Running pod-network pods (each holds one assigned pool IP).
+    pub(crate) fn pods(mut self, n: u32) -> Self {
+        self.pod_network = n;
+        self
+    }
+
+    /// Pending pods whose sandbox failed to get an IP (one event each).
+    pub(crate) fn waiting(mut self, n: u32) -> Self {
+        self.waiting = n;
+        self.pod_network += n;
+        self
+    }
+
+    pub(crate) fn pool(mut self, p: Pool) -> Self {
+        self.pool = Some(p.0);
+        self
+    }
+}
+
+/// An ipamd pool (`/v1/enis` as parsed).
+pub(crate) struct Pool(IpamdPool);
+
+impl Pool {
+    pub(crate) fn new() -> Self {
+        Pool(IpamdPool::default())
+    }
+
+    /// An ENI holding `ips` secondary /32s of which `assigned` are assigned.
+    pub(crate) fn eni(self, primary: bool, ips: u32, assigned: u32) -> Self {
+        self.eni_with(Eni::new(primary).ips(ips, assigned))
+    }
+
+    pub(crate) fn eni_with(mut self, e: Eni) -> Self {
+        let mut eni = e.0;
+        eni.id = format!("eni-{}", self.0.enis.len());
+        self.0.enis.push(eni);
+        self
+    }
+}
+
+/// One ENI of a pool.
+pub(crate) struct Eni(IpamdEni);
+
+impl Eni {
+    pub(crate) fn new(primary: bool) -> Self {
+        Eni(IpamdEni {
+            primary,
+            ..Default::default()
+        })
+    }
+
+    pub(crate) fn trunk(mut self) -> Self {
+        self.0.trunk = true;
+        self
+    }
+
+    pub(crate) fn excluded(mut self) -> Self {
+        self.0.excluded = true;
+        self
+    }
+
+    /// `n` secondary /32s, the first `assigned` of them assigned.
+    pub(crate) fn ips(mut self, n: u32, assigned: u32) -> Self {
+        for i in 0..n {
+            self.0.cidrs.push(IpamdCidr {
+                prefix: false,
+                addresses: smallvec::smallvec![IpamdAddress {
+                    assigned: i < assigned,
+                    unassigned_at: None,
+                }],
+            });
+        }
+        self
+    }
+
+    /// `n` /28 prefixes with `assigned` addresses in use over all of them
+    /// (filled prefix by prefix).
+    pub(crate) fn prefixes(mut self, n: u32, mut assigned: u32) -> Self {
+        for _ in 0..n {
+            let here = assigned.min(16);
+            assigned -= here;
+            self.0.cidrs.push(IpamdCidr {
+                prefix: true,
+                addresses: (0..here)
+                    .map(|_| IpamdAddress {
+                        assigned: true,
+                        unassigned_at: None,
+                    })
+                    .collect(),
+            });
+        }
+        self
+    }
+}
+
+/// The codes of `findings`, in order.
+pub(crate) fn codes(findings: &[Finding]) -> Vec<FindingCode> {
+    findings.iter().map(|f| f.code).collect()
+}
+
+/// The one finding with `code` (panics when there are none or several).
+pub(crate) fn only(findings: &[Finding], code: FindingCode) -> &Finding {
+    let mut it = findings.iter().filter(|f| f.code == code);
+    let f = it
+        .next()
+        .unwrap_or_else(|| panic!("no {code:?} in {:?}", codes(findings)));
+    assert!(it.next().is_none(), "several {code:?}");
+    f
+}
