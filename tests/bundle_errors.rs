@@ -178,3 +178,76 @@ fn live_roles_fail_clearly_without_their_inputs() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("Kubernetes client"), "{}", out.stderr);
 }
+
+/// Runs `diagnose --bundle dir` and kills it after 10 s, so a read that
+/// blocks (a FIFO) or never ends (`/dev/zero`) fails instead of hanging.
+#[cfg(unix)]
+fn diagnose_within_10s(dir: &std::path::Path) -> (Option<i32>, String) {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(bin())
+        .args(["diagnose", "--bundle", dir.to_str().unwrap()])
+        .env_remove("EKS_IPAM_BUNDLE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn binary");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for binary") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "diagnose --bundle {} still running after 10 s",
+                dir.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status.code(), stderr)
+}
+
+#[cfg(unix)]
+#[test]
+fn fifo_instead_of_a_file_is_an_error_not_a_hang() {
+    let dir = temp_bundle(&[]);
+    std::fs::create_dir_all(dir.path().join("kubernetes")).unwrap();
+    let fifo = dir.path().join("kubernetes/nodes.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo failed");
+    let (code, stderr) = diagnose_within_10s(dir.path());
+    assert_eq!(code, Some(2), "exit code; stderr: {stderr}");
+    assert!(stderr.contains("kubernetes/nodes.json"), "{stderr}");
+    assert!(stderr.contains("not a regular file (a FIFO)"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_to_dev_zero_is_an_error_not_a_memory_blowup() {
+    let dir = temp_bundle(&[("kubernetes/nodes.json", NODE)]);
+    std::fs::create_dir_all(dir.path().join("ec2")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("ec2/subnets.json")).unwrap();
+    let (code, stderr) = diagnose_within_10s(dir.path());
+    assert_eq!(code, Some(2), "exit code; stderr: {stderr}");
+    assert!(stderr.contains("ec2/subnets.json"), "{stderr}");
+    assert!(
+        stderr.contains("not a regular file (a symlink to a character device)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -399,6 +399,10 @@ impl AwsNodeEnvMemo {
     /// Each node's aws-node env from the cached pods; a pod object seen
     /// before (same `Arc`) is not read again.
     fn refresh(&mut self, pods: Vec<Arc<KPod>>, out: &mut BTreeMap<String, Arc<Vec<EnvVar>>>) {
+        let chosen: HashMap<usize, String> = aws_node_pod_per_node(pods.iter().map(|p| &**p))
+            .into_iter()
+            .map(|(node, p)| (p as *const KPod as usize, node.to_string()))
+            .collect();
         let mut fresh = HashMap::with_capacity(pods.len());
         for p in pods {
             let addr = Arc::as_ptr(&p) as usize;
@@ -406,7 +410,7 @@ impl AwsNodeEnvMemo {
                 Some((_, env)) => env,
                 None => p.aws_node_env().map(|env| self.distinct.get(env)),
             };
-            if let (Some(env), Some(node)) = (&env, p.spec.node_name.as_ref()) {
+            if let (Some(env), Some(node)) = (&env, chosen.get(&addr)) {
                 out.insert(node.clone(), env.clone());
             }
             fresh.insert(addr, (p, env));

@@ -10,7 +10,7 @@ use super::limits::{self, InstanceLimits, LimitsSource};
 use super::state::*;
 use jiff::Timestamp;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -345,11 +345,26 @@ pub fn analyse(state: &ClusterState) -> Analysis {
         }
     }
 
-    // Pods per node, and pods waiting for an IP.
-    let failures: Option<BTreeSet<(&str, &str)>> = state.sandbox_failures.as_ref().map(|f| {
-        f.iter()
-            .map(|f| (f.namespace.as_str(), f.pod.as_str()))
-            .collect()
+    // Pods per node, and pods waiting for an IP. A failure event names its
+    // pod by UID: a pod recreated under the same name (a StatefulSet's, on
+    // another node) is another pod and does not inherit it. Without a UID
+    // the name counts only for a pod pending on the event's node.
+    let failures: Option<FailureIndex> = state.sandbox_failures.as_ref().map(|f| {
+        let mut ix = FailureIndex::default();
+        for f in f {
+            match f.pod_uid.as_deref().and_then(parse_uid) {
+                Some(uid) => {
+                    ix.by_uid.insert(uid);
+                }
+                None => {
+                    if let Some(node) = f.node.as_deref() {
+                        ix.by_name_on_node
+                            .insert((f.namespace.as_str(), f.pod.as_str(), node));
+                    }
+                }
+            }
+        }
+        ix
     });
     let mut pod_counts: HashMap<&str, NodePodCounts> = HashMap::new();
     if let Some(pods) = &state.pods {
@@ -359,9 +374,11 @@ pub fn analyse(state: &ClusterState) -> Analysis {
             e.host = c.host_network;
         }
         for p in &pods.pending_without_ip {
-            let failed = failures
-                .as_ref()
-                .is_some_and(|f| f.contains(&(&*p.namespace, &*p.name)));
+            let failed = failures.as_ref().is_some_and(|f| {
+                f.by_uid.contains(&p.key)
+                    || f.by_name_on_node
+                        .contains(&(&*p.namespace, &*p.name, &*p.node))
+            });
             if failed {
                 pod_counts.entry(&p.node).or_default().waiting += 1;
             }
@@ -454,6 +471,19 @@ pub fn analyse(state: &ClusterState) -> Analysis {
             .map(|names| names.iter().map(|n| n.to_string()).collect()),
         api_calls_known: state.api_calls.is_some(),
     }
+}
+
+/// Sandbox failures by the pod they name.
+#[derive(Default)]
+struct FailureIndex<'a> {
+    by_uid: HashSet<u128>,
+    /// (namespace, pod, node) of failures whose event carries no UID.
+    by_name_on_node: HashSet<(&'a str, &'a str, &'a str)>,
+}
+
+/// A pod UID read as the pods' identity key (a UUID as a number).
+fn parse_uid(s: &str) -> Option<u128> {
+    uuid::Uuid::try_parse(s).ok().map(|u| u.as_u128())
 }
 
 /// What every node's analysis reads besides the node itself: the state and
@@ -798,13 +828,20 @@ fn parse_cidr_size(cidr: (Ipv4Addr, u8)) -> u64 {
     (1u64 << (32 - u32::from(len))).saturating_sub(5)
 }
 
+/// Largest subnet AWS allows (a VPC's CIDR blocks are /16 to /28).
+const LARGEST_SUBNET_PREFIX: u8 = 16;
+
 /// Free aligned /28 blocks: no used address inside and none of the 4 first /
 /// 1 last addresses AWS reserves. Only exact when `used` holds every address
 /// in use in the subnet (DescribeNetworkInterfaces over the whole subnet).
-pub fn free_prefixes(cidr: (Ipv4Addr, u8), used: &[(u32, u32)]) -> u64 {
+/// `None` for a CIDR larger than AWS allows (at most 4,096 blocks are walked).
+pub fn free_prefixes(cidr: (Ipv4Addr, u8), used: &[(u32, u32)]) -> Option<u64> {
     let (net, len) = cidr;
+    if len < LARGEST_SUBNET_PREFIX {
+        return None;
+    }
     if len > 28 {
-        return 0;
+        return Some(0);
     }
     let start = u32::from(net) & (u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0));
     let size: u64 = 1u64 << (32 - u32::from(len));
@@ -830,7 +867,7 @@ pub fn free_prefixes(cidr: (Ipv4Addr, u8), used: &[(u32, u32)]) -> u64 {
         }
         block += 16;
     }
-    free
+    Some(free)
 }
 
 fn analyse_subnets(
@@ -940,11 +977,11 @@ fn analyse_subnets(
         .filter_map(|s| {
             let (role, users) = roles.get(&s.id)?;
             let free = match (s.cidr, &used_by_subnet) {
-                (Some(c), Some(used)) => Some(
+                (Some(c), Some(used)) => {
                     free_prefixes(c, used.get(s.id.as_str()).map(Vec::as_slice).unwrap_or(&[]))
                         // Never claim more free /28s than free IPs allow.
-                        .min(s.available_ips / 16),
-                ),
+                        .map(|f| f.min(s.available_ips / 16))
+                }
                 _ => None,
             };
             Some(SubnetAnalysis {
@@ -971,21 +1008,27 @@ mod tests {
     fn free_prefixes_counts_aligned_blocks() {
         let net: Ipv4Addr = "10.0.0.0".parse().unwrap();
         // /24 = 16 blocks; first block holds the 4 reserved, last block the broadcast.
-        assert_eq!(free_prefixes((net, 24), &[]), 14);
+        assert_eq!(free_prefixes((net, 24), &[]), Some(14));
         let ip = |s: &str| u32::from(s.parse::<Ipv4Addr>().unwrap());
         // One IP in the middle of block 5 kills that block only.
         assert_eq!(
             free_prefixes((net, 24), &[(ip("10.0.0.85"), ip("10.0.0.85"))]),
-            13
+            Some(13)
         );
         // Scattered single IPs (fragmentation) kill many blocks.
         let scattered: Vec<(u32, u32)> = (1..15)
             .map(|b| (ip("10.0.0.0") + b * 16 + 7, ip("10.0.0.0") + b * 16 + 7))
             .collect();
-        assert_eq!(free_prefixes((net, 24), &scattered), 0);
+        assert_eq!(free_prefixes((net, 24), &scattered), Some(0));
         // A /28 subnet has its reserved addresses inside its only block.
-        assert_eq!(free_prefixes((net, 28), &[]), 0);
-        assert_eq!(free_prefixes((net, 29), &[]), 0);
+        assert_eq!(free_prefixes((net, 28), &[]), Some(0));
+        assert_eq!(free_prefixes((net, 29), &[]), Some(0));
+        // Issue 14 item 17: bad input larger than any AWS subnet is
+        // unknown at once (a /0 walked 268 million blocks before).
+        assert_eq!(free_prefixes(("0.0.0.0".parse().unwrap(), 0), &[]), None);
+        assert_eq!(free_prefixes((net, 15), &[]), None);
+        // The largest real subnet, a /16: 4,096 blocks, first and last reserved.
+        assert_eq!(free_prefixes((net, 16), &[]), Some(4094));
     }
 
     #[test]
@@ -1270,5 +1313,46 @@ mod tests {
             Some(GrowthOutcome::BlockedByTargets)
         );
         assert_eq!(node(&a, "n1").ip_growth_blocked, Some(true));
+    }
+    /// Issue 14 item 7: a StatefulSet pod recreated with a new UID on
+    /// another node does not inherit the old pod's sandbox failure.
+    #[test]
+    fn sandbox_failures_join_pods_by_uid() {
+        let old_uid = pod_uid("web-0 (old)");
+        let new_uid = pod_uid("web-0 (new)");
+        let failure = |uid: Option<u128>, node: &str| SandboxFailure {
+            namespace: "default".into(),
+            pod: "web-0".into(),
+            pod_uid: uid.map(|u| uuid::Uuid::from_u128(u).to_string()),
+            node: Some(node.into()),
+            last_seen: Some(ago(60)),
+            count: 4,
+        };
+        let waiting_on_n2 = |f: SandboxFailure| {
+            let c = Cluster::new()
+                .node(Node::new("n1", "m5.large", 29))
+                .node(Node::new("n2", "m5.large", 29))
+                .with_state(|s| {
+                    let pods = s.pods.as_mut().unwrap();
+                    pods.nodes.entry("n2".into()).or_default().pod_network += 1;
+                    pods.pending_without_ip.push(PendingPod {
+                        namespace: "default".into(),
+                        name: "web-0".into(),
+                        node: "n2".into(),
+                        key: new_uid,
+                    });
+                    s.sandbox_failures = Some(vec![f]);
+                });
+            node(&c.analyse(), "n2").pods_waiting_for_ip
+        };
+        assert_eq!(
+            waiting_on_n2(failure(Some(old_uid), "n1")),
+            Some(0),
+            "the old pod's event"
+        );
+        assert_eq!(waiting_on_n2(failure(Some(new_uid), "n2")), Some(1));
+        // Without a UID, the name counts only on the event's own node.
+        assert_eq!(waiting_on_n2(failure(None, "n1")), Some(0));
+        assert_eq!(waiting_on_n2(failure(None, "n2")), Some(1));
     }
 }

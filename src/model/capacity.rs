@@ -161,6 +161,81 @@ pub struct KarpenterPodsInput {
     pub efa_only_card0: u32,
 }
 
+/// Karpenter's RESERVED_ENIS as its controller reads it
+/// (karpenter-provider-aws v1.14.1, bde00654cd31, `pkg/operator/options/
+/// options.go`): the flag `--reserved-enis` wins; its default is the env
+/// through `env.WithDefaultInt` (sigs.k8s.io/karpenter 6e7eab7a0f48,
+/// `pkg/utils/env/env.go`), i.e. Go `strconv.Atoi`, **silently 0** when the
+/// value does not parse (`" 1"` is 0: Atoi does not trim); a negative value
+/// fails validation and the controller does not start. `None`: the
+/// controller would not run with this configuration (value unknown).
+pub fn karpenter_reserved_enis(env: Option<&str>, args: &[String]) -> Option<u32> {
+    let from_env = match env {
+        None => 0,
+        Some(v) => super::cni::go_atoi(v).unwrap_or(0),
+    };
+    let mut value = from_env;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let flag = a.strip_prefix("--").or_else(|| a.strip_prefix('-'));
+        let Some(flag) = flag else { continue };
+        let parsed = if let Some(v) = flag.strip_prefix("reserved-enis=") {
+            go_parse_int_base0(v)
+        } else if flag == "reserved-enis" {
+            it.next().and_then(|v| go_parse_int_base0(v))
+        } else {
+            continue;
+        };
+        // An unparsable flag value stops the controller at startup.
+        value = parsed?;
+    }
+    u32::try_from(value).ok()
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)` (how the `flag` package reads an
+/// int): optional sign, `0x`/`0o`/`0b` prefixes, a leading `0` for octal,
+/// underscores between digits.
+fn go_parse_int_base0(s: &str) -> Option<i64> {
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let lower = body.to_ascii_lowercase();
+    let (radix, digits, prefixed) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d.to_string(), true)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d.to_string(), true)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d.to_string(), true)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, lower[1..].to_string(), true)
+    } else {
+        (10, lower.clone(), false)
+    };
+    // Underscores: only between digits, or right after a base prefix.
+    let bytes = digits.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'_' {
+            let before_ok = if i == 0 {
+                prefixed
+            } else {
+                bytes[i - 1] != b'_'
+            };
+            let after_ok = i + 1 < bytes.len() && bytes[i + 1] != b'_';
+            if !(before_ok && after_ok) {
+                return None;
+            }
+        }
+    }
+    let clean: String = digits.chars().filter(|c| *c != '_').collect();
+    if clean.is_empty() {
+        return None;
+    }
+    let v = i64::from_str_radix(&clean, radix).ok()?;
+    Some(if neg { -v } else { v })
+}
+
 /// Karpenter's `pods()` / `ENILimitedPods()` (karpenter-provider-aws v1.14,
 /// `pkg/providers/instancetype/types.go`). `None` when maxPods is an
 /// expression we cannot evaluate, or when podsPerCore applies and the type's
@@ -481,6 +556,69 @@ mod tests {
             ..EniSlots::plain(m5)
         };
         assert_eq!(pod_ip_capacity(&default, m5, &many), 0);
+    }
+
+    /// RESERVED_ENIS exactly as Karpenter reads it (see
+    /// `karpenter_reserved_enis`); rows from strconv's documented behaviour
+    /// and karpenter-provider-aws v1.14.1 `pkg/operator/options/suite_test.go`
+    /// (env RESERVED_ENIS=10 -> 10, L84-113; `--reserved-enis -1` -> error,
+    /// L145-148).
+    #[test]
+    fn reserved_enis_parse_like_karpenter() {
+        let none: [String; 0] = [];
+        let env = |v: &str| karpenter_reserved_enis(Some(v), &none);
+        assert_eq!(karpenter_reserved_enis(None, &none), Some(0));
+        assert_eq!(env("10"), Some(10));
+        assert_eq!(env("1"), Some(1));
+        assert_eq!(env("+1"), Some(1));
+        assert_eq!(env("007"), Some(7), "Atoi is base 10");
+        // Atoi errors fall back to the default 0, silently: incident 1 stays.
+        for bad in [
+            " 1",
+            "1 ",
+            "",
+            "1.0",
+            "one",
+            "0x1",
+            "1_0",
+            "99999999999999999999",
+        ] {
+            assert_eq!(env(bad), Some(0), "{bad:?}");
+        }
+        assert_eq!(env("-1"), None, "negative: the controller does not start");
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            karpenter_reserved_enis(Some("0"), &args(&["--reserved-enis=1"])),
+            Some(1)
+        );
+        assert_eq!(
+            karpenter_reserved_enis(Some("1"), &args(&["--reserved-enis", "0"])),
+            Some(0)
+        );
+        assert_eq!(
+            karpenter_reserved_enis(None, &args(&["-reserved-enis=0x2"])),
+            Some(2)
+        );
+        assert_eq!(
+            karpenter_reserved_enis(None, &args(&["--reserved-enis=010"])),
+            Some(8)
+        );
+        assert_eq!(
+            karpenter_reserved_enis(None, &args(&["--reserved-enis=1_0"])),
+            Some(10)
+        );
+        assert_eq!(
+            karpenter_reserved_enis(None, &args(&["--reserved-enis=-1"])),
+            None
+        );
+        assert_eq!(
+            karpenter_reserved_enis(None, &args(&["--reserved-enis= 1"])),
+            None
+        );
+        assert_eq!(
+            karpenter_reserved_enis(Some("1"), &args(&["--other=2"])),
+            Some(1)
+        );
     }
 
     #[test]

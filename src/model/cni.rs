@@ -82,7 +82,7 @@ const KNOWN: &[&str] = &[
 
 /// Go's `strconv.Atoi` for the values that appear in practice: optional
 /// sign, ASCII digits, no whitespace.
-fn go_atoi(s: &str) -> Option<i64> {
+pub(crate) fn go_atoi(s: &str) -> Option<i64> {
     let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;

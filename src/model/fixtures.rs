@@ -133,16 +133,18 @@ impl Cluster {
             c.host_network += host_network;
             for i in 0..waiting {
                 let pod = format!("{}-waiting-{i}", state.name);
+                let key = pod_uid(&pod);
                 pods.pending_without_ip.push(PendingPod {
                     namespace: "default".into(),
                     name: pod.as_str().into(),
                     node: name.clone(),
+                    key,
                 });
                 if let Some(f) = self.state.sandbox_failures.as_mut() {
                     f.push(SandboxFailure {
                         namespace: "default".into(),
                         pod,
-                        pod_uid: None,
+                        pod_uid: Some(uuid::Uuid::from_u128(key).to_string()),
                         node: Some(state.name.clone()),
                         last_seen: Some(ago(60)),
                         count: 3,
@@ -377,6 +379,13 @@ impl Eni {
         }
         self
     }
+}
+
+/// A stable made-up UID key for a fixture pod name.
+pub(crate) fn pod_uid(name: &str) -> u128 {
+    name.bytes().fold(0x9e37_79b9_7f4a_7c15_u128, |h, b| {
+        h.rotate_left(7) ^ u128::from(b)
+    })
 }
 
 /// The codes of `findings`, in order.

@@ -114,6 +114,9 @@ pub struct PendingPod {
     pub namespace: Arc<str>,
     pub name: Box<str>,
     pub node: Arc<str>,
+    /// The pod's identity key (its UID read as a number, see
+    /// `KPodSlim::key`): events are joined to pods by it.
+    pub key: u128,
 }
 
 /// What the view needs from the pods: counts per node and the pending pods
@@ -153,22 +156,29 @@ impl PodState {
         }
     }
 
-    fn pending(&self, node: &Arc<str>) -> PendingPod {
+    fn pending(&self, node: &Arc<str>, key: u128) -> PendingPod {
         PendingPod {
             namespace: self.namespace.clone(),
             name: self.name.clone(),
             node: node.clone(),
+            key,
         }
     }
 }
 
 impl PodSummary {
-    pub fn from_pods<'a>(pods: impl IntoIterator<Item = &'a PodState>) -> Self {
+    /// Summary of pods keyed by their identity (UID) keys.
+    pub fn from_keyed_pods<'a>(pods: impl IntoIterator<Item = (u128, &'a PodState)>) -> Self {
         let mut live = LivePodSummary::default();
-        for (i, p) in pods.into_iter().enumerate() {
-            live.apply(i as u128, p);
+        for (key, p) in pods {
+            live.apply(key, p);
         }
         live.summary()
+    }
+
+    /// Summary of pods without identities (keys by position; tests).
+    pub fn from_pods<'a>(pods: impl IntoIterator<Item = &'a PodState>) -> Self {
+        Self::from_keyed_pods(pods.into_iter().enumerate().map(|(i, p)| (i as u128, p)))
     }
 }
 
@@ -196,7 +206,7 @@ impl LivePodSummary {
             PodContribution::PodNetwork(n) => self.counts(n).pod_network += 1,
             PodContribution::PendingPodNetwork(n) => {
                 self.counts(n).pod_network += 1;
-                self.pending.insert(key, pod.pending(n));
+                self.pending.insert(key, pod.pending(n, key));
             }
         }
         self.pods.insert(key, c);
@@ -606,7 +616,7 @@ mod tests {
             if step % 997 == 0 || step == 19_999 {
                 assert_eq!(
                     live.summary(),
-                    PodSummary::from_pods(truth.values()),
+                    PodSummary::from_keyed_pods(truth.iter().map(|(k, p)| (*k, p))),
                     "step {step}"
                 );
                 assert_eq!(live.len(), truth.len());

@@ -1,9 +1,42 @@
 //! The `diagnose` table: findings first, then nodes at risk, then subnets.
 //! `?` marks an unknown value (its source was missing), never a zero.
+//!
+//! Every text that comes from data (node, cluster and subnet names, finding
+//! summaries, evidence...) goes through [`sanitize`] before it is written,
+//! so cluster-controlled strings cannot send terminal escapes or forge
+//! table rows with a newline (the class of kubectl CVE-2021-25743).
 
 use crate::model::findings::Severity;
 use crate::model::view::View;
+use std::borrow::Cow;
 use std::fmt::Write;
+
+/// Makes a data string safe to print on a terminal: every control character
+/// (C0 `U+0000..=U+001F`, including newline and tab inside a value, DEL
+/// `U+007F` and C1 `U+0080..=U+009F`, i.e. [`char::is_control`]) becomes a
+/// visible `\xNN` escape of its code point in lower-case hex, so ESC is
+/// written as the four characters `\x1b`. Everything else is kept as is;
+/// a string without control characters is returned unchanged (borrowed).
+pub fn sanitize(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            let _ = write!(out, "\\x{:02x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A data string, sanitized, or `?` when unknown.
+fn text(v: Option<&str>) -> String {
+    v.map(|s| sanitize(s).into_owned())
+        .unwrap_or_else(|| "?".to_string())
+}
 
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "?".to_string())
@@ -36,9 +69,10 @@ impl Style {
     }
 }
 
-fn row(out: &mut String, widths: &[usize], cells: &[String]) {
+fn row<S: AsRef<str>>(out: &mut String, widths: &[usize], cells: &[S]) {
     let mut line = String::new();
     for (i, c) in cells.iter().enumerate() {
+        let c = c.as_ref();
         if i + 1 == cells.len() {
             line.push_str(c);
         } else {
@@ -49,19 +83,21 @@ fn row(out: &mut String, widths: &[usize], cells: &[String]) {
     out.push('\n');
 }
 
+/// Writes a table. Cells are sanitized here too (a no-op for cells already
+/// sanitized), and widths are measured on the sanitized text.
 fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<Cow<str>>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| sanitize(c)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
+    for r in &rows {
         for (i, c) in r.iter().enumerate() {
             widths[i] = widths[i].max(c.chars().count());
         }
     }
-    row(
-        out,
-        &widths,
-        &header.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-    );
-    for r in rows {
+    row(out, &widths, header);
+    for r in &rows {
         row(out, &widths, r);
     }
 }
@@ -75,9 +111,12 @@ pub fn render(view: &View, color: bool) -> String {
         out,
         "{} {} ({}), data as of {}",
         st.bold("Cluster"),
-        c.name.as_deref().unwrap_or("?"),
-        c.region.as_deref().unwrap_or("?"),
-        view.generated_at.as_deref().unwrap_or("? (no capturedAt)")
+        text(c.name.as_deref()),
+        text(c.region.as_deref()),
+        view.generated_at
+            .as_deref()
+            .map(sanitize)
+            .unwrap_or(Cow::Borrowed("? (no capturedAt)"))
     );
     match &c.aws_node_settings {
         Some(s) => {
@@ -98,7 +137,8 @@ pub fn render(view: &View, color: bool) -> String {
         (Some(true), Some(d)) => {
             let _ = writeln!(
                 out,
-                "Karpenter: {d}, RESERVED_ENIS={}",
+                "Karpenter: {}, RESERVED_ENIS={}",
+                sanitize(d),
                 opt(c.karpenter_reserved_enis)
             );
         }
@@ -113,8 +153,8 @@ pub fn render(view: &View, color: bool) -> String {
         let _ = writeln!(out, "{} ({})", st.bold("FINDINGS"), view.findings.len());
         for f in &view.findings {
             let scope = match (f.node.is_empty(), f.subnet_id.is_empty()) {
-                (false, _) => format!("node {}", f.node),
-                (true, false) => format!("subnet {}", f.subnet_id),
+                (false, _) => format!("node {}", sanitize(&f.node)),
+                (true, false) => format!("subnet {}", sanitize(&f.subnet_id)),
                 _ => "cluster".to_string(),
             };
             let _ = writeln!(
@@ -124,20 +164,24 @@ pub fn render(view: &View, color: bool) -> String {
                 f.code.as_str(),
                 scope
             );
-            let _ = writeln!(out, "    {}", f.summary);
+            let _ = writeln!(out, "    {}", sanitize(&f.summary));
             let evidence: Vec<String> = f
                 .evidence
                 .iter()
                 .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| match v {
-                    serde_json::Value::String(s) => format!("{k}={s}"),
-                    other => format!("{k}={other}"),
+                .map(|(k, v)| {
+                    let kv = match v {
+                        serde_json::Value::String(s) => format!("{k}={s}"),
+                        // JSON escapes C0 controls in nested strings, not C1.
+                        other => format!("{k}={other}"),
+                    };
+                    sanitize(&kv).into_owned()
                 })
                 .collect();
             if !evidence.is_empty() {
                 let _ = writeln!(out, "    evidence: {}", evidence.join(", "));
             }
-            let _ = writeln!(out, "    fix: {}", f.remediation);
+            let _ = writeln!(out, "    fix: {}", sanitize(&f.remediation));
         }
     }
 
@@ -148,8 +192,8 @@ pub fn render(view: &View, color: bool) -> String {
         .iter()
         .map(|n| {
             vec![
-                n.name.clone(),
-                opt(n.instance_type.as_deref()),
+                sanitize(&n.name).into_owned(),
+                text(n.instance_type.as_deref()),
                 opt(n.max_pods),
                 opt(n.cni_max_pods),
                 opt(n.pod_ip_overcommit),
@@ -196,10 +240,10 @@ pub fn render(view: &View, color: bool) -> String {
             .iter()
             .map(|s| {
                 vec![
-                    s.id.clone(),
+                    sanitize(&s.id).into_owned(),
                     s.role.as_str().to_string(),
-                    opt(s.zone.as_deref()),
-                    opt(s.cidr.as_deref()),
+                    text(s.zone.as_deref()),
+                    text(s.cidr.as_deref()),
                     s.available_ips.to_string(),
                     opt(s.size_ips),
                     opt(s.free_prefixes),
@@ -216,4 +260,140 @@ pub fn render(view: &View, color: bool) -> String {
     }
     out.push_str("\n? = unknown (its source was missing from the bundle)\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::analysis::{SubnetAnalysis, SubnetRole};
+    use crate::model::findings::{Finding, FindingCode, Thresholds};
+    use crate::model::fixtures::{Cluster, Node};
+    use crate::model::view::build;
+
+    #[test]
+    fn sanitize_escapes_control_characters_only() {
+        assert!(matches!(sanitize("ip-10-0-1-5.ec2"), Cow::Borrowed(_)));
+        assert_eq!(sanitize("naïve-ü"), "naïve-ü");
+        assert_eq!(sanitize("a\x1b[2Jb"), r"a\x1b[2Jb");
+        assert_eq!(sanitize("a\nb\tc\rd\x07\x00"), r"a\x0ab\x09c\x0dd\x07\x00");
+        assert_eq!(sanitize("del\x7f c1\u{9b}31m"), r"del\x7f c1\x9b31m");
+    }
+
+    #[test]
+    fn hostile_node_name_cannot_send_escapes_or_forge_rows() {
+        let evil = "evil\x1b]0;pwned\x07\nFAKE ROW";
+        let view = |name: &str| {
+            let c = Cluster::new().node(Node::new(name, "m5.large", 29));
+            build(&c.state, &Thresholds::default())
+        };
+        let out = render(&view(evil), false);
+        assert!(!out.contains('\x1b'), "{out:?}");
+        assert!(!out.contains('\x07'), "{out:?}");
+        assert!(out.contains(r"evil\x1b]0;pwned\x07\x0aFAKE ROW"), "{out}");
+        assert!(!out.lines().any(|l| l.starts_with("FAKE ROW")), "{out}");
+        let benign = render(&view("evil-0-pwned-FAKE-ROW"), false);
+        assert_eq!(out.lines().count(), benign.lines().count(), "{out}");
+
+        // With colours on, the only escapes are our own SGR codes.
+        let coloured = render(&view(evil), true);
+        assert!(!coloured.contains('\x07'), "{coloured:?}");
+        assert!(!coloured.contains("\x1b]"), "{coloured:?}");
+        assert!(!coloured.contains("\nFAKE ROW"), "{coloured:?}");
+    }
+
+    /// A view with `s` in every data string the table prints.
+    fn view_with(s: &str) -> View {
+        let c = Cluster::new()
+            .node(Node::new(&format!("node-{s}"), &format!("type-{s}"), 29))
+            .with_state(|st| {
+                st.cluster_name = Some(format!("cluster-{s}"));
+                st.region = Some(format!("region-{s}"));
+            });
+        let mut view = build(&c.state, &Thresholds::default());
+        view.generated_at = Some(format!("time-{s}"));
+        view.cluster.karpenter_installed = Some(true);
+        view.cluster.karpenter_deployment = Some(format!("karpenter-{s}"));
+        for n in &mut view.nodes {
+            n.zone = Some(format!("zone-{s}"));
+        }
+        view.subnets.push(SubnetAnalysis {
+            id: format!("subnet-{s}"),
+            zone: Some(format!("zone-{s}")),
+            role: SubnetRole::Node,
+            cidr: Some(format!("cidr-{s}")),
+            available_ips: 3,
+            size_ips: Some(251),
+            free_prefixes: Some(0),
+            nodes: 1,
+        });
+        let scopes = [
+            (format!("node-{s}"), String::new()),
+            (String::new(), format!("subnet-{s}")),
+        ];
+        for (node, subnet_id) in scopes {
+            view.findings.push(Finding {
+                code: FindingCode::SubnetIpsLow,
+                severity: Severity::Warning,
+                node,
+                subnet_id,
+                summary: format!("summary-{s}"),
+                remediation: format!("fix-{s}"),
+                evidence: [
+                    (format!("key-{s}"), serde_json::json!(format!("value-{s}"))),
+                    ("list".to_string(), serde_json::json!([format!("c1-{s}")])),
+                ]
+                .into_iter()
+                .collect(),
+            });
+        }
+        view
+    }
+
+    #[test]
+    fn no_control_character_from_data_reaches_the_output() {
+        let hostile = "\x1b[31m\x1b]8;;http://x\x07\x00\x08\r\n\tFORGED  row\x7f\u{85}\u{9b}2J";
+        let out = render(&view_with(hostile), false);
+        for (i, b) in out.bytes().enumerate() {
+            assert!(
+                b == b'\n' || (0x20..0x7f).contains(&b) || b >= 0x80,
+                "control byte {b:#04x} at {i}: {out:?}"
+            );
+        }
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+        assert!(!out.contains("\nFORGED"), "{out}");
+        let benign = render(&view_with("plain"), false);
+        assert_eq!(out.lines().count(), benign.lines().count(), "{out}");
+        let fields = [
+            "node-",
+            "type-",
+            "cluster-",
+            "region-",
+            "time-",
+            "karpenter-",
+            "summary-",
+            "fix-",
+            "key-",
+            "value-",
+            "subnet-",
+            "zone-",
+            "cidr-",
+        ];
+        for want in fields {
+            assert!(
+                out.contains(&format!(r"{want}\x1b[31m\x1b]8;;http://x\x07")),
+                "{want} missing or not escaped: {out}"
+            );
+        }
+    }
+
+    #[test]
+    fn widths_are_measured_on_the_sanitized_text() {
+        let out = render(&view_with("\x1b\x1b\x1b"), false);
+        let lines: Vec<&str> = out.lines().collect();
+        let header = lines.iter().position(|l| l.starts_with("SUBNET ")).unwrap();
+        let row = lines[header + 1];
+        // The ROLE column starts where the header's does.
+        let col = lines[header].find("ROLE").unwrap();
+        assert_eq!(&row[col..col + 4], "node", "{out}");
+    }
 }

@@ -2,6 +2,10 @@
 //! AWS CLI and curl against ipamd. Every file is optional: a missing file
 //! makes what depends on it unknown. A malformed file is an error that names
 //! the file and what was wrong.
+//!
+//! Only regular files are read (symlinks followed), and at most
+//! [`MAX_FILE_BYTES`] of each: a FIFO would block forever and a link to
+//! `/dev/zero` would fill memory.
 
 use super::{cloudtrail, ec2, ipamd, kube};
 use crate::model::state::*;
@@ -12,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashSet;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The demo bundle compiled into the binary: both incidents plus healthy nodes.
@@ -44,21 +49,134 @@ impl DirBundle {
     }
 }
 
+/// The largest bundle file read: 2 GiB, far above any real capture (a
+/// 5,000-node `pods.json` is a few hundred MB).
+pub const MAX_FILE_BYTES: u64 = 2 << 30;
+
+/// What a non-regular file is, for messages.
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    if t.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    "a special file"
+}
+
+/// `2 GiB`, or `N bytes` for a cap that is not a whole number of GiB.
+fn human_bytes(n: u64) -> String {
+    if n >= 1 << 30 && n % (1 << 30) == 0 {
+        format!("{} GiB", n >> 30)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Reads `path` if it is a regular file (after following symlinks) of at
+/// most `cap` bytes; `Ok(None)` when it does not exist. `file` names it in
+/// errors.
+///
+/// The type is checked with `stat` before the file is opened, so a FIFO is
+/// never opened (opening one blocks until a writer appears). A path swapped
+/// for a FIFO between the two calls can still block: an accepted race, as
+/// bundles are files the operator wrote. The size is checked from the
+/// metadata and again while reading, for files that grow or report no size
+/// (`/proc`).
+fn read_regular(path: &Path, file: &str, cap: u64) -> Result<Option<Vec<u8>>> {
+    let read_err = |source: std::io::Error| Error::Read {
+        file: file.to_string(),
+        source,
+    };
+    let invalid = |message: String| Error::Invalid {
+        file: file.to_string(),
+        message,
+    };
+    let too_large = || {
+        invalid(format!(
+            "larger than {}, the limit for one bundle file",
+            human_bytes(cap)
+        ))
+    };
+    let not_regular = |t: std::fs::FileType| {
+        let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        invalid(format!(
+            "not a regular file ({}{})",
+            if link { "a symlink to " } else { "" },
+            file_kind(t)
+        ))
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(read_err(e)),
+    };
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    if meta.len() > cap {
+        return Err(too_large());
+    }
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(read_err(e)),
+    };
+    // What was opened, in case the path changed since the stat.
+    let meta = f.metadata().map_err(read_err)?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(meta.len().min(cap)).unwrap_or(0));
+    f.take(cap.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(read_err)?;
+    if u64::try_from(buf.len()).unwrap_or(u64::MAX) > cap {
+        return Err(too_large());
+    }
+    Ok(Some(buf))
+}
+
 impl BundleFiles for DirBundle {
     fn read(&self, rel: &str) -> Result<Option<Vec<u8>>> {
-        let path = self.root.join(rel);
-        match std::fs::read(&path) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::Read {
-                file: self.display(rel),
-                source: e,
-            }),
-        }
+        read_regular(&self.root.join(rel), &self.display(rel), MAX_FILE_BYTES)
     }
 
     fn list(&self, rel_dir: &str) -> Result<Vec<(String, bool)>> {
         let dir = self.root.join(rel_dir);
+        // stat first (following symlinks): a FIFO or file where a directory
+        // is expected is an error that says so, and is never opened.
+        match std::fs::metadata(&dir) {
+            Ok(m) if !m.is_dir() => {
+                let what = if m.is_file() {
+                    "a regular file"
+                } else {
+                    file_kind(m.file_type())
+                };
+                return Err(invalid(self, rel_dir, format!("not a directory ({what})")));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(Error::Read {
+                    file: self.display(rel_dir),
+                    source: e,
+                })
+            }
+        }
         let rd = match std::fs::read_dir(&dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -75,7 +193,8 @@ impl BundleFiles for DirBundle {
                 file: self.display(rel_dir),
                 source: e,
             })?;
-            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            // Follows symlinks, as `read` does; a dangling link is no directory.
+            let is_dir = std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir());
             out.push((entry.file_name().to_string_lossy().into_owned(), is_dir));
         }
         out.sort();
@@ -228,15 +347,17 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
     }
 
     if let Some(list) = parse_json::<kube::List<kube::KPod>>(files, "kubernetes/pods.json")? {
-        let mut pods = Vec::with_capacity(list.items.len());
-        for p in &list.items {
-            if let (Some(env), Some(node)) = (p.aws_node_env(), p.spec.node_name.as_ref()) {
+        for (node, p) in kube::aws_node_pod_per_node(&list.items) {
+            if let Some(env) = p.aws_node_env() {
                 st.aws_node_pod_env
-                    .insert(node.clone(), std::sync::Arc::new(env));
+                    .insert(node.to_string(), std::sync::Arc::new(env));
             }
-            pods.push(p.to_state());
         }
-        st.pods = Some(PodSummary::from_pods(&pods));
+        let pods: Vec<(u128, PodState)> =
+            list.items.iter().map(|p| (p.key(), p.to_state())).collect();
+        st.pods = Some(PodSummary::from_keyed_pods(
+            pods.iter().map(|(k, p)| (*k, p)),
+        ));
     }
 
     if let Some(list) = parse_json::<kube::List<kube::KNode>>(files, "kubernetes/nodes.json")? {
@@ -378,4 +499,81 @@ fn load_cloudtrail(
         calls,
         coverage_start,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(e: Error) -> String {
+        match e {
+            Error::Invalid { file, message } => format!("{file}: {message}"),
+            other => panic!("expected Error::Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn size_cap_is_enforced_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("nodes.json");
+        std::fs::write(&p, b"0123456789").unwrap();
+        let ok = read_regular(&p, "nodes.json", 10).unwrap();
+        assert_eq!(ok.as_deref(), Some(&b"0123456789"[..]));
+        let err = message(read_regular(&p, "nodes.json", 9).unwrap_err());
+        assert!(err.contains("nodes.json"), "{err}");
+        assert!(err.contains("larger than 9 bytes"), "{err}");
+        assert_eq!(human_bytes(MAX_FILE_BYTES), "2 GiB");
+        assert_eq!(MAX_FILE_BYTES, 2 * 1024 * 1024 * 1024);
+    }
+
+    /// `/proc` files report size 0: the cap must hold while reading too.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn size_cap_holds_for_files_that_report_no_size() {
+        let p = Path::new("/proc/self/status");
+        assert_eq!(std::fs::metadata(p).unwrap().len(), 0);
+        let err = message(read_regular(p, "status", 16).unwrap_err());
+        assert!(err.contains("larger than 16 bytes"), "{err}");
+    }
+
+    #[test]
+    fn directory_where_a_file_is_expected_is_invalid() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("kubernetes/nodes.json")).unwrap();
+        let b = DirBundle::open(dir.path()).unwrap();
+        let err = message(b.read("kubernetes/nodes.json").unwrap_err());
+        assert!(err.contains("kubernetes/nodes.json"), "{err}");
+        assert!(err.contains("not a regular file (a directory)"), "{err}");
+        assert_eq!(b.read("kubernetes/pods.json").unwrap(), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_followed_to_regular_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("ec2")).unwrap();
+        std::fs::create_dir_all(dir.path().join("real/n1")).unwrap();
+        std::fs::write(dir.path().join("real/subnets.json"), b"{}").unwrap();
+        let link = |target: &str, rel: &str| {
+            std::os::unix::fs::symlink(target, dir.path().join(rel)).unwrap();
+        };
+        link("../real/subnets.json", "ec2/subnets.json");
+        link("/dev/zero", "ec2/instance-types.json");
+        link("real", "ipamd");
+        let b = DirBundle::open(dir.path()).unwrap();
+        assert_eq!(
+            b.read("ec2/subnets.json").unwrap().as_deref(),
+            Some(&b"{}"[..])
+        );
+        let err = message(b.read("ec2/instance-types.json").unwrap_err());
+        assert!(
+            err.contains("not a regular file (a symlink to a character device)"),
+            "{err}"
+        );
+        // A linked directory lists, and its sub-directories count as such.
+        let entries = b.list("ipamd").unwrap();
+        assert!(entries.contains(&("n1".to_string(), true)), "{entries:?}");
+        let err = message(b.list("ec2/subnets.json").unwrap_err());
+        assert!(err.contains("not a directory (a regular file)"), "{err}");
+    }
 }

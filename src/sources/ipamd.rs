@@ -4,23 +4,46 @@
 //! card (`{"0":{...}}`), v1.9-v1.19 return it bare (`{"TotalIPs":...}`).
 //! An unknown path answers HTTP 200 with `{"AvailableCommands":[...]}`, so
 //! the body's shape, not the status code, decides.
+//!
+//! IPv6 clusters: each IPv6 /80 prefix counts 2^48 in `TotalIPs`, and its
+//! addresses are under `IPv6Cidrs`, which is ignored: the exporter models
+//! the IPv4 pool only.
 
 use crate::model::state::{IpamdAddress, IpamdCidr, IpamdEni, IpamdMetrics, IpamdPool};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Number, Value};
 use std::collections::BTreeMap;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct EniInfos {
+    /// Go `int` (64-bit): 2^48 per IPv6 /80 prefix. Checked by [`go_count`].
     #[serde(rename = "TotalIPs", default)]
-    total_ips: u32,
+    total_ips: Option<Number>,
     #[serde(rename = "AssignedIPs", default)]
-    assigned_ips: u32,
+    assigned_ips: Option<Number>,
     #[serde(rename = "ENIs", default)]
     enis: BTreeMap<String, Eni>,
 }
 
+/// A Go `int` counter of `/v1/enis` as a `u32`: must be a non-negative
+/// 64-bit integer; values above `u32::MAX` (IPv6 prefixes) saturate, which
+/// is harmless since the raw counters are informational only.
+fn go_count(n: Option<&Number>, field: &str) -> Result<u32, String> {
+    let Some(n) = n else {
+        return Ok(0);
+    };
+    match n.as_i64() {
+        Some(v) if v < 0 => Err(format!("{field} is negative ({v})")),
+        Some(v) => Ok(u32::try_from(v).unwrap_or(u32::MAX)),
+        None => Err(format!(
+            "{field} {n} is not a Go int (a 64-bit signed integer)"
+        )),
+    }
+}
+
+/// One ENI. `IPv6Cidrs` (IPv6 /80 prefixes) is not read: it is accepted
+/// and ignored, as is any field not listed here.
 #[derive(Deserialize)]
 struct Eni {
     #[serde(rename = "ID", default)]
@@ -110,6 +133,8 @@ pub fn parse_enis(body: &[u8]) -> Result<IpamdPool, String> {
     };
     let infos: EniInfos =
         serde_json::from_value(card0).map_err(|e| format!("unexpected /v1/enis content: {e}"))?;
+    let raw_total_ips = go_count(infos.total_ips.as_ref(), "TotalIPs")?;
+    let raw_assigned_ips = go_count(infos.assigned_ips.as_ref(), "AssignedIPs")?;
     let mut enis = Vec::with_capacity(infos.enis.len());
     for (key, eni) in infos.enis {
         if eni.legacy_addresses.is_some() && eni.cidrs.is_none() {
@@ -146,8 +171,8 @@ pub fn parse_enis(body: &[u8]) -> Result<IpamdPool, String> {
         });
     }
     Ok(IpamdPool {
-        raw_total_ips: infos.total_ips,
-        raw_assigned_ips: infos.assigned_ips,
+        raw_total_ips,
+        raw_assigned_ips,
         enis,
     })
 }
@@ -359,6 +384,48 @@ mod tests {
             let err = parse_enis(body.as_bytes()).unwrap_err();
             assert!(err.contains(want), "{body}: {err}");
         }
+    }
+
+    #[test]
+    fn ipv6_prefix_pool_parses_with_saturated_totals() {
+        // ipamd v1.23.1 in an IPv6 cluster: one /80 prefix, TotalIPs 2^48.
+        let body = include_str!("../../tests/fixtures/ipamd-enis-ipv6.json");
+        let p = parse_enis(body.as_bytes()).unwrap();
+        assert_eq!(p.raw_total_ips, u32::MAX, "2^48 saturates");
+        assert_eq!(p.raw_assigned_ips, 3);
+        assert_eq!(p.enis.len(), 1);
+        let eni = &p.enis[0];
+        assert_eq!(eni.id, "eni-04f1c9a7e3b5d2860");
+        assert!(eni.primary);
+        assert_eq!(eni.subnet_id.as_deref(), Some("subnet-0a7d3e9c5b1f46e28"));
+        assert!(eni.cidrs.is_empty(), "IPv6 cidrs are not IPv4 pool cidrs");
+        // The flat (v1.9-v1.19) shape takes the same path.
+        let v: Value = serde_json::from_str(body).unwrap();
+        let flat = serde_json::to_vec(&v["0"]).unwrap();
+        assert_eq!(parse_enis(&flat).unwrap(), p);
+    }
+
+    #[test]
+    fn go_int_counters_out_of_range_are_clear_errors() {
+        for (total, want) in [
+            (
+                "9223372036854775808",
+                "TotalIPs 9223372036854775808 is not a Go int",
+            ),
+            ("18446744073709551616", "is not a Go int"),
+            ("1e30", "is not a Go int"),
+            ("1.5", "is not a Go int"),
+            ("-1", "TotalIPs is negative (-1)"),
+        ] {
+            let body = format!(r#"{{"0":{{"TotalIPs":{total},"AssignedIPs":0,"ENIs":{{}}}}}}"#);
+            let err = parse_enis(body.as_bytes()).unwrap_err();
+            assert!(err.contains(want), "{total}: {err}");
+        }
+        let err = parse_enis(br#"{"0":{"TotalIPs":1,"AssignedIPs":-3,"ENIs":{}}}"#).unwrap_err();
+        assert!(err.contains("AssignedIPs is negative (-3)"), "{err}");
+        // The largest Go int is accepted (and saturates).
+        let p = parse_enis(br#"{"TotalIPs":9223372036854775807,"ENIs":{}}"#).unwrap();
+        assert_eq!((p.raw_total_ips, p.raw_assigned_ips), (u32::MAX, 0));
     }
 
     #[test]

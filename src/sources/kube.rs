@@ -39,6 +39,10 @@ struct SlimMeta {
     annotations: Option<BTreeMap<String, String>>,
     #[serde(default)]
     owner_references: Option<Vec<SlimOwner>>,
+    #[serde(default)]
+    creation_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    #[serde(default)]
+    deletion_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
 }
 
 #[derive(Deserialize, Default, Clone, Debug)]
@@ -56,7 +60,15 @@ struct SlimOwner {
 
 impl SlimMeta {
     fn into_meta(self, keep_labels: bool, keep_annotations: bool) -> ObjectMeta {
+        // Times only with labels: the 150,000 slim pods need neither.
+        let (created, deleted) = if keep_labels {
+            (self.creation_timestamp, self.deletion_timestamp)
+        } else {
+            (None, None)
+        };
         ObjectMeta {
+            creation_timestamp: created,
+            deletion_timestamp: deleted,
             name: self.name,
             namespace: self.namespace,
             uid: self.uid,
@@ -160,6 +172,8 @@ pub struct KContainer {
     pub name: String,
     #[serde(default)]
     pub image: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
     #[serde(default)]
     pub env: Vec<KEnv>,
     #[serde(default)]
@@ -568,18 +582,22 @@ impl KPodSlim {
     /// number, so the cache does not keep 150,000 36-byte strings. Any other
     /// UID, or none, is hashed together with namespace and name.
     pub fn key(&self) -> u128 {
-        let m = &self.metadata;
-        if let Some(k) = m.uid.as_deref().and_then(parse_uuid) {
-            return k;
-        }
-        use std::hash::{Hash, Hasher};
-        let half = |seed: u64| {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            (seed, &m.uid, &m.namespace, &m.name).hash(&mut h);
-            h.finish()
-        };
-        (u128::from(half(1)) << 64) | u128::from(half(2))
+        pod_key(&self.metadata)
     }
+}
+
+/// See [`KPodSlim::key`].
+fn pod_key(m: &ObjectMeta) -> u128 {
+    if let Some(k) = m.uid.as_deref().and_then(parse_uuid) {
+        return k;
+    }
+    use std::hash::{Hash, Hasher};
+    let half = |seed: u64| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (seed, &m.uid, &m.namespace, &m.name).hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
 }
 
 /// A UUID read as a number (the `uuid` crate's parser); `None` for anything else.
@@ -626,6 +644,58 @@ impl KPod {
             return None;
         }
         aws_node_container(&self.spec.containers).map(|c| c.env.iter().map(KEnv::to_env).collect())
+    }
+
+    /// How well this aws-node pod speaks for its node's settings: `None`
+    /// for a terminated pod (Succeeded/Failed: an evicted pod keeps its old
+    /// env), else running before not-running, not-terminating before
+    /// terminating, then the newest.
+    fn aws_node_rank(&self) -> Option<AwsNodeRank> {
+        let phase = PodPhase::parse(self.status.phase.as_deref().unwrap_or(""));
+        if phase.terminated() {
+            return None;
+        }
+        Some((
+            phase == PodPhase::Running,
+            self.metadata.deletion_timestamp.is_none(),
+            self.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        ))
+    }
+}
+
+/// (running, not terminating, created): larger is a better aws-node pod.
+type AwsNodeRank = (bool, bool, Option<jiff::Timestamp>);
+
+/// Per node, the aws-node pod whose env is the node's effective settings:
+/// its running (else newest non-terminated) aws-node pod; terminated pods
+/// never. Ties go to the pod name that sorts last, so the choice does not
+/// depend on list order.
+pub fn aws_node_pod_per_node<'a>(
+    pods: impl IntoIterator<Item = &'a KPod>,
+) -> BTreeMap<&'a str, &'a KPod> {
+    let mut best: BTreeMap<&str, (&KPod, AwsNodeRank)> = BTreeMap::new();
+    for p in pods {
+        let (Some(node), true) = (p.spec.node_name.as_deref(), p.is_aws_node()) else {
+            continue;
+        };
+        let Some(rank) = p.aws_node_rank() else {
+            continue;
+        };
+        let better = match best.get(node) {
+            None => true,
+            Some((q, r)) => (rank, p.metadata.name.as_deref()) > (*r, q.metadata.name.as_deref()),
+        };
+        if better {
+            best.insert(node, (p, rank));
+        }
+    }
+    best.into_iter().map(|(n, (p, _))| (n, p)).collect()
+}
+
+impl KPod {
+    /// The pod's identity key, as [`KPodSlim::key`].
+    pub fn key(&self) -> u128 {
+        pod_key(&self.metadata)
     }
 
     pub fn to_state(&self) -> PodState {
@@ -741,13 +811,19 @@ pub fn karpenter_controller(deployments: &[KWorkload]) -> Option<KarpenterState>
         })?;
     let env = c.env.iter().rev().find(|e| e.name == "RESERVED_ENIS");
     let (reserved_enis, raw) = match env {
-        // Karpenter's default when the variable is absent.
-        None => (Some(0), None),
         Some(e) if e.value_from.is_some() => (None, Some("(valueFrom)".to_string())),
+        // A plain entry without `value` is the empty string.
         Some(e) => {
             let raw = e.value.clone().unwrap_or_default();
-            (raw.trim().parse::<u32>().ok(), Some(raw))
+            (
+                crate::model::capacity::karpenter_reserved_enis(Some(&raw), &c.args),
+                Some(raw),
+            )
         }
+        None => (
+            crate::model::capacity::karpenter_reserved_enis(None, &c.args),
+            None,
+        ),
     };
     Some(KarpenterState {
         namespace: d.metadata.namespace.clone().unwrap_or_default(),
@@ -1031,6 +1107,105 @@ pub struct KNodePool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn karpenter_deployment(env: &str, args: &str) -> KWorkload {
+        serde_json::from_str(&format!(
+            r#"{{"metadata":{{"name":"karpenter","namespace":"kube-system",
+               "labels":{{"app.kubernetes.io/name":"karpenter"}}}},
+               "spec":{{"template":{{"spec":{{"containers":[{{"name":"controller",
+               "image":"public.ecr.aws/karpenter/controller:1.14.1","args":[{args}],"env":[{env}]}}]}}}}}}}}"#
+        ))
+        .expect("deployment JSON")
+    }
+
+    fn aws_node_pod(name: &str, node: &str, phase: &str, created: &str, warm: &str) -> KPod {
+        serde_json::from_str(&format!(
+            r#"{{"metadata":{{"name":"{name}","namespace":"kube-system","creationTimestamp":"{created}",
+               "ownerReferences":[{{"apiVersion":"apps/v1","kind":"DaemonSet","name":"aws-node","uid":"x"}}]}},
+               "spec":{{"nodeName":"{node}","containers":[{{"name":"aws-node","env":[
+                 {{"name":"MINIMUM_IP_TARGET","value":"25"}},{{"name":"WARM_IP_TARGET","value":"{warm}"}}]}}]}},
+               "status":{{"phase":"{phase}"}}}}"#
+        ))
+        .expect("pod JSON")
+    }
+
+    /// Issue 14 item 8: an evicted (Failed) aws-node pod listed after the
+    /// running one used to give the node its old env.
+    #[test]
+    fn a_node_takes_its_running_aws_node_pod_never_a_terminated_one() {
+        let running = aws_node_pod(
+            "aws-node-new",
+            "n1",
+            "Running",
+            "2026-08-25T10:00:00Z",
+            "10",
+        );
+        let evicted = aws_node_pod("aws-node-old", "n1", "Failed", "2026-08-20T10:00:00Z", "0");
+        for order in [[&running, &evicted], [&evicted, &running]] {
+            let chosen = aws_node_pod_per_node(order.iter().copied());
+            assert_eq!(chosen["n1"].metadata.name.as_deref(), Some("aws-node-new"));
+        }
+        // Two live pods (a rollout): the running one, then the newest.
+        let pending = aws_node_pod(
+            "aws-node-next",
+            "n1",
+            "Pending",
+            "2026-08-25T11:00:00Z",
+            "5",
+        );
+        let chosen = aws_node_pod_per_node([&pending, &running]);
+        assert_eq!(chosen["n1"].metadata.name.as_deref(), Some("aws-node-new"));
+        let newer = aws_node_pod(
+            "aws-node-newer",
+            "n1",
+            "Running",
+            "2026-08-25T12:00:00Z",
+            "5",
+        );
+        let chosen = aws_node_pod_per_node([&newer, &running]);
+        assert_eq!(
+            chosen["n1"].metadata.name.as_deref(),
+            Some("aws-node-newer")
+        );
+        // Only terminated pods: the node has no aws-node env of its own.
+        assert!(aws_node_pod_per_node([&evicted]).is_empty());
+    }
+
+    /// Issue 14 item 11: Karpenter reads RESERVED_ENIS with strconv.Atoi,
+    /// which does not trim: `" 1"` is invalid and Karpenter silently uses 0
+    /// (we used to trim it and report 1, hiding incident 1).
+    #[test]
+    fn reserved_enis_is_read_as_karpenter_reads_it() {
+        let k = |env: &str, args: &str| {
+            karpenter_controller(&[karpenter_deployment(env, args)]).unwrap()
+        };
+        assert_eq!(
+            k(r#"{"name":"RESERVED_ENIS","value":" 1"}"#, "").reserved_enis,
+            Some(0)
+        );
+        assert_eq!(
+            k(r#"{"name":"RESERVED_ENIS","value":"1"}"#, "").reserved_enis,
+            Some(1)
+        );
+        assert_eq!(k("", "").reserved_enis, Some(0));
+        assert_eq!(
+            k(r#"{"name":"RESERVED_ENIS","value":"-1"}"#, "").reserved_enis,
+            None
+        );
+        assert_eq!(
+            k(
+                r#"{"name":"RESERVED_ENIS","value":"0"}"#,
+                r#""--reserved-enis=1""#
+            )
+            .reserved_enis,
+            Some(1)
+        );
+        let from = k(
+            r#"{"name":"RESERVED_ENIS","valueFrom":{"configMapKeyRef":{"name":"k","key":"r"}}}"#,
+            "",
+        );
+        assert_eq!(from.reserved_enis, None);
+    }
 
     #[test]
     fn uuid_keys() {
