@@ -467,6 +467,14 @@ async fn diagnose_live(a: &LiveArgs, cfg: Thresholds) -> Result<view::View> {
             hint(s.collector, &kinds)
         );
     }
+    if let Some((source, missing)) = live.required_unsynced().into_iter().next() {
+        return Err(Error::RequiredSourceUnavailable {
+            collector: source,
+            missing: missing.join(", "),
+            seconds: a.ready_timeout,
+            hint: "check KUBECONFIG, the API endpoint and RBAC; `kubectl get nodes` must work",
+        });
+    }
     Ok(view::build(&live.assemble(), &cfg))
 }
 

@@ -66,6 +66,14 @@ pub enum Error {
         source: kube::Error,
     },
 
+    #[error("{collector} was not read within --ready-timeout ({seconds}s): {missing}; no diagnosis without it ({hint})")]
+    RequiredSourceUnavailable {
+        collector: &'static str,
+        missing: String,
+        seconds: u64,
+        hint: &'static str,
+    },
+
     #[error("{0}")]
     Usage(String),
 }
@@ -82,6 +90,7 @@ impl Error {
             Error::Serve { .. } => "serve",
             Error::LiveSourcesUnavailable { .. } => "live_sources_unavailable",
             Error::KubeClient { .. } => "kube_client",
+            Error::RequiredSourceUnavailable { .. } => "required_source_unavailable",
             Error::Usage(_) => "usage",
         }
     }

@@ -5,7 +5,7 @@
 //! cluster parses them with the same code as a bundle.
 
 use crate::health::CollectorStatus;
-use crate::http::{self, FetchError, HttpClient};
+use crate::http::{self, HttpClient};
 use crate::model::analysis::pool_stats;
 use crate::model::capacity::IpMode;
 use crate::model::state::{IpamdMetrics, IpamdPool};
@@ -19,6 +19,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -53,12 +54,33 @@ fn now_unix() -> f64 {
     jiff::Timestamp::now().as_millisecond() as f64 / 1000.0
 }
 
+/// The kind counted for a part that was fetched but could not be parsed.
+pub const MALFORMED: &str = "malformed";
+
+/// One read of ipamd, with the kind of every part that failed.
+#[derive(Debug)]
+pub struct IpamdRead {
+    pub snapshot: PoolSnapshot,
+    pub pool: Option<IpamdPool>,
+    pub metrics: Option<IpamdMetrics>,
+    /// One entry per part that failed, from a closed set: the
+    /// [`FetchError`](crate::http::FetchError) kinds (`connect`, `timeout`, `too_large`,
+    /// `http_status`, ...) and [`MALFORMED`]. Never an endpoint name.
+    pub error_kinds: Vec<&'static str>,
+}
+
 /// One read of ipamd. Never fails: each part that cannot be read or parsed
 /// is absent, with its reason in `errors`.
 pub async fn read_ipamd(
     client: &HttpClient,
     cfg: &AgentConfig,
 ) -> (PoolSnapshot, Option<IpamdPool>, Option<IpamdMetrics>) {
+    let r = read_ipamd_counted(client, cfg).await;
+    (r.snapshot, r.pool, r.metrics)
+}
+
+/// [`read_ipamd`], also saying which kind of error each failed part had.
+pub async fn read_ipamd_counted(client: &HttpClient, cfg: &AgentConfig) -> IpamdRead {
     let base = cfg.introspection_url.trim_end_matches('/');
     let (enis_url, configs_url) = (format!("{base}/v1/enis"), format!("{base}/v1/eni-configs"));
     let (enis, configs, metrics) = tokio::join!(
@@ -71,6 +93,7 @@ pub async fn read_ipamd(
         fetched_at: Some(jiff::Timestamp::now().to_string()),
         ..Default::default()
     };
+    let mut kinds = Vec::new();
     let mut pool = None;
     match enis {
         Ok(body) => match ipamd::parse_enis(&body) {
@@ -83,10 +106,12 @@ pub async fn read_ipamd(
             Err(e) => {
                 snap.errors
                     .insert("enis".into(), format!("invalid /v1/enis: {e}"));
+                kinds.push(MALFORMED);
             }
         },
         Err(e) => {
             snap.errors.insert("enis".into(), e.as_str().into());
+            kinds.push(e.as_str());
         }
     }
     match configs {
@@ -96,14 +121,16 @@ pub async fn read_ipamd(
             Err(_) => {
                 snap.errors
                     .insert("eni_configs".into(), "not a JSON string".into());
+                kinds.push(MALFORMED);
             }
         },
         Err(e) => {
             snap.errors.insert("eni_configs".into(), e.as_str().into());
+            kinds.push(e.as_str());
         }
     }
     let mut parsed_metrics = None;
-    match metrics.map(|b| String::from_utf8(b.to_vec()).map_err(|_| FetchError::Body)) {
+    match metrics.map(|b| String::from_utf8(b.to_vec())) {
         Ok(Ok(text)) => match ipamd::parse_metrics(&text) {
             Ok(m) => {
                 parsed_metrics = Some(m);
@@ -121,13 +148,25 @@ pub async fn read_ipamd(
             Err(e) => {
                 snap.errors
                     .insert("metrics".into(), format!("invalid metrics: {e}"));
+                kinds.push(MALFORMED);
             }
         },
-        Ok(Err(e)) | Err(e) => {
+        Ok(Err(_)) => {
+            snap.errors
+                .insert("metrics".into(), "invalid metrics: not UTF-8".into());
+            kinds.push(MALFORMED);
+        }
+        Err(e) => {
             snap.errors.insert("metrics".into(), e.as_str().into());
+            kinds.push(e.as_str());
         }
     }
-    (snap, pool, parsed_metrics)
+    IpamdRead {
+        snapshot: snap,
+        pool,
+        metrics: parsed_metrics,
+        error_kinds: kinds,
+    }
 }
 
 /// The node role's exposition.
@@ -193,6 +232,9 @@ pub fn render_metrics(
                 .count() as f64,
         );
         prefixes.finish(out);
+        let mut dup = Family::new(&catalogue::IPAMD_DUPLICATE_ADDRESSES);
+        dup.sample(&[("node", node)], f64::from(p.duplicate_cidrs));
+        dup.finish(out);
     }
     if let Some(v) = metrics.and_then(|m| m.no_available_ip_addresses) {
         let mut f = Family::new(&catalogue::IPAMD_NO_AVAILABLE_IP);
@@ -256,9 +298,20 @@ pub async fn run(listen: &str, cfg: AgentConfig) -> Result<()> {
         tokio::spawn(async move {
             let client = http::client();
             let mut last_success = None;
+            // Errors since the process started, by kind (a closed set): the
+            // counter behind `eks_ipam_collector_errors_total`.
+            let mut errors_total: BTreeMap<&'static str, u64> = BTreeMap::new();
             loop {
                 let started = Instant::now();
-                let (snapshot, pool, metrics) = read_ipamd(&client, &cfg).await;
+                let IpamdRead {
+                    snapshot,
+                    pool,
+                    metrics,
+                    error_kinds,
+                } = read_ipamd_counted(&client, &cfg).await;
+                for kind in error_kinds {
+                    *errors_total.entry(kind).or_insert(0) += 1;
+                }
                 if pool.is_some() {
                     last_success = Some(now_unix());
                 } else {
@@ -269,7 +322,10 @@ pub async fn run(listen: &str, cfg: AgentConfig) -> Result<()> {
                     up: pool.is_some(),
                     last_success_unix: last_success,
                     duration_seconds: started.elapsed().as_secs_f64(),
-                    errors: snapshot.errors.keys().map(|k| (k.clone(), 1)).collect(),
+                    errors: errors_total
+                        .iter()
+                        .map(|(k, n)| ((*k).to_string(), *n))
+                        .collect(),
                     requests: 0,
                 };
                 *st.latest.write().unwrap_or_else(|p| p.into_inner()) = Some(Latest {

@@ -314,3 +314,42 @@ fn thresholds_change_the_verdict() {
     let bad = run(&["diagnose", "--bundle", "x", "--subnet-low-ratio", "2"]);
     assert_eq!(bad.code, 2);
 }
+
+/// Issue 14 item 13: live `diagnose` against an apiserver that never answers
+/// used to print "No findings", NODES (0) and exit 0. Without Kubernetes
+/// there is nothing to diagnose: exit 2 and say why.
+#[test]
+fn live_diagnose_without_the_apiserver_fails_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bind, note it, close.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let kubeconfig = write_kubeconfig(dir.path(), &addr.to_string(), "t");
+    let out = run_env(
+        &[
+            "diagnose",
+            "--disable-ec2",
+            "--disable-cloudtrail",
+            "--ready-timeout",
+            "3s",
+            "--region",
+            "us-west-2",
+        ],
+        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
+    );
+    assert_eq!(
+        out.code, 2,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("kubernetes was not read within --ready-timeout"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nodes"), "{}", out.stderr);
+    assert!(!out.stdout.contains("No findings"), "{}", out.stdout);
+}

@@ -107,9 +107,10 @@ fn garbage_from_ipamd_is_unknown_not_zero() {
     );
     assert!(m.contains("eks_ipam_collector_up{collector=\"ipamd\"} 0"));
     assert!(
-        m.contains("eks_ipam_collector_errors_total{collector=\"ipamd\",kind=\"enis\"}"),
+        m.contains("eks_ipam_collector_errors_total{collector=\"ipamd\",kind=\"malformed\"}"),
         "{m}"
     );
+    assert_no_endpoint_kinds(&m);
     let (_, pool) = http_get(&agent.addr, "/v1/pool");
     let v: serde_json::Value = serde_json::from_str(&pool).unwrap();
     assert!(v["enis"].is_null());
@@ -128,7 +129,11 @@ fn a_hanging_ipamd_does_not_hang_the_agent() {
         m.contains(&format!("eks_ipam_ipamd_up{{node=\"{STALLED}\"}} 0")),
         "{m}"
     );
-    assert!(m.contains("kind=\"enis\""), "timeout counted: {m}");
+    assert!(
+        m.contains("eks_ipam_collector_errors_total{collector=\"ipamd\",kind=\"timeout\"}"),
+        "timeout counted: {m}"
+    );
+    assert_no_endpoint_kinds(&m);
     let t = Instant::now();
     assert_eq!(http_get(&agent.addr, "/healthz").0, 200);
     assert!(
@@ -145,5 +150,95 @@ fn a_huge_body_is_cut_off() {
     assert!(
         m.contains(&format!("eks_ipam_ipamd_up{{node=\"{STALLED}\"}} 0")),
         "{m}"
+    );
+    // Cut off by the body limit, not by the timeout (which also gives up 0):
+    // at 200 MiB/s the 8 MiB limit is hit long before the 3 s timeout.
+    let m = eventually(10, || {
+        let (_, m) = http_get(&agent.addr, "/metrics");
+        errors_total(&m, "too_large").is_some().then_some(m)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "too_large never counted:\n{}",
+            http_get(&agent.addr, "/metrics").1
+        )
+    });
+    assert!(
+        errors_total(&m, "too_large").is_some_and(|n| n >= 1.0),
+        "{m}"
+    );
+    assert_no_endpoint_kinds(&m);
+}
+
+/// `eks_ipam_collector_errors_total{collector="ipamd",kind=<kind>}`, if present.
+fn errors_total(m: &str, kind: &str) -> Option<f64> {
+    let prefix = format!("eks_ipam_collector_errors_total{{collector=\"ipamd\",kind=\"{kind}\"}} ");
+    m.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Every `kind` label of the ipamd errors counter.
+fn error_kinds(m: &str) -> Vec<String> {
+    let prefix = "eks_ipam_collector_errors_total{collector=\"ipamd\",kind=\"";
+    m.lines()
+        .filter_map(|l| l.strip_prefix(prefix))
+        .filter_map(|rest| rest.split_once('"').map(|(k, _)| k.to_string()))
+        .collect()
+}
+
+/// The `kind` label is an error kind, never the endpoint that failed.
+fn assert_no_endpoint_kinds(m: &str) {
+    for kind in error_kinds(m) {
+        assert!(
+            !["enis", "eni_configs", "eni-configs", "metrics"].contains(&kind.as_str()),
+            "kind={kind} is an endpoint name, not an error kind:\n{m}"
+        );
+    }
+}
+
+#[test]
+fn ipamd_errors_are_counted_since_start_by_kind() {
+    // A port nothing listens on: every read of all three endpoints is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let intro = format!("http://{closed}");
+    let metrics = format!("http://{closed}/metrics");
+    let agent = start_server(&[
+        "node",
+        "--node-name",
+        STALLED,
+        "--ipamd-introspection-url",
+        &intro,
+        "--ipamd-metrics-url",
+        &metrics,
+        "--interval",
+        "1s",
+    ]);
+    let first = ready_metrics(&agent);
+    assert!(
+        first.contains(&format!("eks_ipam_ipamd_up{{node=\"{STALLED}\"}} 0")),
+        "{first}"
+    );
+    let start = errors_total(&first, "connect").expect("connect errors counted");
+    assert!(start >= 1.0, "{first}");
+    assert_no_endpoint_kinds(&first);
+    // Scrape across several rounds: the counter only grows, and it grows
+    // past what one round gives (3 refused reads), so it is kept across rounds.
+    let mut last = start;
+    let grew = eventually(15, || {
+        let (code, m) = http_get(&agent.addr, "/metrics");
+        assert_eq!(code, 200, "{m}");
+        assert_no_endpoint_kinds(&m);
+        let n = errors_total(&m, "connect").expect("connect errors still counted");
+        assert!(n >= last, "counter went down: {last} -> {n}\n{m}");
+        last = n;
+        (n > start && n > 3.0).then_some(n)
+    });
+    assert!(
+        grew.is_some(),
+        "connect errors stayed at {last} (started at {start}) over several 1 s rounds"
     );
 }

@@ -9,7 +9,8 @@
 //!
 //! `--check` turns it into a smoke test (small sizes, in scripts/test.sh):
 //! it fails when the exporter is not ready, misses nodes, misses the
-//! injected sandbox failure, or fails a scrape.
+//! injected sandbox failure, fails a scrape, or leaves a process behind
+//! (every child leads its own process group, stopped as a whole on exit).
 
 mod apiserver;
 mod load;
@@ -78,13 +79,146 @@ enum Cmd {
     },
 }
 
-/// A child process killed on drop.
+/// Process groups of the children started (each leads its own), for the
+/// leftover check at the end of the run.
+static STARTED_GROUPS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// A child process leading its own process group. On drop (normal return,
+/// `?`/`bail!`, panic unwinding, interruption) the whole group, so also what
+/// the child forked (nginx's workers), gets SIGTERM, then SIGKILL if any of
+/// it is still there after a grace period, and the child is reaped.
 struct Proc(Child);
+
+impl Proc {
+    fn spawn(cmd: &mut Command) -> std::io::Result<Proc> {
+        use std::os::unix::process::CommandExt;
+        let child = cmd.process_group(0).spawn()?;
+        STARTED_GROUPS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(child.id());
+        Ok(Proc(child))
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let pgid = self.0.id();
+        signal_group(pgid, "TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            // A reaped leader's pid stays reserved while its group has
+            // members, so `-pgid` keeps naming this group.
+            let leader_done = !matches!(self.0.try_wait(), Ok(None));
+            if leader_done && group_members(pgid).is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        signal_group(pgid, "KILL");
         let _ = self.0.wait();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !group_members(pgid).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(25));
+        }
     }
+}
+
+/// `kill -s <sig> -- <target>` (a pid, or `-pgid` for a process group).
+fn send_signal(target: &str, sig: &str) {
+    let sent = Command::new("kill")
+        .args(["-s", sig, "--", target])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if sent.is_err() {
+        // No kill(1) on PATH: the shell's builtin.
+        let _ = Command::new("sh")
+            .args(["-c", &format!("kill -s {sig} -- {target}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn signal_group(pgid: u32, sig: &str) {
+    send_signal(&format!("-{pgid}"), sig);
+}
+
+/// A process as `/proc/<pid>/stat` shows it.
+struct ProcEntry {
+    pid: u32,
+    state: char,
+    ppid: u32,
+    pgrp: u32,
+}
+
+fn proc_entry(pid: u32) -> Option<ProcEntry> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    let ppid = f.next()?.parse().ok()?;
+    let pgrp = f.next()?.parse().ok()?;
+    Some(ProcEntry {
+        pid,
+        state,
+        ppid,
+        pgrp,
+    })
+}
+
+fn list_procs() -> Vec<ProcEntry> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(proc_entry)
+        .collect()
+}
+
+fn proc_cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .replace('\0', " ")
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// Live (not zombie) processes of process group `pgid`.
+fn group_members(pgid: u32) -> Vec<u32> {
+    list_procs()
+        .into_iter()
+        .filter(|p| p.pgrp == pgid && p.state != 'Z')
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// Processes the harness left behind: children not reaped, and live
+/// processes in a group the harness started or whose command line names
+/// its temp dir (nginx's master does; its workers are found by group).
+fn leftover_processes(tmp: &Path) -> Vec<(u32, String)> {
+    let me = std::process::id();
+    let groups = STARTED_GROUPS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let tmp = tmp.to_string_lossy().into_owned();
+    list_procs()
+        .into_iter()
+        .filter(|p| p.pid != me)
+        .filter_map(|p| {
+            let cmd = proc_cmdline(p.pid);
+            let ours = p.ppid == me
+                || (p.state != 'Z' && (groups.contains(&p.pgrp) || cmd.contains(&tmp)));
+            ours.then_some((p.pid, cmd))
+        })
+        .collect()
 }
 
 fn free_port() -> u16 {
@@ -100,12 +234,9 @@ fn spawn_listening(
     name: &'static str,
     lines: usize,
 ) -> Result<(Proc, Vec<String>)> {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {name}"))?;
-    let out = child.stdout.take().context("stdout")?;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = Proc::spawn(&mut cmd).with_context(|| format!("starting {name}"))?;
+    let out = child.0.stdout.take().context("stdout")?;
     let mut r = BufReader::new(out);
     let mut addrs = Vec::new();
     while addrs.len() < lines {
@@ -118,7 +249,7 @@ fn spawn_listening(
         }
     }
     std::thread::spawn(move || for _ in r.lines() {});
-    Ok((Proc(child), addrs))
+    Ok((child, addrs))
 }
 
 /// RSS (KiB) and CPU seconds (user + system) of a process.
@@ -465,28 +596,63 @@ fn main() -> Result<()> {
     if let Some(Cmd::Naive { body, listen }) = &args.cmd {
         return naive::serve(body, listen);
     }
+    let smoke = args.check;
+    let tmp = tempfile::tempdir()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(run(args))
+    // Every `Proc` lives in `run`'s future, so each child is gone once this
+    // returns, whether `run` finished, failed or was interrupted.
+    let outcome = rt.block_on(run_until_signal(args, tmp.path()));
+    let left = leftover_processes(tmp.path());
+    if !left.is_empty() {
+        let list = left
+            .iter()
+            .map(|(pid, cmd)| format!("pid {pid} ({cmd})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        eprintln!("scale: processes left behind after cleanup, killing them: {list}");
+        for (pid, _) in &left {
+            send_signal(&pid.to_string(), "KILL");
+        }
+        if smoke {
+            let msg = format!("processes left behind after cleanup: {list}");
+            return Err(match outcome {
+                Err(e) => e.context(msg),
+                Ok(()) => anyhow::anyhow!(msg),
+            });
+        }
+    }
+    outcome
 }
 
-async fn run(args: Args) -> Result<()> {
+/// [`run`], cut short (its children cleaned up) on Ctrl-C or SIGTERM: the
+/// children lead their own process groups, so the terminal's SIGINT does
+/// not reach them.
+async fn run_until_signal(args: Args, tmp: &Path) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = run(args, tmp) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        _ = term.recv() => Err(anyhow::anyhow!("terminated")),
+    }
+}
+
+async fn run(args: Args, tmp: &Path) -> Result<()> {
     let root = std::env::current_dir()?;
-    let tmp = tempfile::tempdir()?;
     let t_setup = Instant::now();
     eprintln!("scale: {} nodes x {} pods", args.nodes, args.pods_per_node);
 
     // EC2: moto.
     let moto_port = free_port();
-    let _moto = Proc(
+    let _moto = Proc::spawn(
         Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("moto_server (pip install 'moto[server]')")?,
-    );
+            .stderr(Stdio::null()),
+    )
+    .context("moto_server (pip install 'moto[server]')")?;
     let moto = format!("http://127.0.0.1:{moto_port}");
     let http = load::client();
     let t = Instant::now();
@@ -528,7 +694,7 @@ async fn run(args: Args) -> Result<()> {
     let ipamd_addr = ipamd_listener.local_addr()?;
     tokio::spawn(serve_ipamd(ipamd_listener, node0_ipamd.0, node0_ipamd.1));
     let node_agent_addr = format!("127.0.0.1:{}", free_port());
-    let node_agent = Proc(
+    let node_agent = Proc::spawn(
         Command::new(&args.exporter)
             .args([
                 "node",
@@ -543,10 +709,9 @@ async fn run(args: Args) -> Result<()> {
             ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("node agent")?,
-    );
+            .stderr(Stdio::null()),
+    )
+    .context("node agent")?;
     nodes[0].agent_address = node_agent_addr.clone();
 
     // Kubernetes objects.
@@ -574,15 +739,15 @@ async fn run(args: Args) -> Result<()> {
         .fallback(apiserver::handle)
         .with_state(store.clone());
     tokio::spawn(async move { axum::serve(api_listener, app).await });
-    let kubeconfig = tmp.path().join("kubeconfig");
+    let kubeconfig = tmp.join("kubeconfig");
     std::fs::write(&kubeconfig, format!("apiVersion: v1\nkind: Config\nclusters:\n- name: scale\n  cluster:\n    server: http://{api_addr}\ncontexts:\n- name: scale\n  context:\n    cluster: scale\n    user: scale\ncurrent-context: scale\nusers:\n- name: scale\n  user:\n    token: scale-token\n"))?;
 
     // CloudTrail fake, empty at start.
-    std::fs::create_dir_all(tmp.path().join("ct/cloudtrail"))?;
+    std::fs::create_dir_all(tmp.join("ct/cloudtrail"))?;
     let mut ct_cmd = Command::new("python3");
     ct_cmd.arg(root.join("tests/fakes/cloudtrail.py")).args([
         "--bundle",
-        tmp.path().join("ct").to_str().unwrap_or_default(),
+        tmp.join("ct").to_str().unwrap_or_default(),
         "--port",
         "0",
     ]);
@@ -597,11 +762,11 @@ async fn run(args: Args) -> Result<()> {
     // The exporter.
     let listen = format!("127.0.0.1:{}", free_port());
     let t0 = Instant::now();
-    let exporter = Proc(
+    let exporter = Proc::spawn(
         Command::new(&args.exporter)
             .args(["cluster", "--listen", &listen])
             .env("KUBECONFIG", &kubeconfig)
-            .env("HOME", tmp.path())
+            .env("HOME", tmp)
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", "us-west-2")
@@ -611,10 +776,9 @@ async fn run(args: Args) -> Result<()> {
             .env("EKS_IPAM_CLUSTER_NAME", "prod-eks")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("exporter")?,
-    );
+            .stderr(Stdio::inherit()),
+    )
+    .context("exporter")?;
     let pid = exporter.0.id();
     let base = format!("http://{listen}");
     let ready = loop {
@@ -851,10 +1015,10 @@ async fn run(args: Args) -> Result<()> {
     res.scrape_1 = Some(load::run(&http, &url, 1, secs, false).await);
     res.scrape_20 = Some(load::run(&http, &url, 20, secs, false).await);
     res.scrape_20_gzip = Some(load::run(&http, &url, 20, secs, true).await);
-    let body_file = tmp.path().join("www/metrics.prom");
-    std::fs::create_dir_all(body_file.parent().unwrap_or(tmp.path()))?;
+    let body_file = tmp.join("www/metrics.prom");
+    std::fs::create_dir_all(body_file.parent().unwrap_or(tmp))?;
     std::fs::write(&body_file, &snapshot)?;
-    if let Some(nginx) = start_nginx(tmp.path())? {
+    if let Some(nginx) = start_nginx(tmp)? {
         res.nginx_20 = Some(
             load::run(
                 &http,
@@ -871,7 +1035,7 @@ async fn run(args: Args) -> Result<()> {
     {
         let naive_addr = format!("127.0.0.1:{}", free_port());
         let me = std::env::current_exe()?;
-        let _naive = Proc(
+        let _naive = Proc::spawn(
             Command::new(me)
                 .args([
                     "naive",
@@ -880,9 +1044,9 @@ async fn run(args: Args) -> Result<()> {
                     "--listen",
                     &naive_addr,
                 ])
-                .stdout(Stdio::null())
-                .spawn()?,
-        );
+                .stdout(Stdio::null()),
+        )
+        .context("naive baseline")?;
         let t = Instant::now();
         while load::get(&http, &format!("http://{naive_addr}/healthz"), false)
             .await
@@ -972,13 +1136,15 @@ fn start_nginx(dir: &Path) -> Result<Option<(Proc, String)>> {
     let Some(bin) = bin else { return Ok(None) };
     let addr = format!("127.0.0.1:{}", free_port());
     let d = dir.display();
-    let conf = format!("worker_processes 2;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\ndaemon off;\nevents {{ worker_connections 1024; }}\n\
+    // In the foreground (`daemon off`), so the master is our child and it and
+    // its workers stay in the process group `Proc` stops as a whole.
+    let conf = format!("worker_processes 2;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\ndaemon off;\nmaster_process on;\nevents {{ worker_connections 1024; }}\n\
         http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000; default_type text/plain;\n\
         client_body_temp_path {d}/ct; proxy_temp_path {d}/pt; fastcgi_temp_path {d}/ft; uwsgi_temp_path {d}/ut; scgi_temp_path {d}/st;\n\
         server {{ listen {addr}; root {d}/www; }} }}\n");
     let conf_file = dir.join("nginx.conf");
     std::fs::write(&conf_file, conf)?;
-    let p = Proc(
+    let p = Proc::spawn(
         Command::new(bin)
             .args([
                 "-c",
@@ -987,9 +1153,9 @@ fn start_nginx(dir: &Path) -> Result<Option<(Proc, String)>> {
                 &format!("{d}/nginx-error.log"),
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
+            .stderr(Stdio::null()),
+    )
+    .context("nginx")?;
     for _ in 0..100 {
         if std::net::TcpStream::connect(&addr).is_ok() {
             return Ok(Some((p, addr)));

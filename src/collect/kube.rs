@@ -620,6 +620,10 @@ impl Source for KubeCollector {
         self.unsynced()
     }
 
+    fn required(&self) -> bool {
+        true
+    }
+
     fn synced(&self) -> bool {
         self.core_synced()
     }

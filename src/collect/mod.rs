@@ -176,6 +176,12 @@ pub trait Source: Send + Sync {
     fn gates_first_view(&self) -> bool {
         true
     }
+    /// Without this source no diagnosis is possible (Kubernetes: there are
+    /// no nodes to diagnose); a one-shot `diagnose` fails instead of saying
+    /// "no findings".
+    fn required(&self) -> bool {
+        false
+    }
     /// What is still being waited for (for progress messages).
     fn waiting_for(&self) -> Vec<&'static str> {
         if self.synced() {
@@ -208,6 +214,15 @@ impl Live {
             s.fill(&mut st);
         }
         st
+    }
+
+    /// Required sources that have not synced, with what each still waits for.
+    pub fn required_unsynced(&self) -> Vec<(&'static str, Vec<&'static str>)> {
+        self.sources
+            .iter()
+            .filter(|s| s.required() && !s.synced())
+            .map(|s| (s.name(), s.waiting_for()))
+            .collect()
     }
 
     pub fn synced(&self) -> bool {

@@ -621,6 +621,171 @@ mod tests {
         );
     }
 
+    /// Limits as karpenter-provider-aws v1.14.1's fake EC2 API describes the
+    /// type (`pkg/fake/zz_generated.describe_instance_types.go`): default
+    /// vCPUs, default-card ENIs, IPv4 per ENI.
+    fn fake_type(name: &str, vcpus: u32, card0_enis: u32, ipv4: u32) -> InstanceLimits {
+        InstanceLimits {
+            instance_type: name.into(),
+            vcpus: Some(vcpus),
+            hypervisor: crate::model::limits::Hypervisor::Nitro,
+            bare_metal: false,
+            network_cards: 1,
+            default_card_max_enis: card0_enis,
+            max_enis_total: card0_enis,
+            ipv4_per_eni: ipv4,
+            trunking_compatible: None,
+        }
+    }
+
+    /// The max-pods expectations of karpenter-provider-aws v1.14.1
+    /// (bde00654cd316fddb3dccfba3f5ac07039865429)
+    /// `pkg/providers/instancetype/suite_test.go`, on its fake types.
+    #[test]
+    fn upstream_karpenter_max_pods_expectations() {
+        let t3_large = fake_type("t3.large", 2, 3, 12);
+        // m6idn.32xlarge: 16 ENIs over two cards of 8; card 0 counts.
+        let m6idn = fake_type("m6idn.32xlarge", 128, 8, 50);
+        let m5_xlarge = fake_type("m5.xlarge", 4, 4, 15);
+        let base = |reserved| karpenter(reserved);
+        let with = |f: &dyn Fn(&mut KarpenterPodsInput)| {
+            let mut k = karpenter(0);
+            f(&mut k);
+            k
+        };
+        // (line, type, input, expected pods)
+        let rows: Vec<(&str, &InstanceLimits, KarpenterPodsInput, Option<u32>)> = vec![
+            // L1617-1663 "should default max pods based off of network interfaces"
+            ("L1617", &t3_large, base(0), Some(35)),
+            ("L1617", &m6idn, base(0), Some(394)),
+            // L1165-1187 kube-reserved memory 893Mi = 11 x 58 + 255 on m5.xlarge
+            ("L1165", &m5_xlarge, base(0), Some(58)),
+            // L1664-1765 user-defined maxPods=10, any family
+            (
+                "L1664",
+                &t3_large,
+                with(&|k| k.max_pods = Some(MaxPodsSetting::Fixed(10))),
+                Some(10),
+            ),
+            (
+                "L1731 Bottlerocket",
+                &t3_large,
+                with(&|k| {
+                    k.max_pods = Some(MaxPodsSetting::Fixed(10));
+                    k.ami_family = AmiFamily::Bottlerocket
+                }),
+                Some(10),
+            ),
+            (
+                "L1731 Windows",
+                &t3_large,
+                with(&|k| {
+                    k.max_pods = Some(MaxPodsSetting::Fixed(10));
+                    k.ami_family = AmiFamily::Windows
+                }),
+                Some(10),
+            ),
+            // L1766-1815 ReservedENIs=1: (3 - 1) x 11 + 2 = 24; Windows 110
+            ("L1808 AL2023", &t3_large, base(1), Some(24)),
+            (
+                "L1808 Bottlerocket",
+                &t3_large,
+                with(&|k| {
+                    k.reserved_enis = 1;
+                    k.ami_family = AmiFamily::Bottlerocket
+                }),
+                Some(24),
+            ),
+            (
+                "L1808 Windows",
+                &t3_large,
+                with(&|k| {
+                    k.reserved_enis = 1;
+                    k.ami_family = AmiFamily::Windows
+                }),
+                Some(110),
+            ),
+            // L1816-1853 ReservedENIs=1,000,000: "if max-pods is 2, we output 0"
+            ("L1816", &t3_large, base(1_000_000), Some(0)),
+            // L1854-1880 podsPerCore=1: the vCPU count
+            (
+                "L1854",
+                &t3_large,
+                with(&|k| k.pods_per_core = Some(1)),
+                Some(2),
+            ),
+            (
+                "L1854",
+                &m6idn,
+                with(&|k| k.pods_per_core = Some(1)),
+                Some(128),
+            ),
+            // L1881-1908 min(maxPods=20, podsPerCore=4 x vCPUs)
+            (
+                "L1881",
+                &t3_large,
+                with(&|k| {
+                    k.pods_per_core = Some(4);
+                    k.max_pods = Some(MaxPodsSetting::Fixed(20))
+                }),
+                Some(8),
+            ),
+            (
+                "L1881",
+                &m5_xlarge,
+                with(&|k| {
+                    k.pods_per_core = Some(4);
+                    k.max_pods = Some(MaxPodsSetting::Fixed(20))
+                }),
+                Some(16),
+            ),
+            (
+                "L1881",
+                &m6idn,
+                with(&|k| {
+                    k.pods_per_core = Some(4);
+                    k.max_pods = Some(MaxPodsSetting::Fixed(20))
+                }),
+                Some(20),
+            ),
+            // L1909-1937 Bottlerocket ignores podsPerCore
+            (
+                "L1909",
+                &t3_large,
+                with(&|k| {
+                    k.pods_per_core = Some(1);
+                    k.ami_family = AmiFamily::Bottlerocket
+                }),
+                Some(35),
+            ),
+            // L1938-1985 podsPerCore=0 is unset
+            (
+                "L1938",
+                &t3_large,
+                with(&|k| k.pods_per_core = Some(0)),
+                Some(35),
+            ),
+            (
+                "L1938",
+                &m6idn,
+                with(&|k| k.pods_per_core = Some(0)),
+                Some(394),
+            ),
+            // L3249-3266 an EFA-only interface on card 0: (8 - 1) x 49 + 2
+            ("L3249", &m6idn, with(&|k| k.efa_only_card0 = 1), Some(345)),
+            // L3231-3248 EFA-only on card 1 is not subtracted
+            ("L3231", &m6idn, base(0), Some(394)),
+        ];
+        for (line, limits, input, want) in rows {
+            assert_eq!(
+                karpenter_expected_max_pods(limits, &input),
+                want,
+                "{line} {}",
+                limits.instance_type
+            );
+        }
+    }
+
     #[test]
     fn ami_family_parsing() {
         assert_eq!(AmiFamily::parse("al2023@latest"), AmiFamily::Standard);

@@ -454,6 +454,8 @@ pub struct IpamdPool {
     /// ipamd's raw counters (every CIDR counted); informational.
     pub raw_total_ips: u32,
     pub raw_assigned_ips: u32,
+    /// CIDRs `/v1/enis` listed on more than one ENI (counted once, where assigned).
+    pub duplicate_cidrs: u32,
     pub enis: Vec<IpamdEni>,
 }
 

@@ -115,6 +115,8 @@ metrics! {
         "IPs ipamd holds on each ENI (a /28 prefix counts 16).";
     IPAMD_PREFIXES: "eks_ipam_ipamd_prefixes", Gauge, Node, ["node"],
         "/28 prefixes ipamd holds on this node.";
+    IPAMD_DUPLICATE_ADDRESSES: "eks_ipam_ipamd_duplicate_addresses", Gauge, Node, ["node"],
+        "Addresses ipamd's /v1/enis lists on more than one ENI (seen while it moves one); counted once in the pool.";
     IPAMD_NO_AVAILABLE_IP: "eks_ipam_ipamd_no_available_ip_total", Counter, Node, ["node"],
         "ipamd's awscni_no_available_ip_addresses: pod IP requests it could not serve.";
     COLLECTOR_UP: "eks_ipam_collector_up", Gauge, Both, ["collector"],

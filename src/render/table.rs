@@ -258,7 +258,7 @@ pub fn render(view: &View, color: bool) -> String {
             &rows,
         );
     }
-    out.push_str("\n? = unknown (its source was missing from the bundle)\n");
+    out.push_str("\n? = unknown (its source was missing or could not be read)\n");
     out
 }
 

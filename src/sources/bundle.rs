@@ -254,6 +254,92 @@ fn parse_json<T: DeserializeOwned>(files: &dyn BundleFiles, rel: &str) -> Result
         })
 }
 
+/// A kubectl List read item by item: items of another `kind` (what
+/// `kubectl get nodes,pods -o json` mixes in) are skipped, and an object
+/// listed twice (same namespace and name; the higher resourceVersion wins)
+/// is one object, so no series is exported twice. Items without `kind`
+/// (hand-made bundles) are taken.
+fn parse_list<T: DeserializeOwned>(
+    files: &dyn BundleFiles,
+    rel: &str,
+    kind: &str,
+) -> Result<Option<Vec<T>>> {
+    #[derive(Deserialize)]
+    struct RawList {
+        items: Vec<Box<serde_json::value::RawValue>>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct Head {
+        #[serde(default)]
+        kind: Option<String>,
+        #[serde(default)]
+        metadata: HeadMeta,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct HeadMeta {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        namespace: Option<String>,
+        #[serde(default)]
+        resource_version: Option<String>,
+    }
+    let Some(list) = parse_json::<RawList>(files, rel)? else {
+        return Ok(None);
+    };
+    let json_err = |source| Error::Json {
+        file: files.display(rel),
+        source,
+    };
+    let (mut foreign, mut duplicate) = (0usize, 0usize);
+    // (namespace, name) -> index in `out`, and that item's resourceVersion.
+    let mut seen: std::collections::HashMap<(String, String), (usize, Option<u64>)> =
+        std::collections::HashMap::new();
+    let mut out: Vec<Option<T>> = Vec::with_capacity(list.items.len());
+    for raw in &list.items {
+        let head: Head = serde_json::from_str(raw.get()).map_err(json_err)?;
+        if head.kind.as_deref().is_some_and(|k| k != kind) {
+            foreign += 1;
+            continue;
+        }
+        let item: T = serde_json::from_str(raw.get()).map_err(json_err)?;
+        let version = head
+            .metadata
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok());
+        let Some(name) = head.metadata.name else {
+            out.push(Some(item));
+            continue;
+        };
+        let key = (head.metadata.namespace.unwrap_or_default(), name);
+        match seen.get(&key) {
+            Some(&(i, old)) => {
+                duplicate += 1;
+                if version >= old {
+                    out[i] = Some(item);
+                    seen.insert(key, (i, version));
+                }
+            }
+            None => {
+                seen.insert(key, (out.len(), version));
+                out.push(Some(item));
+            }
+        }
+    }
+    if foreign > 0 || duplicate > 0 {
+        tracing::warn!(
+            file = %files.display(rel),
+            foreign_items_skipped = foreign,
+            duplicate_items_merged = duplicate,
+            "list holds items of another kind or the same object twice"
+        );
+    }
+    Ok(Some(out.into_iter().flatten().collect()))
+}
+
 fn invalid(files: &dyn BundleFiles, rel: &str, message: impl Into<String>) -> Error {
     Error::Invalid {
         file: files.display(rel),
@@ -336,9 +422,9 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
 
     // DaemonSets first: ENI_CONFIG_LABEL_DEF decides which node labels to keep.
     if let Some(list) =
-        parse_json::<kube::List<kube::KWorkload>>(files, "kubernetes/daemonsets.json")?
+        parse_list::<kube::KWorkload>(files, "kubernetes/daemonsets.json", "DaemonSet")?
     {
-        st.aws_node = Some(kube::aws_node_daemonset_env(&list.items).map(
+        st.aws_node = Some(kube::aws_node_daemonset_env(&list).map(
             |(namespace, daemonset_env)| AwsNodeState {
                 namespace,
                 daemonset_env,
@@ -346,27 +432,25 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
         ));
     }
 
-    if let Some(list) = parse_json::<kube::List<kube::KPod>>(files, "kubernetes/pods.json")? {
-        for (node, p) in kube::aws_node_pod_per_node(&list.items) {
+    if let Some(list) = parse_list::<kube::KPod>(files, "kubernetes/pods.json", "Pod")? {
+        for (node, p) in kube::aws_node_pod_per_node(&list) {
             if let Some(env) = p.aws_node_env() {
                 st.aws_node_pod_env
                     .insert(node.to_string(), std::sync::Arc::new(env));
             }
         }
-        let pods: Vec<(u128, PodState)> =
-            list.items.iter().map(|p| (p.key(), p.to_state())).collect();
+        let pods: Vec<(u128, PodState)> = list.iter().map(|p| (p.key(), p.to_state())).collect();
         st.pods = Some(PodSummary::from_keyed_pods(
             pods.iter().map(|(k, p)| (*k, p)),
         ));
     }
 
-    if let Some(list) = parse_json::<kube::List<kube::KNode>>(files, "kubernetes/nodes.json")? {
+    if let Some(list) = parse_list::<kube::KNode>(files, "kubernetes/nodes.json", "Node")? {
         let (labels, annotations) = kube::eni_config_keys(
             st.aws_node.as_ref().and_then(|a| a.as_ref()),
             &st.aws_node_pod_env,
         );
         let nodes: Vec<NodeState> = list
-            .items
             .iter()
             .map(|n| n.to_state(&labels, &annotations))
             .collect();
@@ -374,42 +458,40 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
     }
 
     if let Some(list) =
-        parse_json::<kube::List<kube::KWorkload>>(files, "kubernetes/deployments.json")?
+        parse_list::<kube::KWorkload>(files, "kubernetes/deployments.json", "Deployment")?
     {
-        st.karpenter = Some(kube::karpenter_controller(&list.items));
+        st.karpenter = Some(kube::karpenter_controller(&list));
     }
 
-    if let Some(list) = parse_json::<kube::List<kube::KEvent>>(files, "kubernetes/events.json")? {
+    if let Some(list) = parse_list::<kube::KEvent>(files, "kubernetes/events.json", "Event")? {
         st.sandbox_failures = Some(
-            list.items
-                .iter()
+            list.iter()
                 .filter_map(kube::KEvent::sandbox_ip_failure)
                 .collect(),
         );
     }
 
     if let Some(list) =
-        parse_json::<kube::List<kube::KNodeClaim>>(files, "kubernetes/nodeclaims.json")?
+        parse_list::<kube::KNodeClaim>(files, "kubernetes/nodeclaims.json", "NodeClaim")?
     {
-        st.nodeclaims = Some(list.items.iter().map(kube::KNodeClaim::to_state).collect());
+        st.nodeclaims = Some(list.iter().map(kube::KNodeClaim::to_state).collect());
     }
     // NodePools: validated, not used by the view yet.
-    parse_json::<kube::List<kube::KNodePool>>(files, "kubernetes/nodepools.json")?;
+    parse_list::<kube::KNodePool>(files, "kubernetes/nodepools.json", "NodePool")?;
     if let Some(list) =
-        parse_json::<kube::List<kube::KNodeClass>>(files, "kubernetes/ec2nodeclasses.json")?
+        parse_list::<kube::KNodeClass>(files, "kubernetes/ec2nodeclasses.json", "EC2NodeClass")?
     {
         let rel = "kubernetes/ec2nodeclasses.json";
         st.ec2nodeclasses = Some(
-            list.items
-                .iter()
+            list.iter()
                 .map(|c| c.to_state().map_err(|m| invalid(files, rel, m)))
                 .collect::<Result<_>>()?,
         );
     }
     if let Some(list) =
-        parse_json::<kube::List<kube::KEniConfig>>(files, "kubernetes/eniconfigs.json")?
+        parse_list::<kube::KEniConfig>(files, "kubernetes/eniconfigs.json", "ENIConfig")?
     {
-        st.eniconfigs = Some(list.items.iter().map(kube::KEniConfig::to_state).collect());
+        st.eniconfigs = Some(list.iter().map(kube::KEniConfig::to_state).collect());
     }
 
     if let Some(d) = parse_json::<ec2::DescribeInstanceTypes>(files, "ec2/instance-types.json")? {
@@ -510,6 +592,43 @@ mod tests {
             Error::Invalid { file, message } => format!("{file}: {message}"),
             other => panic!("expected Error::Invalid, got {other:?}"),
         }
+    }
+
+    /// Issue 14 item 9: `kubectl get nodes,pods -o json` mixes kinds, and
+    /// an object listed twice must not become two nodes (two series each).
+    #[test]
+    fn lists_take_their_kind_and_each_object_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("kubernetes")).unwrap();
+        let node = |name: &str, rv: &str, pods: &str| {
+            format!(
+                r#"{{"apiVersion":"v1","kind":"Node","metadata":{{"name":"{name}","uid":"u-{name}","resourceVersion":"{rv}"}},
+                   "status":{{"capacity":{{"pods":"{pods}"}}}}}}"#
+            )
+        };
+        let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-1","namespace":"default"},"spec":{"nodeName":"n1"}}"#;
+        let items = [
+            node("n1", "100", "17"),
+            pod.to_string(),
+            node("n1", "120", "12"),
+            node("n2", "7", "29"),
+        ];
+        std::fs::write(
+            dir.path().join("kubernetes/nodes.json"),
+            format!(
+                r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#,
+                items.join(",")
+            ),
+        )
+        .unwrap();
+        let st = load(&DirBundle::open(dir.path()).unwrap()).unwrap();
+        let nodes = st.nodes.unwrap();
+        let names: Vec<(&str, Option<u32>)> = nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.capacity_pods))
+            .collect();
+        // No phantom node "web-1"; n1 once, at its newer resourceVersion.
+        assert_eq!(names, [("n1", Some(12)), ("n2", Some(29))]);
     }
 
     #[test]

@@ -135,7 +135,12 @@ pub fn parse_enis(body: &[u8]) -> Result<IpamdPool, String> {
         serde_json::from_value(card0).map_err(|e| format!("unexpected /v1/enis content: {e}"))?;
     let raw_total_ips = go_count(infos.total_ips.as_ref(), "TotalIPs")?;
     let raw_assigned_ips = go_count(infos.assigned_ips.as_ref(), "AssignedIPs")?;
-    let mut enis = Vec::with_capacity(infos.enis.len());
+    let mut enis: Vec<IpamdEni> = Vec::with_capacity(infos.enis.len());
+    // The same CIDR on two ENIs (seen transiently while ipamd moves an
+    // address): one address, kept where it is assigned, counted once.
+    let mut seen: std::collections::HashMap<String, (usize, usize)> =
+        std::collections::HashMap::new();
+    let mut duplicate_cidrs = 0u32;
     for (key, eni) in infos.enis {
         if eni.legacy_addresses.is_some() && eni.cidrs.is_none() {
             return Err(
@@ -143,11 +148,9 @@ pub fn parse_enis(body: &[u8]) -> Result<IpamdPool, String> {
                     .into(),
             );
         }
-        let cidrs = eni
-            .cidrs
-            .unwrap_or_default()
-            .into_values()
-            .map(|c| IpamdCidr {
+        let mut cidrs: Vec<IpamdCidr> = Vec::new();
+        for (cidr_key, c) in eni.cidrs.unwrap_or_default() {
+            let cidr = IpamdCidr {
                 prefix: c.is_prefix,
                 addresses: c
                     .addresses
@@ -158,8 +161,19 @@ pub fn parse_enis(body: &[u8]) -> Result<IpamdPool, String> {
                         unassigned_at: a.unassigned,
                     })
                     .collect(),
-            })
-            .collect();
+            };
+            let assigned = |c: &IpamdCidr| c.addresses.iter().filter(|a| a.assigned).count();
+            if let Some(&(e, i)) = seen.get(&cidr_key) {
+                duplicate_cidrs += 1;
+                let kept = &mut enis[e].cidrs[i];
+                if assigned(&cidr) > assigned(kept) {
+                    *kept = cidr;
+                }
+                continue;
+            }
+            seen.insert(cidr_key, (enis.len(), cidrs.len()));
+            cidrs.push(cidr);
+        }
         enis.push(IpamdEni {
             id: if eni.id.is_empty() { key } else { eni.id },
             primary: eni.is_primary,
@@ -173,6 +187,7 @@ pub fn parse_enis(body: &[u8]) -> Result<IpamdPool, String> {
     Ok(IpamdPool {
         raw_total_ips,
         raw_assigned_ips,
+        duplicate_cidrs,
         enis,
     })
 }
@@ -384,6 +399,42 @@ mod tests {
             let err = parse_enis(body.as_bytes()).unwrap_err();
             assert!(err.contains(want), "{body}: {err}");
         }
+    }
+
+    /// Issue 14 item 10: an address listed on two ENIs (transient, during an
+    /// ENI move) is one address: counted once, assigned if either copy is.
+    #[test]
+    fn an_address_on_two_enis_counts_once() {
+        let addr = |assigned: bool| {
+            let key = if assigned {
+                r#"{"networkName":"aws-cni","containerID":"","ifName":""}"#
+            } else {
+                r#"{"networkName":"","containerID":"","ifName":""}"#
+            };
+            format!(r#"{{"10.0.1.7":{{"Address":"10.0.1.7","IPAMKey":{key}}}}}"#)
+        };
+        let body = format!(
+            r#"{{"0":{{"TotalIPs":3,"AssignedIPs":1,"ENIs":{{
+              "eni-a":{{"ID":"eni-a","IsPrimary":true,"AvailableIPv4Cidrs":{{
+                 "10.0.1.7/32":{{"IPAddresses":{},"IsPrefix":false}},
+                 "10.0.1.8/32":{{"IPAddresses":{{}},"IsPrefix":false}}}}}},
+              "eni-b":{{"ID":"eni-b","AvailableIPv4Cidrs":{{
+                 "10.0.1.7/32":{{"IPAddresses":{},"IsPrefix":false}}}}}}}}}}}}"#,
+            addr(false),
+            addr(true)
+        );
+        let pool = parse_enis(body.as_bytes()).unwrap();
+        assert_eq!(pool.duplicate_cidrs, 1);
+        let cidrs: usize = pool.enis.iter().map(|e| e.cidrs.len()).sum();
+        assert_eq!(cidrs, 2, "10.0.1.7 once, 10.0.1.8 once");
+        let assigned: usize = pool
+            .enis
+            .iter()
+            .flat_map(|e| &e.cidrs)
+            .flat_map(|c| &c.addresses)
+            .filter(|a| a.assigned)
+            .count();
+        assert_eq!(assigned, 1, "the assigned copy is kept");
     }
 
     #[test]

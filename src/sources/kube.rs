@@ -14,12 +14,6 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-/// A `kind: List` (or any `*List`) as kubectl prints it.
-#[derive(Deserialize, Clone, Debug)]
-pub struct List<T> {
-    pub items: Vec<T>,
-}
-
 /// The metadata fields the exporter reads. Everything else (managedFields
 /// above all) is skipped while deserialising, so caches stay slim.
 #[derive(Deserialize, Default, Clone, Debug)]
