@@ -9,6 +9,9 @@ WORKDIR /src
 # The whole source tree (see .dockerignore): Cargo.toml, Cargo.lock, src/ and the files the binary
 # embeds (the demo bundle).
 COPY . .
+# The runtime image has glibc 2.36, which loads packed relative relocations
+# (DT_RELR, see build.rs): ~0.8 MiB less resident per process.
+ENV EKS_IPAM_PACK_RELATIVE_RELOCS=1
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin eks-ipam-exporter \

@@ -41,20 +41,32 @@ fn elf_section_names(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// build.rs links the binary with packed relative relocations: without them
-/// the loader reads ~1.1 MB of `.rela.dyn` into every process (every node
-/// agent) at start.
 #[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
+/// A plain build must load on glibc 2.34 (Amazon Linux 2023): no DT_RELR
+/// (issue 13 item 6). The image opts in, because its runtime has glibc 2.36.
 #[test]
-fn binary_has_packed_relative_relocations() {
+fn default_build_has_no_packed_relocations_and_the_image_opts_in() {
     let bytes = std::fs::read(env!("CARGO_BIN_EXE_eks-ipam-exporter")).unwrap();
     let names = elf_section_names(&bytes);
     assert!(
         names.iter().any(|n| n == ".text"),
         "section names parsed: {names:?}"
     );
+    if std::env::var("EKS_IPAM_PACK_RELATIVE_RELOCS").as_deref() != Ok("1") {
+        assert!(
+            !names.iter().any(|n| n == ".relr.dyn"),
+            "a default build must not need glibc 2.36: {names:?}"
+        );
+    }
+    let dockerfile =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    let build_stage = dockerfile.split("\nFROM ").nth(1).unwrap_or_default();
     assert!(
-        names.iter().any(|n| n == ".relr.dyn"),
-        "no .relr.dyn: {names:?}"
+        build_stage.contains("ENV EKS_IPAM_PACK_RELATIVE_RELOCS=1"),
+        "the image build must opt in to packed relocations"
+    );
+    assert!(
+        dockerfile.contains("distroless/cc-debian12"),
+        "packed relocations need the glibc 2.36 runtime of cc-debian12"
     );
 }
