@@ -7,16 +7,22 @@ use std::time::Instant;
 const STALLED: &str = "ip-10-0-36-41.us-west-2.compute.internal";
 
 fn agent_for(ipamd: &Fake) -> Server {
-    let intro = format!("http://{}", ipamd.addrs["ipamd-introspection"]);
-    let metrics = format!("http://{}/metrics", ipamd.addrs["ipamd-metrics"]);
+    agent_at(
+        &format!("http://{}", ipamd.addrs["ipamd-introspection"]),
+        &format!("http://{}/metrics", ipamd.addrs["ipamd-metrics"]),
+    )
+}
+
+/// A node agent for STALLED reading ipamd at these URLs every second.
+fn agent_at(intro: &str, metrics: &str) -> Server {
     start_server(&[
         "node",
         "--node-name",
         STALLED,
         "--ipamd-introspection-url",
-        &intro,
+        intro,
         "--ipamd-metrics-url",
-        &metrics,
+        metrics,
         "--interval",
         "1s",
     ])
@@ -204,19 +210,10 @@ fn ipamd_errors_are_counted_since_start_by_kind() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let intro = format!("http://{closed}");
-    let metrics = format!("http://{closed}/metrics");
-    let agent = start_server(&[
-        "node",
-        "--node-name",
-        STALLED,
-        "--ipamd-introspection-url",
-        &intro,
-        "--ipamd-metrics-url",
-        &metrics,
-        "--interval",
-        "1s",
-    ]);
+    let agent = agent_at(
+        &format!("http://{closed}"),
+        &format!("http://{closed}/metrics"),
+    );
     let first = ready_metrics(&agent);
     assert!(
         first.contains(&format!("eks_ipam_ipamd_up{{node=\"{STALLED}\"}} 0")),

@@ -40,7 +40,11 @@ pub struct ClusterAnalysis {
     /// From the aws-node DaemonSet template.
     pub custom_networking: Option<bool>,
     pub prefix_delegation: Option<bool>,
+    /// `None` also when a setting could not be read (see `aws_node_unresolved`).
     pub aws_node_settings: Option<CniSettings>,
+    /// DaemonSet settings from `valueFrom`/`envFrom`, which the exporter
+    /// cannot read.
+    pub aws_node_unresolved: Vec<String>,
     /// `None`: unknown; `Some(false)`: no Karpenter controller Deployment found.
     pub karpenter_installed: Option<bool>,
     pub karpenter_reserved_enis: Option<u32>,
@@ -117,6 +121,10 @@ pub struct NodeAnalysis {
     /// (not serialised: the target fields above show them).
     #[serde(skip)]
     pub settings: Option<CniSettings>,
+    /// Settings of this node's aws-node env that could not be read
+    /// (`valueFrom`/`envFrom`); `settings` is `None` then.
+    #[serde(skip)]
+    pub settings_unresolved: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -413,6 +421,9 @@ pub fn analyse(state: &ClusterState) -> Analysis {
     let karpenter = state.karpenter.as_ref().map(|k| k.as_ref());
     let reserved_enis = karpenter.flatten().and_then(|k| k.reserved_enis);
 
+    // Settings read from ConfigMaps/Secrets are unknown: so is every number
+    // that depends on the settings (never the defaults in their place).
+    let ds_resolved = ds_settings.as_ref().filter(|s| s.resolved());
     let joined = Joined {
         state,
         lookups: &lk,
@@ -430,9 +441,13 @@ pub fn analyse(state: &ClusterState) -> Analysis {
     let cluster = ClusterAnalysis {
         name: state.cluster_name.clone(),
         region: state.region.clone(),
-        custom_networking: ds_settings.as_ref().map(|s| s.custom_networking),
-        prefix_delegation: ds_settings.as_ref().map(|s| s.prefix_delegation),
-        aws_node_settings: ds_settings.clone(),
+        custom_networking: ds_resolved.map(|s| s.custom_networking),
+        prefix_delegation: ds_resolved.map(|s| s.prefix_delegation),
+        aws_node_settings: ds_resolved.cloned(),
+        aws_node_unresolved: ds_settings
+            .as_ref()
+            .map(|s| s.unresolved.clone())
+            .unwrap_or_default(),
         karpenter_installed: karpenter.map(|k| k.is_some()),
         karpenter_reserved_enis: reserved_enis,
         karpenter_deployment: karpenter
@@ -527,7 +542,11 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
     let ipamd = state.ipamd.get(&n.name);
     let pool = ipamd.and_then(|i| i.pool.as_ref());
 
-    let s = settings.as_ref().map(|(s, _)| s);
+    let unresolved: Vec<String> = settings
+        .as_ref()
+        .map(|(s, _)| s.unresolved.clone())
+        .unwrap_or_default();
+    let s = settings.as_ref().map(|(s, _)| s).filter(|s| s.resolved());
     let mode = match (s, limits) {
         (Some(s), Some((l, _))) => Some(capacity::ip_mode(s, l)),
         _ => None,
@@ -678,7 +697,8 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
             .and_then(|i| i.metrics.as_ref())
             .and_then(|m| m.no_available_ip_addresses),
         api_calls,
-        settings: settings.map(|(s, _)| s),
+        settings: settings.map(|(s, _)| s).filter(CniSettings::resolved),
+        settings_unresolved: unresolved,
     }
 }
 

@@ -50,7 +50,8 @@ pub struct CniSettings {
     pub eni_config_label_def: Option<String>,
     pub eni_config_annotation_def: Option<String>,
     /// Settings that matter to the diagnosis but come from `valueFrom`
-    /// (ConfigMap/Secret refs) and so could not be read: shown as evidence.
+    /// (ConfigMap/Secret refs) or may come from `envFrom`, and so could not
+    /// be read: the numbers that depend on settings are unknown.
     pub unresolved: Vec<String>,
     /// Values ipamd would reject and replace with its default.
     pub invalid: Vec<String>,
@@ -59,6 +60,10 @@ pub struct CniSettings {
 const DEFAULT_WARM_ENI_TARGET: u32 = 1;
 const DEFAULT_WARM_PREFIX_TARGET: u32 = 0;
 const DEFAULT_IP_COOLDOWN_SECONDS: u32 = 30;
+
+/// Stands in an env list for the container's `envFrom` sources, whose
+/// values cannot be known from the pod spec.
+pub const ENV_FROM: &str = "(envFrom)";
 
 /// The env names this module reads; others are ignored.
 const KNOWN: &[&str] = &[
@@ -129,8 +134,13 @@ impl CniSettings {
             unresolved: Vec::new(),
             invalid: Vec::new(),
         };
+        // `envFrom` may set any variable the env list does not (env wins).
+        let env_from = env.iter().any(|v| v.name == ENV_FROM && v.value.is_none());
         for name in KNOWN {
             let Some(var) = env.iter().rev().find(|v| v.name == *name) else {
+                if env_from {
+                    s.unresolved.push(format!("{name} (envFrom)"));
+                }
                 continue;
             };
             let Some(value) = var.value.as_deref() else {
@@ -226,6 +236,11 @@ impl CniSettings {
         if invalid {
             self.invalid.push(format!("{name}={value:?}"));
         }
+    }
+
+    /// Every setting is known (none from `valueFrom`/`envFrom`).
+    pub fn resolved(&self) -> bool {
+        self.unresolved.is_empty()
     }
 
     /// ipamd's `warmIPTargetsDefined()`: either IP target set disables the

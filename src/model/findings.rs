@@ -67,6 +67,7 @@ pub enum FindingCode {
     SubnetNoFreePrefix,
     EniConfigMissing,
     IpProvisioningDisabled,
+    SettingUnresolved,
 }
 
 impl FindingCode {
@@ -82,6 +83,7 @@ impl FindingCode {
             FindingCode::SubnetNoFreePrefix => "SubnetNoFreePrefix",
             FindingCode::EniConfigMissing => "EniConfigMissing",
             FindingCode::IpProvisioningDisabled => "IpProvisioningDisabled",
+            FindingCode::SettingUnresolved => "SettingUnresolved",
         }
     }
 }
@@ -148,6 +150,7 @@ pub fn evaluate(a: &Analysis, t: &Thresholds) -> Vec<Finding> {
     minimum_ip_target_without_warm(i, &mut out);
     karpenter_reserved_enis(i, &mut out);
     provisioning_disabled(i, &mut out);
+    setting_unresolved(i, &mut out);
     for n in &a.nodes {
         pod_capacity_exceeds_ip_capacity(i, n, &mut out);
         ipamd_allocation_stalled(i, n, &mut out);
@@ -296,6 +299,54 @@ fn karpenter_reserved_enis(i: &Inputs<'_>, out: &mut Vec<Finding>) {
             ("overcommitted_nodes", json!(over)),
         ]),
     });
+}
+
+const UNRESOLVED_FIX: &str = "The exporter does not read ConfigMaps or Secrets yet, so every number that depends on \
+these settings is unknown (absent) rather than shown with a default. To see them, set the value inline (`value:`) in the \
+container's env instead of `valueFrom`/`envFrom`.";
+
+/// Settings the exporter could not read (design.md section 8): one
+/// cluster-level finding per workload whose template has them, and one per
+/// node whose own aws-node pod has settings the template does not.
+fn setting_unresolved(i: &Inputs<'_>, out: &mut Vec<Finding>) {
+    let ds = &i.a.cluster.aws_node_unresolved;
+    let mut push = |node: String, what: String, settings: Vec<String>| {
+        out.push(Finding {
+            code: FindingCode::SettingUnresolved,
+            severity: Severity::Info,
+            subnet_id: String::new(),
+            summary: format!(
+                "{what}: {} come from valueFrom/envFrom, which the exporter cannot read; the numbers that depend on them \
+                 are unknown",
+                settings.join(", ")
+            ),
+            remediation: UNRESOLVED_FIX.to_string(),
+            evidence: ev(&[("unresolved_settings", json!(settings)), ("source", json!(what))]),
+            node,
+        });
+    };
+    if !ds.is_empty() {
+        push(String::new(), "aws-node DaemonSet".into(), ds.clone());
+    }
+    for n in &i.a.nodes {
+        if !n.settings_unresolved.is_empty() && n.settings_unresolved != *ds {
+            push(
+                n.name.clone(),
+                format!("aws-node pod on {}", n.name),
+                n.settings_unresolved.clone(),
+            );
+        }
+    }
+    if let Some(k) = &i.a.karpenter {
+        let raw = k.reserved_enis_raw.as_deref();
+        if k.reserved_enis.is_none() && matches!(raw, Some("(valueFrom)" | "(envFrom)")) {
+            push(
+                String::new(),
+                format!("Karpenter controller {}/{}", k.namespace, k.name),
+                vec![format!("RESERVED_ENIS {}", raw.unwrap_or_default())],
+            );
+        }
+    }
 }
 
 fn provisioning_disabled(i: &Inputs<'_>, out: &mut Vec<Finding>) {
@@ -935,5 +986,88 @@ mod tests {
         sorted.sort_by(|a, b| b.cmp(a));
         assert_eq!(sev, sorted);
         assert_eq!(f.last().map(|f| f.code), Some(SubnetIpsLow));
+    }
+
+    /// Issue 14 item 12: a setting from `valueFrom` or `envFrom` used to be
+    /// shown as unset (WARM_IP_TARGET=0 -> a false
+    /// MinimumIpTargetWithoutWarmIpTarget). Now its dependent numbers are
+    /// unknown and SettingUnresolved says which setting and why.
+    #[test]
+    fn setting_unresolved() {
+        let from_configmap = Cluster::new()
+            .aws_node(&[("MINIMUM_IP_TARGET", "25")])
+            .with_state(|s| {
+                let ds = s.aws_node.as_mut().unwrap().as_mut().unwrap();
+                ds.daemonset_env.push(crate::model::cni::EnvVar {
+                    name: "WARM_IP_TARGET".into(),
+                    value: None,
+                });
+            })
+            .node(
+                Node::new("n1", "m5.4xlarge", 234)
+                    .pods(25)
+                    .pool(Pool::new().eni(true, 25, 25)),
+            );
+        let a = from_configmap.analyse();
+        assert_eq!(a.nodes[0].warm_ip_target, None);
+        assert_eq!(a.nodes[0].pod_ip_capacity, None);
+        assert_eq!(a.nodes[0].ip_growth_blocked, None);
+        assert_eq!(a.cluster.custom_networking, None);
+        let f = from_configmap.findings();
+        let u = only(&f, SettingUnresolved);
+        assert_eq!(u.severity, Severity::Info);
+        assert_eq!(u.node, "");
+        assert_eq!(u.evidence["unresolved_settings"], json!(["WARM_IP_TARGET"]));
+        assert!(
+            !codes(&f).contains(&MinimumIpTargetWithoutWarmIpTarget),
+            "{:?}",
+            codes(&f)
+        );
+        // envFrom: every setting the env list does not name is unknown.
+        let env_from = Cluster::new()
+            .aws_node(&[(crate::model::cni::ENV_FROM, "")])
+            .with_state(|s| {
+                let ds = s.aws_node.as_mut().unwrap().as_mut().unwrap();
+                ds.daemonset_env[0].value = None;
+            });
+        let f = env_from.findings();
+        let u = only(&f, SettingUnresolved);
+        assert!(
+            u.summary.contains("WARM_IP_TARGET (envFrom)"),
+            "{}",
+            u.summary
+        );
+        // One node's own aws-node pod: a node-level finding.
+        let pod_env = Cluster::new()
+            .node(Node::new("n1", "m5.large", 29))
+            .with_state(|s| {
+                s.aws_node_pod_env.insert(
+                    "n1".into(),
+                    std::sync::Arc::new(vec![crate::model::cni::EnvVar {
+                        name: "MAX_ENI".into(),
+                        value: None,
+                    }]),
+                );
+            });
+        let f = pod_env.findings();
+        assert_eq!(only(&f, SettingUnresolved).node, "n1");
+        // Karpenter's RESERVED_ENIS from a ConfigMap.
+        let karpenter = Cluster::new().with_state(|s| {
+            s.karpenter = Some(Some(crate::model::state::KarpenterState {
+                namespace: "karpenter".into(),
+                name: "karpenter".into(),
+                reserved_enis: None,
+                reserved_enis_raw: Some("(valueFrom)".into()),
+            }))
+        });
+        let f = karpenter.findings();
+        assert!(only(&f, SettingUnresolved)
+            .summary
+            .contains("RESERVED_ENIS"));
+        // Quiet when everything is inline.
+        assert!(!has(
+            &min_ip_cluster(&[("MINIMUM_IP_TARGET", "25")], 20, 0),
+            SettingUnresolved
+        ));
     }
 }

@@ -170,6 +170,9 @@ pub struct KContainer {
     pub args: Vec<String>,
     #[serde(default)]
     pub env: Vec<KEnv>,
+    /// Only whether there is any: its ConfigMaps/Secrets are not read.
+    #[serde(default, rename = "envFrom")]
+    pub env_from: Vec<IgnoredAny>,
     #[serde(default)]
     pub ports: Vec<KPort>,
 }
@@ -637,7 +640,7 @@ impl KPod {
         if !self.is_aws_node() {
             return None;
         }
-        aws_node_container(&self.spec.containers).map(|c| c.env.iter().map(KEnv::to_env).collect())
+        aws_node_container(&self.spec.containers).map(KContainer::settings_env)
     }
 
     /// How well this aws-node pod speaks for its node's settings: `None`
@@ -732,6 +735,21 @@ fn aws_node_container(containers: &[KContainer]) -> Option<&KContainer> {
     containers.iter().find(|c| c.name == "aws-node")
 }
 
+impl KContainer {
+    /// The env list as the settings parser reads it: `valueFrom` entries
+    /// without a value, and an `envFrom` marker first (explicit entries win).
+    fn settings_env(&self) -> Vec<EnvVar> {
+        let marker = (!self.env_from.is_empty()).then(|| EnvVar {
+            name: crate::model::cni::ENV_FROM.to_string(),
+            value: None,
+        });
+        marker
+            .into_iter()
+            .chain(self.env.iter().map(KEnv::to_env))
+            .collect()
+    }
+}
+
 // ---------- DaemonSet / Deployment ----------
 
 #[derive(Deserialize, Clone, Debug)]
@@ -779,7 +797,7 @@ pub fn aws_node_daemonset_env<'a>(
     let c = aws_node_container(&ds.spec.template.spec.containers)?;
     Some((
         ds.metadata.namespace.clone().unwrap_or_default(),
-        c.env.iter().map(KEnv::to_env).collect(),
+        c.settings_env(),
     ))
 }
 
@@ -804,8 +822,20 @@ pub fn karpenter_controller(deployments: &[KWorkload]) -> Option<KarpenterState>
                 .find(|c| c.image.as_deref().is_some_and(|i| i.contains("karpenter")))
         })?;
     let env = c.env.iter().rev().find(|e| e.name == "RESERVED_ENIS");
+    // The flag wins over the env, so a flag keeps the value known even when
+    // the env entry comes from a ConfigMap.
+    let flag_set = c.args.iter().any(|a| {
+        let f = a.trim_start_matches('-');
+        f == "reserved-enis" || f.starts_with("reserved-enis=")
+    });
     let (reserved_enis, raw) = match env {
-        Some(e) if e.value_from.is_some() => (None, Some("(valueFrom)".to_string())),
+        Some(e) if e.value_from.is_some() => (
+            flag_set
+                .then(|| crate::model::capacity::karpenter_reserved_enis(None, &c.args))
+                .flatten(),
+            Some("(valueFrom)".to_string()),
+        ),
+        None if !c.env_from.is_empty() && !flag_set => (None, Some("(envFrom)".to_string())),
         // A plain entry without `value` is the empty string.
         Some(e) => {
             let raw = e.value.clone().unwrap_or_default();
