@@ -311,8 +311,41 @@ fn thresholds_change_the_verdict() {
     ]);
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert!(!findings(&v).iter().any(|f| f.0 == "IpamdAllocationStalled"));
-    let bad = run(&["diagnose", "--bundle", "x", "--subnet-low-ratio", "2"]);
-    assert_eq!(bad.code, 2);
+}
+
+/// `--subnet-low-ratio` is checked on a real bundle (issue 13 item 8: this
+/// ran with a nonexistent bundle, which exits 2 whatever the ratio): out of
+/// range is a usage error naming the bound; in range it changes the verdict.
+#[test]
+fn subnet_low_ratio_is_validated_and_applied() {
+    let bundle = repo("tests/bundles/healthy");
+    let bundle = bundle.to_str().unwrap();
+    for bad in ["2", "-0.1", "ten"] {
+        let flag = format!("--subnet-low-ratio={bad}");
+        let out = run(&["diagnose", "--bundle", bundle, &flag]);
+        assert_eq!(out.code, 2, "{bad}: {}", out.stderr);
+        assert!(out.stderr.contains("ratio"), "{bad}: {}", out.stderr);
+    }
+    let low = |ratio: &str| {
+        let out = run(&[
+            "diagnose",
+            "--bundle",
+            bundle,
+            "--subnet-low-ratio",
+            ratio,
+            "--output",
+            "json",
+        ]);
+        assert!(out.code == 0 || out.code == 1, "{}", out.stderr);
+        let v: Value = serde_json::from_str(&out.stdout).unwrap();
+        findings(&v)
+            .iter()
+            .filter(|f| f.0 == "SubnetIpsLow")
+            .count()
+    };
+    // Every subnet has fewer free IPs than its whole size: ratio 1 flags them all.
+    assert_eq!(low("0"), 0);
+    assert!(low("1") > 0);
 }
 
 /// Issue 14 item 13: live `diagnose` against an apiserver that never answers

@@ -58,6 +58,24 @@ fn filters_work_without_javascript() {
     assert!(page.contains("<option value=\"us-west-2b\" selected>"));
 }
 
+/// Markup sent in `?node=` is echoed into the filter box as text only
+/// (issue 13 item 8: no test sent markup in the query).
+#[test]
+fn markup_in_the_node_filter_stays_text() {
+    let srv = start_server(&["demo"]);
+    let (code, page) = http_get(
+        &srv.addr,
+        "/?node=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E%3Cinput%20x%3D%22",
+    );
+    assert_eq!(code, 200);
+    assert!(!page.contains("<script>alert(1)"), "{page}");
+    assert!(!page.contains("<input x=\""), "{page}");
+    assert!(
+        page.contains("&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the query is shown escaped in the filter box"
+    );
+}
+
 fn rename_everywhere(dir: &Path, from: &str, to: &str) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let p = entry.unwrap().path();

@@ -1117,6 +1117,22 @@ fn check(res: &Results, body: &[u8]) -> Result<()> {
     if res.failed_requests > 0 {
         bail!("{} scrapes failed", res.failed_requests);
     }
+    // The AWS budgets the README promises (issue 13 item 8: the rates were
+    // printed, never asserted): CloudTrail's 2 requests/s are shared by the
+    // whole account, our share is at most 0.2; EC2 at most 30 a minute.
+    let over = |v: f64, max: f64| v.is_nan() || v > max;
+    if over(res.cloudtrail_requests_per_second, 0.2) {
+        bail!(
+            "CloudTrail {:.3} requests/s in the steady window, over the 0.2 budget",
+            res.cloudtrail_requests_per_second
+        );
+    }
+    if over(res.ec2_requests_per_minute, 30.0) {
+        bail!(
+            "EC2 {:.1} requests/min in the steady window, over the 30 budget",
+            res.ec2_requests_per_minute
+        );
+    }
     for (what, s) in [
         ("1 scraper", &res.scrape_1),
         ("20 scrapers", &res.scrape_20),

@@ -1375,4 +1375,26 @@ mod tests {
         assert_eq!(waiting_on_n2(failure(None, "n1")), Some(0));
         assert_eq!(waiting_on_n2(failure(None, "n2")), Some(1));
     }
+
+    /// A pending pod without an IP is only "waiting for an IP" with a
+    /// sandbox failure of its own (issue 13 item 8: no test had a pending
+    /// pod without one, so "every pending pod waits" would have passed).
+    #[test]
+    fn a_pending_pod_without_a_failure_event_is_not_waiting_for_an_ip() {
+        let c = Cluster::new()
+            .node(Node::new("n1", "m5.large", 29).waiting(1))
+            .with_state(|s| {
+                s.pods
+                    .as_mut()
+                    .unwrap()
+                    .pending_without_ip
+                    .push(PendingPod {
+                        namespace: "default".into(),
+                        name: "just-scheduled".into(),
+                        node: "n1".into(),
+                        key: pod_uid("just-scheduled"),
+                    });
+            });
+        assert_eq!(node(&c.analyse(), "n1").pods_waiting_for_ip, Some(1));
+    }
 }
