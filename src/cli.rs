@@ -10,7 +10,7 @@ use crate::{Error, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Default port of the `cluster` role (and `demo`); the node agent uses the next one.
 pub const DEFAULT_CLUSTER_PORT: u16 = 10097;
@@ -83,9 +83,9 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct ThresholdArgs {
     /// No AssignPrivateIpAddresses/CreateNetworkInterface for this long, with pods waiting and no free IP, is a stall
-    /// (e.g. 20m, 1h, 900s). Keep it well above CloudTrail's ~5-15 min delivery delay.
-    #[arg(long, env = "EKS_IPAM_SILENCE_WINDOW", default_value = "20m", value_parser = parse_duration_secs)]
-    pub silence_window: u64,
+    /// (a duration: 20m, 1h30m, 900s; at least 1m). Keep it well above CloudTrail's ~5-15 min delivery delay.
+    #[arg(long, env = "EKS_IPAM_SILENCE_WINDOW", default_value = "20m", value_parser = duration_at_least::<60>)]
+    pub silence_window: Duration,
     /// A subnet with fewer free IPs than this share of its size is reported as low.
     #[arg(long, env = "EKS_IPAM_SUBNET_LOW_RATIO", default_value_t = 0.10, value_parser = parse_ratio)]
     pub subnet_low_ratio: f64,
@@ -94,7 +94,7 @@ pub struct ThresholdArgs {
 impl ThresholdArgs {
     pub fn thresholds(&self) -> Thresholds {
         Thresholds {
-            silence_window_seconds: self.silence_window,
+            silence_window_seconds: self.silence_window.as_secs(),
             subnet_low_ratio: self.subnet_low_ratio,
         }
     }
@@ -131,9 +131,9 @@ pub struct LiveArgs {
     /// Do not call CloudTrail (API-call silence unknown).
     #[arg(long, env = "EKS_IPAM_DISABLE_CLOUDTRAIL")]
     pub disable_cloudtrail: bool,
-    /// Seconds between EC2 refreshes (subnets, ENIs).
-    #[arg(long, env = "EKS_IPAM_EC2_INTERVAL", default_value = "5m", value_parser = parse_duration_secs)]
-    pub ec2_interval: u64,
+    /// Time between EC2 refreshes (subnets, ENIs); a duration, at least 10s.
+    #[arg(long, env = "EKS_IPAM_EC2_INTERVAL", default_value = "5m", value_parser = duration_at_least::<10>)]
+    pub ec2_interval: Duration,
     /// Most EC2 requests per minute, whatever the cluster size.
     #[arg(
         long,
@@ -141,34 +141,36 @@ pub struct LiveArgs {
         default_value_t = 30
     )]
     pub ec2_max_requests_per_minute: u32,
-    /// Seconds between CloudTrail rounds (one LookupEvents query per event name).
-    #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_INTERVAL", default_value = "60s", value_parser = parse_duration_secs)]
-    pub cloudtrail_interval: u64,
-    /// How far back CloudTrail is read at start, and how long calls are kept.
-    #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_LOOKBACK", default_value = "3h", value_parser = parse_duration_secs)]
-    pub cloudtrail_lookback: u64,
+    /// Time between CloudTrail rounds (one LookupEvents query per event name); a duration, at least 5s.
+    #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_INTERVAL", default_value = "60s", value_parser = duration_at_least::<5>)]
+    pub cloudtrail_interval: Duration,
+    /// How far back CloudTrail is read at start, and how long calls are kept; a duration, at least 1m.
+    #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_LOOKBACK", default_value = "3h", value_parser = duration_at_least::<60>)]
+    pub cloudtrail_lookback: Duration,
     /// Client-side cap on LookupEvents requests per second, whatever the cluster size (the
     /// account-wide limit is 2, shared). When calls are many, rounds take longer instead.
     #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_MAX_RPS", default_value_t = 0.2)]
     pub cloudtrail_max_rps: f64,
-    /// Seconds between pulls of the node agents.
-    #[arg(long, env = "EKS_IPAM_AGENT_INTERVAL", default_value = "15s", value_parser = parse_duration_secs)]
-    pub agent_interval: u64,
-    /// Timeout for one node agent pull, in seconds.
-    #[arg(long, env = "EKS_IPAM_AGENT_TIMEOUT", default_value = "3s", value_parser = parse_duration_secs)]
-    pub agent_timeout: u64,
+    /// Time between pulls of the node agents; a duration, at least 1s.
+    #[arg(long, env = "EKS_IPAM_AGENT_INTERVAL", default_value = "15s", value_parser = duration_at_least::<1>)]
+    pub agent_interval: Duration,
+    /// Timeout for one node agent pull; a duration, at least 1s.
+    #[arg(long, env = "EKS_IPAM_AGENT_TIMEOUT", default_value = "3s", value_parser = duration_at_least::<1>)]
+    pub agent_timeout: Duration,
     /// Node agents pulled at once.
     #[arg(long, env = "EKS_IPAM_AGENT_CONCURRENCY", default_value_t = 32)]
     pub agent_concurrency: usize,
     /// Namespace of the node-agent pods (default: any).
     #[arg(long, env = "EKS_IPAM_AGENT_NAMESPACE")]
     pub agent_namespace: Option<String>,
-    /// A Kubernetes watch failing this long shows its resource as unknown instead of its last-known state.
-    #[arg(long, env = "EKS_IPAM_STALE_AFTER", default_value = "5m", value_parser = parse_duration_secs)]
-    pub stale_after: u64,
-    /// Seconds to wait for every source's first read before serving what there is.
-    #[arg(long, env = "EKS_IPAM_READY_TIMEOUT", default_value = "60s", value_parser = parse_duration_secs)]
-    pub ready_timeout: u64,
+    /// A Kubernetes watch failing this long shows its resource as unknown instead of its last-known state;
+    /// a duration, at least 1s.
+    #[arg(long, env = "EKS_IPAM_STALE_AFTER", default_value = "5m", value_parser = duration_at_least::<1>)]
+    pub stale_after: Duration,
+    /// How long to wait for every source's first read before serving what there is (`diagnose`: before
+    /// giving up on Kubernetes); a duration, at least 1s.
+    #[arg(long, env = "EKS_IPAM_READY_TIMEOUT", default_value = "60s", value_parser = duration_at_least::<1>)]
+    pub ready_timeout: Duration,
 }
 
 #[derive(Args, Debug)]
@@ -193,9 +195,9 @@ pub struct NodeArgs {
         default_value = "http://127.0.0.1:61678/metrics"
     )]
     pub ipamd_metrics_url: String,
-    /// Seconds between reads of ipamd.
-    #[arg(long, env = "EKS_IPAM_NODE_INTERVAL", default_value = "10s", value_parser = parse_duration_secs)]
-    pub interval: u64,
+    /// Time between reads of ipamd; a duration, at least 1s.
+    #[arg(long, env = "EKS_IPAM_NODE_INTERVAL", default_value = "10s", value_parser = duration_at_least::<1>)]
+    pub interval: Duration,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,10 +231,32 @@ pub struct DiagnoseArgs {
         default_value = "info"
     )]
     pub min_severity: MinSeverity,
+    /// Colour in the table: auto (a terminal, and NO_COLOR unset or empty), always or never.
+    #[arg(long, env = "EKS_IPAM_COLOR", value_enum, default_value = "auto")]
+    pub color: ColorChoice,
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
     #[command(flatten)]
     pub live: LiveArgs,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour: `always`/`never` as said; `auto` only for a
+    /// terminal, and not when NO_COLOR is set to anything (no-color.org).
+    pub fn enabled(self, is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_terminal && no_color.is_none_or(|v| v.is_empty()),
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -271,20 +295,60 @@ pub struct DemoArgs {
 }
 
 /// "20m", "1h", "90s", "1200" (seconds).
-pub fn parse_duration_secs(s: &str) -> std::result::Result<u64, String> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().last() {
-        Some((i, 's')) => (&s[..i], 1),
-        Some((i, 'm')) => (&s[..i], 60),
-        Some((i, 'h')) => (&s[..i], 3600),
-        Some((i, 'd')) => (&s[..i], 86_400),
-        _ => (s, 1),
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}: use e.g. 20m, 1h, 900s"))?;
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("duration {s:?} is too large"))
+/// A duration such as `90s`, `20m`, `1h30m`, `2d` or a bare number of
+/// seconds: whole numbers with the units d, h, m, s, largest first.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let t = s.trim();
+    let bad = || format!("invalid duration {s:?}: use e.g. 90s, 20m, 1h30m");
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse::<u64>().map(Duration::from_secs).map_err(|_| bad());
+    }
+    let mut total: u64 = 0;
+    let mut last_unit = u64::MAX;
+    let mut digits = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+        // Each unit once, largest first; a number before every unit.
+        if digits.is_empty() || unit >= last_unit {
+            return Err(bad());
+        }
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("duration {s:?} is too large"))?;
+        last_unit = unit;
+        digits.clear();
+    }
+    if !digits.is_empty() || last_unit == u64::MAX {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// [`parse_duration`] with a minimum of `MIN` seconds: a shorter value is
+/// an error, never silently raised.
+pub fn duration_at_least<const MIN: u64>(s: &str) -> std::result::Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(MIN) {
+        let min = if MIN % 60 == 0 {
+            format!("{}m", MIN / 60)
+        } else {
+            format!("{MIN}s")
+        };
+        return Err(format!("{s:?} is too short: at least {min}"));
+    }
+    Ok(d)
 }
 
 fn parse_ratio(s: &str) -> std::result::Result<f64, String> {
@@ -316,6 +380,16 @@ pub fn view_from_bundle(
 }
 
 async fn serve_bundle(files: &dyn BundleFiles, listen: &str, cfg: &Thresholds) -> Result<()> {
+    serve_bundle_then(files, listen, cfg, |_| {}).await
+}
+
+/// As [`serve_bundle`], calling `on_listening` with the bound address.
+async fn serve_bundle_then(
+    files: &dyn BundleFiles,
+    listen: &str,
+    cfg: &Thresholds,
+    on_listening: impl FnOnce(std::net::SocketAddr),
+) -> Result<()> {
     let (v, status) = view_from_bundle(files, cfg)?;
     tracing::info!(
         nodes = v.nodes.len(),
@@ -324,7 +398,7 @@ async fn serve_bundle(files: &dyn BundleFiles, listen: &str, cfg: &Thresholds) -
     );
     let state = AppState::new();
     state.publish(Snapshot::new(v, vec![status]));
-    server::serve(listen, state).await
+    server::serve_then(listen, state, on_listening).await
 }
 
 /// Starts every live collector and the rebuild loop.
@@ -343,7 +417,7 @@ pub async fn start_live(
     let kube = kc::KubeCollector::start(
         client,
         &kc::KubeOptions {
-            stale_after: Duration::from_secs(a.stale_after.max(1)),
+            stale_after: a.stale_after,
             karpenter: true,
             eniconfigs: true,
             agent_namespace: a.agent_namespace.clone(),
@@ -354,8 +428,8 @@ pub async fn start_live(
     let agents = agents::AgentsCollector::start(
         kube.clone(),
         agents::AgentsOptions {
-            interval: Duration::from_secs(a.agent_interval.max(1)),
-            timeout: Duration::from_secs(a.agent_timeout.max(1)),
+            interval: a.agent_interval,
+            timeout: a.agent_timeout,
             concurrency: a.agent_concurrency,
         },
         health.clone(),
@@ -377,7 +451,7 @@ pub async fn start_live(
                 kube.clone(),
                 agents.clone(),
                 ec2::Ec2Options {
-                    interval: Duration::from_secs(a.ec2_interval.max(10)),
+                    interval: a.ec2_interval,
                     max_requests_per_minute: a.ec2_max_requests_per_minute,
                     ..Default::default()
                 },
@@ -389,8 +463,8 @@ pub async fn start_live(
             sources.push(cloudtrail::CloudTrailCollector::start(
                 aws_sdk_cloudtrail::Client::new(&sdk),
                 cloudtrail::CloudTrailOptions {
-                    poll_interval: Duration::from_secs(a.cloudtrail_interval.max(5)),
-                    lookback: Duration::from_secs(a.cloudtrail_lookback.max(60)),
+                    poll_interval: a.cloudtrail_interval,
+                    lookback: a.cloudtrail_lookback,
                     max_rps: a.cloudtrail_max_rps,
                     ..Default::default()
                 },
@@ -412,7 +486,7 @@ pub async fn start_live(
         cfg,
         Duration::from_millis(200),
         Duration::from_secs(15),
-        Duration::from_secs(a.ready_timeout),
+        a.ready_timeout,
     ));
     Ok(live)
 }
@@ -433,7 +507,7 @@ async fn diagnose_live(a: &LiveArgs, cfg: Thresholds) -> Result<view::View> {
     let started = Instant::now();
     let tty = std::io::stderr().is_terminal();
     let mut last_len = 0;
-    while !live.synced() && started.elapsed() < Duration::from_secs(a.ready_timeout) {
+    while !live.synced() && started.elapsed() < a.ready_timeout {
         let waiting = live.waiting_for();
         let line = format!(
             "waiting for {} ({}s)",
@@ -471,7 +545,7 @@ async fn diagnose_live(a: &LiveArgs, cfg: Thresholds) -> Result<view::View> {
         return Err(Error::RequiredSourceUnavailable {
             collector: source,
             missing: missing.join(", "),
-            seconds: a.ready_timeout,
+            seconds: a.ready_timeout.as_secs(),
             hint: "check KUBECONFIG, the API endpoint and RBAC; `kubectl get nodes` must work",
         });
     }
@@ -516,10 +590,20 @@ pub async fn run(cli: Cli) -> Result<u8> {
             }
         },
         Command::Demo(a) => {
-            serve_bundle(
+            serve_bundle_then(
                 &EmbeddedBundle::demo(),
                 &a.listen,
                 &a.thresholds.thresholds(),
+                |addr| {
+                    // The first-run path: where to look (issue 16 item 5).
+                    eprintln!(
+                        "demo: both incidents and healthy nodes, no cluster or AWS account needed\n  \
+                         status page  http://{addr}/\n  \
+                         metrics      http://{addr}/metrics\n  \
+                         diagnosis    http://{addr}/api/v1/diagnosis\n\
+                         Ctrl-C stops it."
+                    )
+                },
             )
             .await?;
             Ok(0)
@@ -534,9 +618,13 @@ pub async fn run(cli: Cli) -> Result<u8> {
             use std::io::{IsTerminal, Write};
             let text = match a.output {
                 OutputFormat::Json => crate::render::json::render(&v),
-                OutputFormat::Table => {
-                    crate::render::table::render(&v, std::io::stdout().is_terminal())
-                }
+                OutputFormat::Table => crate::render::table::render(
+                    &v,
+                    a.color.enabled(
+                        std::io::stdout().is_terminal(),
+                        std::env::var_os("NO_COLOR").as_deref(),
+                    ),
+                ),
             };
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (e.g. `| head`) is not an error worth a panic.
@@ -553,7 +641,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
                     node_name,
                     introspection_url: a.ipamd_introspection_url.clone(),
                     metrics_url: a.ipamd_metrics_url.clone(),
-                    interval: std::time::Duration::from_secs(a.interval.max(1)),
+                    interval: a.interval,
                 },
             )
             .await?;
@@ -568,9 +656,9 @@ pub async fn run(cli: Cli) -> Result<u8> {
                     region: l.region.clone(),
                     disable_ec2: l.disable_ec2,
                     disable_cloudtrail: l.disable_cloudtrail,
-                    cloudtrail_lookback: std::time::Duration::from_secs(l.cloudtrail_lookback),
+                    cloudtrail_lookback: l.cloudtrail_lookback,
                     cloudtrail_max_rps: l.cloudtrail_max_rps,
-                    agent_timeout: std::time::Duration::from_secs(l.agent_timeout.max(1)),
+                    agent_timeout: l.agent_timeout,
                     agent_concurrency: l.agent_concurrency,
                     agent_namespace: l.agent_namespace.clone(),
                 },
@@ -595,12 +683,48 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration_secs("20m"), Ok(1200));
-        assert_eq!(parse_duration_secs("1h"), Ok(3600));
-        assert_eq!(parse_duration_secs("900s"), Ok(900));
-        assert_eq!(parse_duration_secs("45"), Ok(45));
-        assert!(parse_duration_secs("soon").is_err());
-        assert!(parse_duration_secs("99999999999999999d").is_err());
+        let secs = |s: &str| parse_duration(s).map(|d| d.as_secs());
+        assert_eq!(secs("20m"), Ok(1200));
+        assert_eq!(secs("1h"), Ok(3600));
+        assert_eq!(secs("900s"), Ok(900));
+        assert_eq!(secs("45"), Ok(45));
+        // Compound durations, as the help says (issue 16: `1h30m` was refused).
+        assert_eq!(secs("1h30m"), Ok(5400));
+        assert_eq!(secs("2d3h4m5s"), Ok(183_845));
+        for bad in [
+            "soon",
+            "",
+            "m",
+            "1x",
+            "30m1h",
+            "1h1h",
+            "1.5h",
+            "-5s",
+            "99999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Issue 13 item 5: a value under a flag's minimum is an error that
+    /// says the minimum (it used to be raised to it silently).
+    #[test]
+    fn durations_below_the_minimum_are_refused() {
+        assert_eq!(duration_at_least::<10>("10s"), Ok(Duration::from_secs(10)));
+        let e = duration_at_least::<10>("5s").unwrap_err();
+        assert!(e.contains("at least 10s"), "{e}");
+        let e = duration_at_least::<60>("30s").unwrap_err();
+        assert!(e.contains("at least 1m"), "{e}");
+        use clap::Parser;
+        let err = Cli::try_parse_from(["eks-ipam-exporter", "cluster", "--ec2-interval", "5s"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--ec2-interval") && err.contains("at least 10s"),
+            "{err}"
+        );
+        let ok = Cli::try_parse_from(["eks-ipam-exporter", "cluster", "--silence-window", "1h30m"]);
+        assert!(ok.is_ok());
     }
 
     #[test]

@@ -285,6 +285,15 @@ pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3
 
 /// Serves until SIGTERM or Ctrl-C.
 pub async fn serve(addr: &str, state: AppState) -> Result<()> {
+    serve_then(addr, state, |_| {}).await
+}
+
+/// As [`serve`], calling `on_listening` with the bound address first.
+pub async fn serve_then(
+    addr: &str,
+    state: AppState,
+    on_listening: impl FnOnce(std::net::SocketAddr),
+) -> Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| Error::Listen {
@@ -296,6 +305,7 @@ pub async fn serve(addr: &str, state: AppState) -> Result<()> {
         source,
     })?;
     tracing::info!(%local, "listening");
+    on_listening(local);
     serve_until_signal(listener, router(state), SHUTDOWN_GRACE).await
 }
 

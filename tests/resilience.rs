@@ -77,7 +77,7 @@ fn no_credentials_in_logs_at_trace_level() {
             "--log-level",
             "trace",
             "--cloudtrail-interval",
-            "2s",
+            "5s",
             "--ec2-interval",
             "10s",
         ])
