@@ -360,7 +360,7 @@ pub fn analyse(state: &ClusterState) -> Analysis {
     let failures: Option<FailureIndex> = state.sandbox_failures.as_ref().map(|f| {
         let mut ix = FailureIndex::default();
         for f in f {
-            match f.pod_uid.as_deref().and_then(parse_uid) {
+            match f.pod_uid.as_deref().and_then(uid_key) {
                 Some(uid) => {
                     ix.by_uid.insert(uid);
                 }
@@ -494,11 +494,6 @@ struct FailureIndex<'a> {
     by_uid: HashSet<u128>,
     /// (namespace, pod, node) of failures whose event carries no UID.
     by_name_on_node: HashSet<(&'a str, &'a str, &'a str)>,
-}
-
-/// A pod UID read as the pods' identity key (a UUID as a number).
-fn parse_uid(s: &str) -> Option<u128> {
-    uuid::Uuid::try_parse(s).ok().map(|u| u.as_u128())
 }
 
 /// What every node's analysis reads besides the node itself: the state and

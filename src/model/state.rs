@@ -107,6 +107,12 @@ pub struct PodCounts {
     pub host_network: u32,
 }
 
+/// A Kubernetes UID (a UUID) read as a number: the identity key of pods,
+/// and how sandbox-failure events name the pod they are about.
+pub fn uid_key(s: &str) -> Option<u128> {
+    uuid::Uuid::try_parse(s).ok().map(|u| u.as_u128())
+}
+
 /// A pod-network pod in `Pending` without an IP: it may be waiting for one
 /// (the view checks it against the sandbox failures).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

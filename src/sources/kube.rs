@@ -599,7 +599,7 @@ fn pod_key(m: &ObjectMeta) -> u128 {
 
 /// A UUID read as a number (the `uuid` crate's parser); `None` for anything else.
 pub fn parse_uuid(s: &str) -> Option<u128> {
-    uuid::Uuid::try_parse(s).ok().map(|u| u.as_u128())
+    crate::model::state::uid_key(s)
 }
 
 /// Where a node agent serves: its pod's IP (the node's, hostNetwork) and port.
