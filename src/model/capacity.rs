@@ -653,6 +653,12 @@ mod tests {
             f(&mut k);
             k
         };
+        let ppc4_max20 = || {
+            with(&|k| {
+                k.pods_per_core = Some(4);
+                k.max_pods = Some(MaxPodsSetting::Fixed(20))
+            })
+        };
         // (line, type, input, expected pods)
         let rows: Vec<(&str, &InstanceLimits, KarpenterPodsInput, Option<u32>)> = vec![
             // L1617-1663 "should default max pods based off of network interfaces"
@@ -721,33 +727,9 @@ mod tests {
                 Some(128),
             ),
             // L1881-1908 min(maxPods=20, podsPerCore=4 x vCPUs)
-            (
-                "L1881",
-                &t3_large,
-                with(&|k| {
-                    k.pods_per_core = Some(4);
-                    k.max_pods = Some(MaxPodsSetting::Fixed(20))
-                }),
-                Some(8),
-            ),
-            (
-                "L1881",
-                &m5_xlarge,
-                with(&|k| {
-                    k.pods_per_core = Some(4);
-                    k.max_pods = Some(MaxPodsSetting::Fixed(20))
-                }),
-                Some(16),
-            ),
-            (
-                "L1881",
-                &m6idn,
-                with(&|k| {
-                    k.pods_per_core = Some(4);
-                    k.max_pods = Some(MaxPodsSetting::Fixed(20))
-                }),
-                Some(20),
-            ),
+            ("L1881", &t3_large, ppc4_max20(), Some(8)),
+            ("L1881", &m5_xlarge, ppc4_max20(), Some(16)),
+            ("L1881", &m6idn, ppc4_max20(), Some(20)),
             // L1909-1937 Bottlerocket ignores podsPerCore
             (
                 "L1909",
