@@ -11,6 +11,9 @@
 use crate::collect::agents;
 use crate::collect::aws_error_kind;
 use crate::collect::cloudtrail::{RateLimiter, POLLED};
+use crate::model::cni::CniSettings;
+use crate::model::state::ClusterState;
+use crate::sources::bundle::{self, DirBundle};
 use crate::sources::kube::*;
 use crate::{http, Error, Result};
 use aws_sdk_ec2::types::Filter;
@@ -147,7 +150,7 @@ pub async fn capture(out: &Path, opts: &CaptureOptions) -> Result<Skipped> {
         &mut skipped,
     )
     .await?;
-    let dss = capture_list(
+    capture_list(
         &client,
         &(ApiResource::erase::<KDaemonSet>(&())),
         ListParams::default(),
@@ -210,6 +213,13 @@ pub async fn capture(out: &Path, opts: &CaptureOptions) -> Result<Skipped> {
         &mut skipped,
     )
     .await?;
+
+    // The ConfigMaps the settings name, derived from what was written by
+    // the bundle loader itself (the one assembly): `get` on each, as live.
+    let partial = written_state(out);
+    capture_config_maps(&client, &partial.config_map_refs(), out, &mut skipped).await?;
+    // Read back with the ConfigMaps: prefix delegation may come from one.
+    let partial = written_state(out);
 
     // ipamd, through the node agents.
     let agent_pods: Vec<KPod> = pods
@@ -301,23 +311,9 @@ pub async fn capture(out: &Path, opts: &CaptureOptions) -> Result<Skipped> {
                 .map(str::to_string),
         );
     }
-    let prefix_mode = dss.iter().any(|d| {
-        d.pointer("/spec/template/spec/containers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .any(|c| {
-                c.get("env")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .any(|e| {
-                        e.get("name").and_then(Value::as_str) == Some("ENABLE_PREFIX_DELEGATION")
-                            && e.get("value").and_then(Value::as_str).is_some_and(|v| {
-                                matches!(v, "true" | "True" | "TRUE" | "1" | "t" | "T")
-                            })
-                    })
-            })
+    // EC2 is asked for prefixes when ipamd runs in prefix mode, as live.
+    let prefix_mode = partial.aws_node.iter().flatten().any(|a| {
+        CniSettings::from_container(&a.daemonset_env, &partial.config_maps).prefix_delegation
     });
 
     let mut region = opts.region.clone();
@@ -374,6 +370,55 @@ pub async fn capture(out: &Path, opts: &CaptureOptions) -> Result<Skipped> {
     });
     write_file(out, "bundle.json", &pretty(&meta))?;
     Ok(skipped)
+}
+
+/// The state of what has been written so far, through the bundle loader
+/// (empty when nothing readable was written).
+fn written_state(out: &Path) -> ClusterState {
+    match DirBundle::open(out).and_then(|b| bundle::load(&b)) {
+        Ok(st) => st,
+        Err(e) => {
+            tracing::warn!(error = %e, "capture: what was written so far does not load; ConfigMaps and EC2 prefix mode are not derived from it");
+            ClusterState::default()
+        }
+    }
+}
+
+/// `get` on each named ConfigMap into `kubernetes/configmaps.json` (never
+/// a list: the Role names them; never Secrets).
+async fn capture_config_maps(
+    client: &kube::Client,
+    wanted: &BTreeSet<(String, String)>,
+    out: &Path,
+    skipped: &mut Skipped,
+) -> Result<()> {
+    const REL: &str = "kubernetes/configmaps.json";
+    let mut items = Vec::new();
+    let mut failed = Vec::new();
+    for (ns, name) in wanted {
+        let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), ns);
+        match api.get_opt(name).await {
+            Ok(Some(mut cm)) => {
+                cm.metadata.managed_fields = None;
+                let mut v = serde_json::to_value(&cm).unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut v {
+                    m.insert("apiVersion".into(), json!("v1"));
+                    m.insert("kind".into(), json!("ConfigMap"));
+                }
+                items.push(v);
+            }
+            Ok(None) => failed.push(format!("{ns}/{name}: not found")),
+            Err(kube::Error::Api(s)) if s.code == 403 => failed.push(format!(
+                "{ns}/{name}: forbidden (grant get on it in Role eks-ipam-exporter-settings)"
+            )),
+            Err(e) => failed.push(format!("{ns}/{name}: {e}")),
+        }
+    }
+    if !failed.is_empty() {
+        skipped.insert(REL.to_string(), failed.join("; "));
+    }
+    let list = json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}});
+    write_file(out, REL, &pretty(&list))
 }
 
 async fn capture_ec2(

@@ -128,7 +128,7 @@ fn allowed(module: &str, target: &str) -> bool {
         "health" | "gzip" | "memory" => false,
         "sources" => matches!(
             target,
-            "model/state" | "model/cni" | "model/capacity" | "model/limits"
+            "model/state" | "model/env" | "model/cni" | "model/capacity" | "model/limits"
         ),
         "render" => target.starts_with("model/") || top == "health",
         "collect" => matches!(top, "sources" | "model" | "health" | "http" | "memory"),

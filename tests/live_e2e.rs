@@ -397,6 +397,112 @@ fn live_reproduces_incident_two_and_capture_round_trips() {
     assert_eq!(node(&offline, S1)["ips"], node(&live_now, S1)["ips"]);
 }
 
+/// Incident 2 with MINIMUM_IP_TARGET moved into a ConfigMap
+/// (`valueFrom.configMapKeyRef`, DaemonSet and pods): unknown with the
+/// reason while RBAC forbids the read, the finding once it is allowed,
+/// and `capture` carries the ConfigMap so the bundle agrees with live.
+#[test]
+fn settings_from_a_config_map_live_forbidden_and_captured() {
+    let scenario = copy_bundle(&repo("tests/bundles/min-ip-target-stall"));
+    let from_config_map = |rel: &str| {
+        let path = scenario.path().join(rel);
+        let mut doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut moved = 0;
+        for item in doc["items"].as_array_mut().unwrap() {
+            let spec = if item["kind"] == "Pod" {
+                &mut item["spec"]
+            } else {
+                &mut item["spec"]["template"]["spec"]
+            };
+            for c in spec["containers"].as_array_mut().into_iter().flatten() {
+                let env = c.get_mut("env").and_then(Value::as_array_mut);
+                for e in env.into_iter().flatten() {
+                    if e["name"] == "MINIMUM_IP_TARGET" {
+                        *e = serde_json::json!({"name": "MINIMUM_IP_TARGET", "valueFrom": {"configMapKeyRef":
+                            {"name": "cni-settings", "key": "minimum-ip-target"}}});
+                        moved += 1;
+                    }
+                }
+            }
+        }
+        assert!(moved > 0, "{rel}: no MINIMUM_IP_TARGET to move");
+        std::fs::write(&path, serde_json::to_string(&doc).unwrap()).unwrap();
+    };
+    from_config_map("kubernetes/daemonsets.json");
+    from_config_map("kubernetes/pods.json");
+    std::fs::write(
+        scenario.path().join("kubernetes/configmaps.json"),
+        r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"ConfigMap",
+            "metadata":{"name":"cni-settings","namespace":"kube-system"},"data":{"minimum-ip-target":"25"}}]}"#,
+    )
+    .unwrap();
+    let world = World::start(scenario.path().to_str().unwrap(), &[]);
+    let blind = |v: &Value| {
+        v["findings"].as_array().unwrap().iter().any(|f| {
+            f["code"] == "SettingUnresolved"
+                && f["summary"]
+                    .as_str()
+                    .unwrap()
+                    .contains("cni-settings: forbidden")
+        })
+    };
+
+    world.control("/_control/forbid", r#"{"resource":"configmaps"}"#);
+    let srv = world.cluster();
+    let v = wait_for(
+        &srv,
+        90,
+        "SettingUnresolved naming the forbidden ConfigMap",
+        blind,
+    );
+    assert!(
+        !findings(&v)
+            .iter()
+            .any(|f| f.0 == "MinimumIpTargetWithoutWarmIpTarget"),
+        "a setting that cannot be read is not a default"
+    );
+    assert_eq!(node(&v, S1)["ip_growth_blocked"], Value::Null);
+    drop(srv);
+
+    world.control("/_control/unforbid", r#"{"resource":"configmaps"}"#);
+    let srv = world.cluster();
+    let v = wait_for(&srv, 90, "the incident-2 finding from the ConfigMap", |v| {
+        findings(v)
+            .iter()
+            .any(|f| f.0 == "MinimumIpTargetWithoutWarmIpTarget" && f.1 == "critical")
+            && !v["subnets"].as_array().unwrap().is_empty()
+    });
+    assert!(!blind(&v));
+    assert_eq!(node(&v, S1)["ip_growth_blocked"], true);
+
+    let cap = world.dir.path().join("capture");
+    let env = world.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = run_env(&["capture", "--out", cap.to_str().unwrap()], &env);
+    assert_eq!(out.code, 0, "capture: {}", out.stderr);
+    let cms = std::fs::read_to_string(cap.join("kubernetes/configmaps.json")).unwrap();
+    assert!(
+        cms.contains("cni-settings") && cms.contains("minimum-ip-target"),
+        "{cms}\n{}\n{}",
+        out.stderr,
+        std::fs::read_to_string(cap.join("bundle.json")).unwrap_or_default()
+    );
+    let offline = run(&[
+        "diagnose",
+        "--bundle",
+        cap.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    let offline: Value = serde_json::from_str(&offline.stdout).unwrap();
+    assert_eq!(
+        findings(&offline),
+        findings(&diagnosis(&srv).unwrap()),
+        "capture + diagnose must agree with live"
+    );
+}
+
 #[test]
 fn live_reproduces_incident_one_and_survives_apiserver_faults() {
     let world = World::start("tests/bundles/karpenter-overcommit", &[]);

@@ -4,7 +4,7 @@
 //! reported once, counted, shown as unknown, and retried with a slow backoff.
 
 use super::{Health, Source};
-use crate::model::cni::EnvVar;
+use crate::model::env::{ConfigMapRead, ConfigMaps, ContainerEnv};
 use crate::model::state::ClusterState;
 use crate::model::state::{LivePodSummary, PodSummary};
 use crate::sources::kube::*;
@@ -346,6 +346,18 @@ impl<R> Watched<R> {
         self.state.synced.load(Ordering::SeqCst)
     }
 
+    /// Synced, or every attempt so far failed (forbidden, missing CRD):
+    /// either way, waiting longer gives nothing new.
+    fn settled(&self) -> bool {
+        self.synced()
+            || self
+                .state
+                .failing_since
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some()
+    }
+
     /// Failing for longer than `stale_after`: its last-known state is no
     /// longer shown.
     fn stale(&self) -> bool {
@@ -384,7 +396,7 @@ pub struct KubeOptions {
 }
 
 /// A cached aws-node pod object and the env read from it.
-type MemoizedEnv = (Arc<KPod>, Option<Arc<Vec<EnvVar>>>);
+type MemoizedEnv = (Arc<KPod>, Option<Arc<ContainerEnv>>);
 
 /// The env read from each cached aws-node pod, and one shared copy of each
 /// distinct env: the 5,000 pods of one DaemonSet have the same env, and a
@@ -392,13 +404,13 @@ type MemoizedEnv = (Arc<KPod>, Option<Arc<Vec<EnvVar>>>);
 #[derive(Default)]
 struct AwsNodeEnvMemo {
     by_pod: HashMap<usize, MemoizedEnv>,
-    distinct: Interner<Vec<EnvVar>>,
+    distinct: Interner<ContainerEnv>,
 }
 
 impl AwsNodeEnvMemo {
     /// Each node's aws-node env from the cached pods; a pod object seen
     /// before (same `Arc`) is not read again.
-    fn refresh(&mut self, pods: Vec<Arc<KPod>>, out: &mut BTreeMap<String, Arc<Vec<EnvVar>>>) {
+    fn refresh(&mut self, pods: Vec<Arc<KPod>>, out: &mut BTreeMap<String, Arc<ContainerEnv>>) {
         let chosen: HashMap<usize, String> = aws_node_pod_per_node(pods.iter().map(|p| &**p))
             .into_iter()
             .map(|(node, p)| (p as *const KPod as usize, node.to_string()))
@@ -436,6 +448,34 @@ pub struct KubeCollector {
     /// aws-node env per cached pod object, so a rebuild does not rebuild
     /// 5,000 env lists; the entry holds the object so its address stays its own.
     aws_node_env_memo: Mutex<AwsNodeEnvMemo>,
+    /// The ConfigMaps the settings name, as last read.
+    config_maps: Mutex<ConfigMaps>,
+    /// Whether they were read once after the settings' sources synced.
+    config_maps_read: AtomicBool,
+    changed: Arc<Notify>,
+}
+
+/// How often the named ConfigMaps are read again (a `get` each: the Role
+/// grants `get` on named ConfigMaps only, never `list`/`watch`).
+const CONFIG_MAP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Why a ConfigMap could not be read, for the SettingUnresolved finding.
+fn config_map_error(e: &kube::Error, ns: &str, name: &str) -> (&'static str, String) {
+    match e {
+        kube::Error::Api(s) if s.code == 403 => (
+            "forbidden",
+            format!(
+                "forbidden: the exporter may not get it (add {name:?} to resourceNames of Role \
+                 eks-ipam-exporter-settings in namespace {ns})"
+            ),
+        ),
+        kube::Error::Api(s) if s.code == 401 => ("unauthorized", "unauthorized".to_string()),
+        kube::Error::Api(s) => (
+            "api_error",
+            format!("read failed: {} ({})", s.message, s.code),
+        ),
+        other => ("connect", format!("read failed: {other}")),
+    }
 }
 
 impl KubeCollector {
@@ -448,14 +488,14 @@ impl KubeCollector {
         health.register("kubernetes");
         let ctx = Ctx {
             health: health.clone(),
-            changed,
+            changed: changed.clone(),
             stale_after: opts.stale_after,
         };
         let agent_api: Api<KPod> = match &opts.agent_namespace {
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
         };
-        Arc::new(KubeCollector {
+        let collector = Arc::new(KubeCollector {
             nodes: Watched::spawn(
                 "nodes",
                 Api::all(client.clone()),
@@ -534,7 +574,49 @@ impl KubeCollector {
             }),
             health,
             aws_node_env_memo: Mutex::new(AwsNodeEnvMemo::default()),
-        })
+            config_maps: Mutex::new(ConfigMaps::new()),
+            config_maps_read: AtomicBool::new(false),
+            changed,
+        });
+        tokio::spawn(read_config_maps(Arc::downgrade(&collector), client));
+        collector
+    }
+
+    /// The settings' sources (aws-node DaemonSet and pods, Karpenter) are
+    /// synced or will not be.
+    fn settings_synced(&self) -> bool {
+        self.daemonsets.synced() && self.aws_node_pods.settled() && self.deployments.settled()
+    }
+
+    /// aws-node and Karpenter settings specs, and the ConfigMaps they name.
+    fn fill_settings(&self, st: &mut ClusterState) {
+        if let Some(ds) = self.daemonsets.objects() {
+            let ws: Vec<&KWorkload> = ds.iter().map(|d| &d.0).collect();
+            st.aws_node = Some(
+                aws_node_daemonset_env(ws).map(|(namespace, daemonset_env)| {
+                    crate::model::state::AwsNodeState {
+                        namespace,
+                        daemonset_env,
+                    }
+                }),
+            );
+        }
+        if let Some(pods) = self.aws_node_pods.objects() {
+            let mut memo = self
+                .aws_node_env_memo
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            memo.refresh(pods, &mut st.aws_node_pod_env);
+        }
+        if let Some(d) = self.deployments.objects() {
+            let ws: Vec<KWorkload> = d.iter().map(|d| d.0.clone()).collect();
+            st.karpenter = Some(karpenter_controller(&ws));
+        }
+        st.config_maps = self
+            .config_maps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
     }
 
     /// Running node agents, from the agent DaemonSet's pods.
@@ -578,13 +660,20 @@ impl KubeCollector {
         for e in self.eniconfigs.iter().flat_map(|w| w.store.state()) {
             w.subnet_ids.extend(e.to_state().subnet);
         }
+        let cms = self
+            .config_maps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         w.prefix_mode = self
             .daemonsets
             .store
             .state()
             .iter()
             .filter_map(|d| aws_node_daemonset_env(std::iter::once(&d.0)))
-            .any(|(_, env)| crate::model::cni::CniSettings::from_env(&env).prefix_delegation);
+            .any(|(_, env)| {
+                crate::model::cni::CniSettings::from_container(&env, &cms).prefix_delegation
+            });
         w
     }
 
@@ -602,6 +691,7 @@ impl KubeCollector {
             (self.deployments.name, self.deployments.synced()),
             (self.events.name, self.events.synced()),
             (self.aws_node_pods.name, self.aws_node_pods.synced()),
+            ("configmaps", self.config_maps_read.load(Ordering::Relaxed)),
         ] {
             if !s {
                 v.push(n);
@@ -625,7 +715,8 @@ impl Source for KubeCollector {
     }
 
     fn synced(&self) -> bool {
-        self.core_synced()
+        // The settings are unknown until the ConfigMaps they name were read.
+        self.core_synced() && self.config_maps_read.load(Ordering::Relaxed)
     }
 
     fn fill(&self, st: &mut ClusterState) {
@@ -633,24 +724,7 @@ impl Source for KubeCollector {
             "kubernetes",
             self.core_synced() && !self.nodes.stale() && !self.pods.stale(),
         );
-        if let Some(ds) = self.daemonsets.objects() {
-            let ws: Vec<&KWorkload> = ds.iter().map(|d| &d.0).collect();
-            st.aws_node = Some(
-                aws_node_daemonset_env(ws).map(|(namespace, daemonset_env)| {
-                    crate::model::state::AwsNodeState {
-                        namespace,
-                        daemonset_env,
-                    }
-                }),
-            );
-        }
-        if let Some(pods) = self.aws_node_pods.objects() {
-            let mut memo = self
-                .aws_node_env_memo
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            memo.refresh(pods, &mut st.aws_node_pod_env);
-        }
+        self.fill_settings(st);
         if let Some(pods) = self.pods.pods() {
             st.pods = Some(pods);
         }
@@ -658,6 +732,7 @@ impl Source for KubeCollector {
             let (labels, annotations) = eni_config_keys(
                 st.aws_node.as_ref().and_then(|a| a.as_ref()),
                 &st.aws_node_pod_env,
+                &st.config_maps,
             );
             st.nodes = Some(
                 nodes
@@ -665,10 +740,6 @@ impl Source for KubeCollector {
                     .map(|n| n.to_state(&labels, &annotations))
                     .collect(),
             );
-        }
-        if let Some(d) = self.deployments.objects() {
-            let ws: Vec<KWorkload> = d.iter().map(|d| d.0.clone()).collect();
-            st.karpenter = Some(karpenter_controller(&ws));
         }
         if let Some(ev) = self.events.objects() {
             st.sandbox_failures = Some(ev.iter().filter_map(|e| e.sandbox_ip_failure()).collect());
@@ -697,6 +768,62 @@ impl Source for KubeCollector {
                 .objects()
                 .map(|v| v.iter().map(|c| c.to_state()).collect());
         }
+    }
+}
+
+/// Reads the ConfigMaps the settings name: once the settings' sources
+/// settled, again when the set of names changes, and every
+/// [`CONFIG_MAP_INTERVAL`]. A transient failure keeps the last good read;
+/// forbidden replaces it (an answer, not an outage).
+async fn read_config_maps(collector: std::sync::Weak<KubeCollector>, client: Client) {
+    let mut last_wants = None;
+    let mut last_read = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let Some(c) = collector.upgrade() else { return };
+        if !c.settings_synced() {
+            continue;
+        }
+        let mut scratch = ClusterState::default();
+        c.fill_settings(&mut scratch);
+        let wants = scratch.config_map_refs();
+        let due = last_read.elapsed() >= CONFIG_MAP_INTERVAL;
+        if last_wants.as_ref() == Some(&wants) && !due {
+            continue;
+        }
+        let previous = scratch.config_maps;
+        let mut read = ConfigMaps::new();
+        for key in &wants {
+            let (ns, name) = key;
+            let api: Api<KConfigMap> = Api::namespaced(client.clone(), ns);
+            let r = match api.get_opt(name).await {
+                Ok(Some(cm)) => ConfigMapRead::Data(cm.data),
+                Ok(None) => ConfigMapRead::NotFound,
+                Err(e) => {
+                    let (kind, why) = config_map_error(&e, ns, name);
+                    c.health.count("kubernetes", kind);
+                    tracing::debug!(namespace = %ns, name = %name, error = %e, "reading a ConfigMap the settings name");
+                    match (kind, previous.get(key)) {
+                        ("forbidden" | "unauthorized", _) | (_, None) => {
+                            ConfigMapRead::Unreadable(why)
+                        }
+                        (_, Some(prev)) => prev.clone(),
+                    }
+                }
+            };
+            read.insert(key.clone(), r);
+        }
+        let changed = {
+            let mut m = c.config_maps.lock().unwrap_or_else(|p| p.into_inner());
+            let changed = *m != read;
+            *m = read;
+            changed
+        };
+        if !c.config_maps_read.swap(true, Ordering::Relaxed) || changed {
+            c.changed.notify_one();
+        }
+        last_wants = Some(wants);
+        last_read = std::time::Instant::now();
     }
 }
 
@@ -730,8 +857,14 @@ mod tests {
         assert_eq!(out.len(), 3);
         assert!(Arc::ptr_eq(&out["a"], &out["b"]));
         assert!(!Arc::ptr_eq(&out["a"], &out["c"]));
-        assert_eq!(out["c"][0], EnvVar::new("WARM_IP_TARGET", "10"));
-        assert_eq!(out["c"][1].value, None);
+        assert_eq!(
+            out["c"].env[0],
+            crate::model::env::EnvVar::new("WARM_IP_TARGET", "10")
+        );
+        assert_eq!(
+            out["c"].env[1].value,
+            crate::model::env::EnvValue::Unread("fieldRef")
+        );
         assert_eq!(memo.distinct.len(), 2);
         // Node c's pod is replaced by one with the common env: it joins the
         // shared copy, and the "10" env is forgotten.

@@ -26,7 +26,7 @@ pub struct Analysis {
     pub subnets: Vec<SubnetAnalysis>,
     pub api_calls: Vec<ApiCallCount>,
     /// The Karpenter controller, when known and installed.
-    pub karpenter: Option<KarpenterState>,
+    pub karpenter: Option<KarpenterAnalysis>,
     /// ENIConfig names; `None` when ENIConfigs are unknown.
     pub eniconfig_names: Option<BTreeSet<String>>,
     /// Whether CloudTrail was read (API-call silence is known).
@@ -42,8 +42,7 @@ pub struct ClusterAnalysis {
     pub prefix_delegation: Option<bool>,
     /// `None` also when a setting could not be read (see `aws_node_unresolved`).
     pub aws_node_settings: Option<CniSettings>,
-    /// DaemonSet settings from `valueFrom`/`envFrom`, which the exporter
-    /// cannot read.
+    /// DaemonSet settings whose value could not be known, each with why.
     pub aws_node_unresolved: Vec<String>,
     /// `None`: unknown; `Some(false)`: no Karpenter controller Deployment found.
     pub karpenter_installed: Option<bool>,
@@ -51,6 +50,46 @@ pub struct ClusterAnalysis {
     pub karpenter_deployment: Option<String>,
     pub cloudtrail_lag_seconds: Option<f64>,
     pub cloudtrail_coverage_start: Option<String>,
+}
+
+/// The Karpenter controller's RESERVED_ENIS as it runs with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KarpenterAnalysis {
+    pub namespace: String,
+    pub name: String,
+    /// `None`: unknown (unreadable, or a value the controller would not start with).
+    pub reserved_enis: Option<u32>,
+    /// The env value as resolved, when there is one.
+    pub reserved_enis_raw: Option<String>,
+    /// Why RESERVED_ENIS could not be known, when it could not.
+    pub unresolved: Option<String>,
+}
+
+/// RESERVED_ENIS from the controller's env (ConfigMaps resolved) and flags
+/// (`--reserved-enis` wins over the env, so a flag keeps it known).
+pub fn karpenter_analysis(k: &KarpenterState, cms: &super::env::ConfigMaps) -> KarpenterAnalysis {
+    let env = super::env::resolve(&k.env, cms);
+    let flag_set = k.args.iter().any(|a| {
+        let f = a.trim_start_matches('-');
+        f == "reserved-enis" || f.starts_with("reserved-enis=")
+    });
+    let (reserved_enis, raw, unresolved) = match env.get("RESERVED_ENIS") {
+        None => (capacity::karpenter_reserved_enis(None, &k.args), None, None),
+        Some(Ok(v)) => (
+            capacity::karpenter_reserved_enis(Some(v), &k.args),
+            Some(v.to_string()),
+            None,
+        ),
+        Some(Err(_)) if flag_set => (capacity::karpenter_reserved_enis(None, &k.args), None, None),
+        Some(Err(why)) => (None, None, Some(why.to_string())),
+    };
+    KarpenterAnalysis {
+        namespace: k.namespace.clone(),
+        name: k.name.clone(),
+        reserved_enis,
+        reserved_enis_raw: raw,
+        unresolved,
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -292,7 +331,7 @@ pub fn analyse(state: &ClusterState) -> Analysis {
         .aws_node
         .as_ref()
         .and_then(|a| a.as_ref())
-        .map(|a| CniSettings::from_env(&a.daemonset_env));
+        .map(|a| CniSettings::from_container(&a.daemonset_env, &state.config_maps));
 
     let mut lk = Lookups {
         limits_live: HashMap::new(),
@@ -418,8 +457,11 @@ pub fn analyse(state: &ClusterState) -> Analysis {
         }
     }
 
-    let karpenter = state.karpenter.as_ref().map(|k| k.as_ref());
-    let reserved_enis = karpenter.flatten().and_then(|k| k.reserved_enis);
+    let karpenter: Option<Option<KarpenterAnalysis>> = state.karpenter.as_ref().map(|k| {
+        k.as_ref()
+            .map(|k| karpenter_analysis(k, &state.config_maps))
+    });
+    let reserved_enis = karpenter.as_ref().and_then(|k| k.as_ref()?.reserved_enis);
 
     // Settings read from ConfigMaps/Secrets are unknown: so is every number
     // that depends on the settings (never the defaults in their place).
@@ -448,10 +490,11 @@ pub fn analyse(state: &ClusterState) -> Analysis {
             .as_ref()
             .map(|s| s.unresolved.clone())
             .unwrap_or_default(),
-        karpenter_installed: karpenter.map(|k| k.is_some()),
+        karpenter_installed: karpenter.as_ref().map(|k| k.is_some()),
         karpenter_reserved_enis: reserved_enis,
         karpenter_deployment: karpenter
-            .flatten()
+            .as_ref()
+            .and_then(|k| k.as_ref())
             .map(|k| format!("{}/{}", k.namespace, k.name)),
         cloudtrail_lag_seconds: match (now, newest_event) {
             (Some(now), Some(newest)) => Some((ts_secs(now) - ts_secs(newest)).max(0.0)),
@@ -479,7 +522,7 @@ pub fn analyse(state: &ClusterState) -> Analysis {
         nodes,
         subnets,
         api_calls,
-        karpenter: karpenter.flatten().cloned(),
+        karpenter: karpenter.flatten(),
         eniconfig_names: lk
             .eniconfig_names
             .as_ref()
@@ -515,7 +558,10 @@ fn effective_settings(
     ds: Option<&CniSettings>,
 ) -> Option<(CniSettings, SettingsSource)> {
     if let Some(env) = state.aws_node_pod_env.get(&n.name) {
-        return Some((CniSettings::from_env(env), SettingsSource::AwsNodePod));
+        return Some((
+            CniSettings::from_container(env, &state.config_maps),
+            SettingsSource::AwsNodePod,
+        ));
     }
     ds.map(|s| (s.clone(), SettingsSource::DaemonSet))
 }

@@ -8,22 +8,8 @@
 
 use serde::Serialize;
 
-/// One env entry of a container spec. `value` is `None` for `valueFrom`
-/// entries, whose value cannot be known from the pod spec alone.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct EnvVar {
-    pub name: String,
-    pub value: Option<String>,
-}
-
-impl EnvVar {
-    pub fn new(name: &str, value: &str) -> Self {
-        EnvVar {
-            name: name.to_string(),
-            value: Some(value.to_string()),
-        }
-    }
-}
+pub use super::env::EnvVar;
+use super::env::{resolve, ConfigMaps, ContainerEnv, ResolvedEnv};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CniSettings {
@@ -49,9 +35,9 @@ pub struct CniSettings {
     pub ipv6: bool,
     pub eni_config_label_def: Option<String>,
     pub eni_config_annotation_def: Option<String>,
-    /// Settings that matter to the diagnosis but come from `valueFrom`
-    /// (ConfigMap/Secret refs) or may come from `envFrom`, and so could not
-    /// be read: the numbers that depend on settings are unknown.
+    /// Settings that matter to the diagnosis whose value could not be
+    /// known (a Secret, a ConfigMap the exporter cannot read, ...), each
+    /// with why: the numbers that depend on settings are unknown.
     pub unresolved: Vec<String>,
     /// Values ipamd would reject and replace with its default.
     pub invalid: Vec<String>,
@@ -61,12 +47,8 @@ const DEFAULT_WARM_ENI_TARGET: u32 = 1;
 const DEFAULT_WARM_PREFIX_TARGET: u32 = 0;
 const DEFAULT_IP_COOLDOWN_SECONDS: u32 = 30;
 
-/// Stands in an env list for the container's `envFrom` sources, whose
-/// values cannot be known from the pod spec.
-pub const ENV_FROM: &str = "(envFrom)";
-
 /// The env names this module reads; others are ignored.
-const KNOWN: &[&str] = &[
+pub(crate) const KNOWN: &[&str] = &[
     "WARM_IP_TARGET",
     "MINIMUM_IP_TARGET",
     "WARM_ENI_TARGET",
@@ -111,9 +93,19 @@ impl Default for CniSettings {
 }
 
 impl CniSettings {
-    /// Effective settings from a container's env list. With duplicate names
-    /// the last entry wins, as in Kubernetes.
+    /// Effective settings from plain `value:` entries. With duplicate
+    /// names the last entry wins, as in Kubernetes.
     pub fn from_env(env: &[EnvVar]) -> Self {
+        Self::from_container(&ContainerEnv::literal(env.to_vec()), &ConfigMaps::new())
+    }
+
+    /// Effective settings of a container, its references resolved against
+    /// the ConfigMaps read (see [`super::env`]).
+    pub fn from_container(c: &ContainerEnv, cms: &ConfigMaps) -> Self {
+        Self::from_resolved(&resolve(c, cms))
+    }
+
+    fn from_resolved(env: &ResolvedEnv) -> Self {
         let mut s = CniSettings {
             warm_ip_target: 0,
             minimum_ip_target: 0,
@@ -134,20 +126,12 @@ impl CniSettings {
             unresolved: Vec::new(),
             invalid: Vec::new(),
         };
-        // `envFrom` may set any variable the env list does not (env wins).
-        let env_from = env.iter().any(|v| v.name == ENV_FROM && v.value.is_none());
         for name in KNOWN {
-            let Some(var) = env.iter().rev().find(|v| v.name == *name) else {
-                if env_from {
-                    s.unresolved.push(format!("{name} (envFrom)"));
-                }
-                continue;
-            };
-            let Some(value) = var.value.as_deref() else {
-                s.unresolved.push((*name).to_string());
-                continue;
-            };
-            s.apply(name, value);
+            match env.get(name) {
+                None => {}
+                Some(Ok(value)) => s.apply(name, value),
+                Some(Err(why)) => s.unresolved.push(format!("{name} ({why})")),
+            }
         }
         s
     }
@@ -367,11 +351,14 @@ mod tests {
     fn value_from_is_unresolved_not_guessed() {
         let e = vec![EnvVar {
             name: "MINIMUM_IP_TARGET".into(),
-            value: None,
+            value: super::super::env::EnvValue::Unread("secretKeyRef"),
         }];
         let s = CniSettings::from_env(&e);
         assert_eq!(s.minimum_ip_target, 0);
-        assert_eq!(s.unresolved, vec!["MINIMUM_IP_TARGET".to_string()]);
+        assert_eq!(
+            s.unresolved,
+            vec!["MINIMUM_IP_TARGET (valueFrom secretKeyRef (not read))".to_string()]
+        );
     }
 
     #[test]

@@ -301,9 +301,11 @@ fn karpenter_reserved_enis(i: &Inputs<'_>, out: &mut Vec<Finding>) {
     });
 }
 
-const UNRESOLVED_FIX: &str = "The exporter does not read ConfigMaps or Secrets yet, so every number that depends on \
-these settings is unknown (absent) rather than shown with a default. To see them, set the value inline (`value:`) in the \
-container's env instead of `valueFrom`/`envFrom`.";
+const UNRESOLVED_FIX: &str = "The exporter resolves `valueFrom.configMapKeyRef` and `envFrom.configMapRef` as the kubelet \
+does, from the ConfigMaps its Role may `get` (list their names in the Role's `resourceNames`: \
+Role `eks-ipam-exporter-settings` in deploy/optional/settings-configmaps.yaml); it never reads Secrets. Until it can read the value, every number that \
+depends on these settings is unknown (absent) rather than shown with a default. Grant `get` on the ConfigMap named in the \
+reason, or set the value inline (`value:`) in the container's env.";
 
 /// Settings the exporter could not read (design.md section 8): one
 /// cluster-level finding per workload whose template has them, and one per
@@ -316,8 +318,7 @@ fn setting_unresolved(i: &Inputs<'_>, out: &mut Vec<Finding>) {
             severity: Severity::Info,
             subnet_id: String::new(),
             summary: format!(
-                "{what}: {} come from valueFrom/envFrom, which the exporter cannot read; the numbers that depend on them \
-                 are unknown",
+                "{what}: the value of {} could not be read; the numbers that depend on it are unknown",
                 settings.join(", ")
             ),
             remediation: UNRESOLVED_FIX.to_string(),
@@ -338,12 +339,11 @@ fn setting_unresolved(i: &Inputs<'_>, out: &mut Vec<Finding>) {
         }
     }
     if let Some(k) = &i.a.karpenter {
-        let raw = k.reserved_enis_raw.as_deref();
-        if k.reserved_enis.is_none() && matches!(raw, Some("(valueFrom)" | "(envFrom)")) {
+        if let Some(why) = &k.unresolved {
             push(
                 String::new(),
                 format!("Karpenter controller {}/{}", k.namespace, k.name),
-                vec![format!("RESERVED_ENIS {}", raw.unwrap_or_default())],
+                vec![format!("RESERVED_ENIS ({why})")],
             );
         }
     }
@@ -990,80 +990,116 @@ mod tests {
 
     /// Issue 14 item 12: a setting from `valueFrom` or `envFrom` used to be
     /// shown as unset (WARM_IP_TARGET=0 -> a false
-    /// MinimumIpTargetWithoutWarmIpTarget). Now its dependent numbers are
-    /// unknown and SettingUnresolved says which setting and why.
+    /// MinimumIpTargetWithoutWarmIpTarget). Now a readable ConfigMap gives
+    /// the value; otherwise the dependent numbers are unknown and
+    /// SettingUnresolved says which setting and why.
     #[test]
     fn setting_unresolved() {
-        let from_configmap = Cluster::new()
-            .aws_node(&[("MINIMUM_IP_TARGET", "25")])
-            .with_state(|s| {
-                let ds = s.aws_node.as_mut().unwrap().as_mut().unwrap();
-                ds.daemonset_env.push(crate::model::cni::EnvVar {
-                    name: "WARM_IP_TARGET".into(),
-                    value: None,
-                });
-            })
-            .node(
-                Node::new("n1", "m5.4xlarge", 234)
-                    .pods(25)
-                    .pool(Pool::new().eni(true, 25, 25)),
-            );
-        let a = from_configmap.analyse();
+        use crate::model::env::{EnvFrom, EnvValue, EnvVar};
+        let from_configmap = |cm: Option<&[(&str, &str)]>| {
+            Cluster::new()
+                .aws_node(&[("MINIMUM_IP_TARGET", "25")])
+                .aws_node_from_config_map("WARM_IP_TARGET", "cni-settings", "warm-ip-target")
+                .config_map("cni-settings", cm)
+                .node(
+                    Node::new("n1", "m5.4xlarge", 234)
+                        .pods(25)
+                        .pool(Pool::new().eni(true, 25, 25)),
+                )
+        };
+        // Forbidden: unknown, with the reason.
+        let forbidden = from_configmap(None);
+        let a = forbidden.analyse();
         assert_eq!(a.nodes[0].warm_ip_target, None);
         assert_eq!(a.nodes[0].pod_ip_capacity, None);
         assert_eq!(a.nodes[0].ip_growth_blocked, None);
         assert_eq!(a.cluster.custom_networking, None);
-        let f = from_configmap.findings();
+        let f = forbidden.findings();
         let u = only(&f, SettingUnresolved);
         assert_eq!(u.severity, Severity::Info);
         assert_eq!(u.node, "");
-        assert_eq!(u.evidence["unresolved_settings"], json!(["WARM_IP_TARGET"]));
+        assert_eq!(
+            u.evidence["unresolved_settings"],
+            json!(["WARM_IP_TARGET (ConfigMap kube-system/cni-settings: forbidden)"])
+        );
         assert!(
             !codes(&f).contains(&MinimumIpTargetWithoutWarmIpTarget),
             "{:?}",
             codes(&f)
         );
-        // envFrom: every setting the env list does not name is unknown.
-        let env_from = Cluster::new()
-            .aws_node(&[(crate::model::cni::ENV_FROM, "")])
-            .with_state(|s| {
-                let ds = s.aws_node.as_mut().unwrap().as_mut().unwrap();
-                ds.daemonset_env[0].value = None;
-            });
-        let f = env_from.findings();
-        let u = only(&f, SettingUnresolved);
-        assert!(
-            u.summary.contains("WARM_IP_TARGET (envFrom)"),
-            "{}",
-            u.summary
+        // Readable: the value is used, nothing is unresolved.
+        let readable = from_configmap(Some(&[("warm-ip-target", "10")]));
+        assert_eq!(readable.analyse().nodes[0].warm_ip_target, Some(10));
+        assert!(!has(&readable, SettingUnresolved));
+        // Readable but the key is missing: the pods cannot start; unknown.
+        let no_key = from_configmap(Some(&[("other", "1")]));
+        assert!(only(&no_key.findings(), SettingUnresolved)
+            .summary
+            .contains("cannot start"));
+        // The ConfigMap holds the misconfiguration of incident 2: it fires.
+        let zero = Cluster::new()
+            .aws_node_from_config_map("MINIMUM_IP_TARGET", "cni-settings", "min")
+            .config_map("cni-settings", Some(&[("min", "25")]));
+        assert_eq!(
+            zero.analyse()
+                .cluster
+                .aws_node_settings
+                .map(|s| s.minimum_ip_target),
+            Some(25)
         );
-        // One node's own aws-node pod: a node-level finding.
+        // envFrom of an unreadable ConfigMap: every setting the env list does not name is unknown.
+        let env_from = Cluster::new().config_map("all", None).with_state(|s| {
+            let ds = s.aws_node.as_mut().unwrap().as_mut().unwrap();
+            ds.daemonset_env.env_from.push(EnvFrom {
+                config_map: Some("all".into()),
+                prefix: String::new(),
+                optional: false,
+            });
+        });
+        let u = only(&env_from.findings(), SettingUnresolved)
+            .summary
+            .clone();
+        assert!(
+            u.contains("WARM_IP_TARGET (envFrom ConfigMap kube-system/all: forbidden)"),
+            "{u}"
+        );
+        // One node's own aws-node pod, from a Secret (never read): a node-level finding.
         let pod_env = Cluster::new()
             .node(Node::new("n1", "m5.large", 29))
+            .aws_node_pod("n1", &[])
             .with_state(|s| {
-                s.aws_node_pod_env.insert(
-                    "n1".into(),
-                    std::sync::Arc::new(vec![crate::model::cni::EnvVar {
-                        name: "MAX_ENI".into(),
-                        value: None,
-                    }]),
-                );
+                let mut env = (*s.aws_node_pod_env["n1"]).clone();
+                env.env.push(EnvVar {
+                    name: "MAX_ENI".into(),
+                    value: EnvValue::Unread("secretKeyRef"),
+                });
+                s.aws_node_pod_env
+                    .insert("n1".into(), std::sync::Arc::new(env));
             });
         let f = pod_env.findings();
         assert_eq!(only(&f, SettingUnresolved).node, "n1");
-        // Karpenter's RESERVED_ENIS from a ConfigMap.
-        let karpenter = Cluster::new().with_state(|s| {
-            s.karpenter = Some(Some(crate::model::state::KarpenterState {
-                namespace: "karpenter".into(),
-                name: "karpenter".into(),
-                reserved_enis: None,
-                reserved_enis_raw: Some("(valueFrom)".into()),
-            }))
-        });
-        let f = karpenter.findings();
-        assert!(only(&f, SettingUnresolved)
+        // Karpenter's RESERVED_ENIS from a ConfigMap: known when readable.
+        let karpenter = |cm: Option<&[(&str, &str)]>| {
+            Cluster::new()
+                .karpenter(Some(0))
+                .config_map("karpenter-env", cm)
+                .with_state(|s| {
+                    let k = s.karpenter.as_mut().unwrap().as_mut().unwrap();
+                    k.env.env[0].value = EnvValue::ConfigMapKey {
+                        name: "karpenter-env".into(),
+                        key: "reserved".into(),
+                        optional: false,
+                    };
+                })
+        };
+        let unreadable = karpenter(None);
+        assert_eq!(unreadable.analyse().cluster.karpenter_reserved_enis, None);
+        assert!(only(&unreadable.findings(), SettingUnresolved)
             .summary
             .contains("RESERVED_ENIS"));
+        let readable = karpenter(Some(&[("reserved", "1")]));
+        assert_eq!(readable.analyse().cluster.karpenter_reserved_enis, Some(1));
+        assert!(!has(&readable, SettingUnresolved));
         // Quiet when everything is inline.
         assert!(!has(
             &min_ip_cluster(&[("MINIMUM_IP_TARGET", "25")], 20, 0),

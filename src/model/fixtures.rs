@@ -5,7 +5,7 @@
 
 use super::analysis::{self, Analysis};
 use super::capacity::AmiFamily;
-use super::cni::EnvVar;
+use super::env::{ConfigMapRead, ContainerEnv, EnvValue, EnvVar};
 use super::findings::{self, Finding, FindingCode, Thresholds};
 use super::state::*;
 use jiff::Timestamp;
@@ -40,7 +40,10 @@ impl Cluster {
                 pods: Some(PodSummary::default()),
                 aws_node: Some(Some(AwsNodeState {
                     namespace: "kube-system".into(),
-                    daemonset_env: Vec::new(),
+                    daemonset_env: ContainerEnv {
+                        namespace: "kube-system".into(),
+                        ..Default::default()
+                    },
                 })),
                 karpenter: Some(None),
                 sandbox_failures: Some(Vec::new()),
@@ -67,7 +70,47 @@ impl Cluster {
             .get_or_insert_with(|| Some(AwsNodeState::default()))
             .get_or_insert_with(AwsNodeState::default);
         ds.daemonset_env
+            .env
             .extend(env.iter().map(|(k, v)| EnvVar::new(k, v)));
+        self
+    }
+
+    /// Adds an aws-node DaemonSet env entry read from a ConfigMap key.
+    pub(crate) fn aws_node_from_config_map(
+        mut self,
+        var: &str,
+        config_map: &str,
+        key: &str,
+    ) -> Self {
+        let ds = self
+            .state
+            .aws_node
+            .get_or_insert_with(|| Some(AwsNodeState::default()))
+            .get_or_insert_with(AwsNodeState::default);
+        ds.daemonset_env.env.push(EnvVar {
+            name: var.into(),
+            value: EnvValue::ConfigMapKey {
+                name: config_map.into(),
+                key: key.into(),
+                optional: false,
+            },
+        });
+        self
+    }
+
+    /// A ConfigMap in kube-system as read (`None`: forbidden).
+    pub(crate) fn config_map(mut self, name: &str, data: Option<&[(&str, &str)]>) -> Self {
+        let read = match data {
+            Some(d) => ConfigMapRead::Data(
+                d.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            None => ConfigMapRead::Unreadable("forbidden".into()),
+        };
+        self.state
+            .config_maps
+            .insert(("kube-system".into(), name.into()), read);
         self
     }
 
@@ -75,18 +118,28 @@ impl Cluster {
     pub(crate) fn aws_node_pod(mut self, node: &str, env: &[(&str, &str)]) -> Self {
         self.state.aws_node_pod_env.insert(
             node.into(),
-            Arc::new(env.iter().map(|(k, v)| EnvVar::new(k, v)).collect()),
+            Arc::new(ContainerEnv {
+                namespace: "kube-system".into(),
+                env_from: Vec::new(),
+                env: env.iter().map(|(k, v)| EnvVar::new(k, v)).collect(),
+            }),
         );
         self
     }
 
-    /// A Karpenter controller with this RESERVED_ENIS (`None`: unresolvable).
+    /// A Karpenter controller with this RESERVED_ENIS (`None`: a value
+    /// the controller would not start with).
     pub(crate) fn karpenter(mut self, reserved_enis: Option<u32>) -> Self {
+        let value = reserved_enis.map_or("-1".to_string(), |r| r.to_string());
         self.state.karpenter = Some(Some(KarpenterState {
             namespace: "kube-system".into(),
             name: "karpenter".into(),
-            reserved_enis,
-            reserved_enis_raw: reserved_enis.map(|r| r.to_string()),
+            env: ContainerEnv {
+                namespace: "kube-system".into(),
+                env_from: Vec::new(),
+                env: vec![EnvVar::new("RESERVED_ENIS", &value)],
+            },
+            args: Vec::new(),
         }));
         self
     }

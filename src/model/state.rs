@@ -3,7 +3,7 @@
 //! source was missing), never "empty".
 
 use super::capacity::{AmiFamily, MaxPodsSetting};
-use super::cni::EnvVar;
+use super::env::{ConfigMaps, ContainerEnv};
 use super::limits::InstanceLimits;
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap};
@@ -25,9 +25,11 @@ pub struct ClusterState {
     /// Env of the aws-node pod on each node (a pod that predates a settings
     /// change keeps the old values until it restarts). Empty when pods are unknown.
     /// Shared with the live collector's memo (a rebuild clones pointers).
-    pub aws_node_pod_env: BTreeMap<String, Arc<Vec<EnvVar>>>,
+    pub aws_node_pod_env: BTreeMap<String, Arc<ContainerEnv>>,
     /// `None`: Deployments unknown. `Some(None)`: known, no Karpenter controller.
     pub karpenter: Option<Option<KarpenterState>>,
+    /// The ConfigMaps those envs name, as read (never Secrets).
+    pub config_maps: ConfigMaps,
     /// IP-assignment sandbox failures from events.
     pub sandbox_failures: Option<Vec<SandboxFailure>>,
     pub nodeclaims: Option<Vec<NodeClaimState>>,
@@ -41,6 +43,27 @@ pub struct ClusterState {
     /// Per node name: what that node's ipamd said (shared with the live
     /// agents collector: a rebuild clones pointers only).
     pub ipamd: BTreeMap<String, Arc<IpamdNodeState>>,
+}
+
+impl ClusterState {
+    /// The ConfigMaps the settings read (aws-node DaemonSet and pods,
+    /// Karpenter controller), as (namespace, name): what the collectors
+    /// and `capture` read, derived from the state only.
+    pub fn config_map_refs(&self) -> std::collections::BTreeSet<(String, String)> {
+        let cni = super::cni::KNOWN;
+        let ds = self
+            .aws_node
+            .iter()
+            .flatten()
+            .map(|a| (&a.daemonset_env, cni));
+        let pods = self.aws_node_pod_env.values().map(|e| (&**e, cni));
+        let karpenter = (self.karpenter.iter().flatten()).map(|k| (&k.env, &["RESERVED_ENIS"][..]));
+        ds.chain(pods)
+            .chain(karpenter)
+            .flat_map(|(e, wanted)| e.config_map_refs(wanted))
+            .map(|(ns, n)| (ns.to_string(), n.to_string()))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -271,16 +294,16 @@ impl LivePodSummary {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AwsNodeState {
     pub namespace: String,
-    pub daemonset_env: Vec<EnvVar>,
+    pub daemonset_env: ContainerEnv,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct KarpenterState {
     pub namespace: String,
     pub name: String,
-    /// RESERVED_ENIS: absent env = 0; `None` if it comes from `valueFrom` or is invalid.
-    pub reserved_enis: Option<u32>,
-    pub reserved_enis_raw: Option<String>,
+    /// The controller container's env (RESERVED_ENIS) and args (`--reserved-enis`).
+    pub env: ContainerEnv,
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

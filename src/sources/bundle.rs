@@ -8,6 +8,7 @@
 //! `/dev/zero` would fill memory.
 
 use super::{cloudtrail, ec2, ipamd, kube};
+use crate::model::env::ConfigMapRead;
 use crate::model::state::*;
 use crate::{Error, Result};
 use include_dir::{include_dir, Dir};
@@ -374,6 +375,7 @@ pub const KNOWN_PATHS: &[&str] = &[
     "kubernetes/nodepools.json",
     "kubernetes/ec2nodeclasses.json",
     "kubernetes/eniconfigs.json",
+    "kubernetes/configmaps.json",
     "ec2/instance-types.json",
     "ec2/subnets.json",
     "ec2/network-interfaces.json",
@@ -445,22 +447,38 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
         ));
     }
 
+    if let Some(list) =
+        parse_list::<kube::KWorkload>(files, "kubernetes/deployments.json", "Deployment")?
+    {
+        st.karpenter = Some(kube::karpenter_controller(&list));
+    }
+
+    // The ConfigMaps the settings name (the only ones used), before the
+    // nodes: ENI_CONFIG_LABEL_DEF may come from one.
+    let rel = "kubernetes/configmaps.json";
+    let config_maps = parse_list::<kube::KConfigMap>(files, rel, "ConfigMap")?;
+    for key in st.config_map_refs() {
+        let read = match &config_maps {
+            None => ConfigMapRead::Unreadable(format!("not in the bundle ({rel} is absent)")),
+            Some(list) => match list.iter().find(|c| c.key() == key) {
+                Some(c) => ConfigMapRead::Data(c.data.clone()),
+                None => ConfigMapRead::Unreadable(format!("not in the bundle's {rel}")),
+            },
+        };
+        st.config_maps.insert(key, read);
+    }
+
     if let Some(list) = parse_list::<kube::KNode>(files, "kubernetes/nodes.json", "Node")? {
         let (labels, annotations) = kube::eni_config_keys(
             st.aws_node.as_ref().and_then(|a| a.as_ref()),
             &st.aws_node_pod_env,
+            &st.config_maps,
         );
         let nodes: Vec<NodeState> = list
             .iter()
             .map(|n| n.to_state(&labels, &annotations))
             .collect();
         st.nodes = Some(nodes);
-    }
-
-    if let Some(list) =
-        parse_list::<kube::KWorkload>(files, "kubernetes/deployments.json", "Deployment")?
-    {
-        st.karpenter = Some(kube::karpenter_controller(&list));
     }
 
     if let Some(list) = parse_list::<kube::KEvent>(files, "kubernetes/events.json", "Event")? {
@@ -592,6 +610,60 @@ mod tests {
             Error::Invalid { file, message } => format!("{file}: {message}"),
             other => panic!("expected Error::Invalid, got {other:?}"),
         }
+    }
+
+    /// Issue 14 item 12: settings from a ConfigMap come from the bundle's
+    /// `kubernetes/configmaps.json` (what `capture` writes); absent, they
+    /// are unknown with the reason, never the default.
+    #[test]
+    fn settings_resolve_from_the_bundled_config_maps() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("kubernetes")).unwrap();
+        std::fs::write(
+            dir.path().join("kubernetes/daemonsets.json"),
+            r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"apps/v1","kind":"DaemonSet",
+               "metadata":{"name":"aws-node","namespace":"kube-system","uid":"ds"},
+               "spec":{"template":{"spec":{"containers":[{"name":"aws-node","env":[
+                 {"name":"MINIMUM_IP_TARGET","value":"25"},
+                 {"name":"WARM_IP_TARGET","valueFrom":{"configMapKeyRef":{"name":"cni-settings","key":"warm"}}}]}]}}}}]}"#,
+        )
+        .unwrap();
+        let settings = || {
+            let st = load(&DirBundle::open(dir.path()).unwrap()).unwrap();
+            let a = crate::model::analysis::analyse(&st);
+            (a.cluster.aws_node_settings, a.cluster.aws_node_unresolved)
+        };
+        let (known, why) = settings();
+        assert_eq!(known, None);
+        assert_eq!(
+            why,
+            vec!["WARM_IP_TARGET (ConfigMap kube-system/cni-settings: not in the bundle (kubernetes/configmaps.json is absent))"]
+        );
+        let cm = |ns: &str| {
+            format!(
+                r#"{{"apiVersion":"v1","kind":"List","items":[
+                   {{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"cni-settings","namespace":"{ns}","uid":"cm-{ns}"}},
+                     "data":{{"warm":"10"}}}},
+                   {{"apiVersion":"v1","kind":"Secret","metadata":{{"name":"cni-settings","namespace":"kube-system"}},
+                     "data":{{"warm":"MTA="}}}}]}}"#
+            )
+        };
+        std::fs::write(dir.path().join("kubernetes/configmaps.json"), cm("default")).unwrap();
+        let (known, why) = settings();
+        assert_eq!(known, None);
+        assert!(
+            why[0].contains("not in the bundle's kubernetes/configmaps.json"),
+            "{why:?}"
+        );
+        std::fs::write(
+            dir.path().join("kubernetes/configmaps.json"),
+            cm("kube-system"),
+        )
+        .unwrap();
+        let (known, why) = settings();
+        assert!(why.is_empty(), "{why:?}");
+        let known = known.unwrap();
+        assert_eq!((known.warm_ip_target, known.minimum_ip_target), (10, 25));
     }
 
     /// Issue 14 item 9: `kubectl get nodes,pods -o json` mixes kinds, and

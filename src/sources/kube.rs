@@ -3,7 +3,7 @@
 //! rest is skipped during deserialisation.
 
 use crate::model::capacity::{AmiFamily, MaxPodsSetting};
-use crate::model::cni::EnvVar;
+use crate::model::env::{ConfigMaps, ContainerEnv, EnvFrom, EnvVar};
 use crate::model::state::*;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
@@ -145,18 +145,88 @@ pub struct KEnv {
     #[serde(default)]
     pub value: Option<String>,
     #[serde(default)]
-    pub value_from: Option<IgnoredAny>,
+    pub value_from: Option<KEnvSource>,
+}
+
+/// `valueFrom`: only a ConfigMap key is kept; a Secret's name and key are
+/// not even stored.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct KEnvSource {
+    #[serde(default)]
+    pub config_map_key_ref: Option<KKeySelector>,
+    #[serde(default)]
+    pub secret_key_ref: Option<IgnoredAny>,
+    #[serde(default)]
+    pub field_ref: Option<IgnoredAny>,
+    #[serde(default)]
+    pub resource_field_ref: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize, Clone, Debug)]
+pub struct KKeySelector {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub optional: Option<bool>,
+}
+
+/// `envFrom[]`.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct KEnvFrom {
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub config_map_ref: Option<KNameRef>,
+    /// Only whether it is optional: a Secret's name is not stored.
+    #[serde(default)]
+    pub secret_ref: Option<KOptional>,
+}
+
+#[derive(Deserialize, Clone, Debug)]
+pub struct KOptional {
+    #[serde(default)]
+    pub optional: Option<bool>,
+}
+
+#[derive(Deserialize, Clone, Debug)]
+pub struct KNameRef {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub optional: Option<bool>,
 }
 
 impl KEnv {
     fn to_env(&self) -> EnvVar {
+        use crate::model::env::EnvValue;
+        // The kubelet takes a non-empty `value` first; a plain entry
+        // without `value` is the empty string.
+        let value = match (&self.value, &self.value_from) {
+            (Some(v), _) if !v.is_empty() => EnvValue::Literal(v.clone()),
+            (_, None) => EnvValue::Literal(String::new()),
+            (_, Some(src)) => {
+                match (&src.config_map_key_ref, &src.secret_key_ref, &src.field_ref) {
+                    (Some(k), _, _) => EnvValue::ConfigMapKey {
+                        name: k.name.clone(),
+                        key: k.key.clone(),
+                        optional: k.optional.unwrap_or(false),
+                    },
+                    (None, Some(_), _) => EnvValue::Unread("secretKeyRef"),
+                    (None, None, Some(_)) => EnvValue::Unread("fieldRef"),
+                    (None, None, None) if src.resource_field_ref.is_some() => {
+                        EnvValue::Unread("resourceFieldRef")
+                    }
+                    (None, None, None) => EnvValue::Unread("of an unknown kind"),
+                }
+            }
+        };
         EnvVar {
             name: self.name.clone(),
-            // A plain entry without `value` is the empty string in Kubernetes.
-            value: match self.value_from {
-                Some(_) => None,
-                None => Some(self.value.clone().unwrap_or_default()),
-            },
+            value,
         }
     }
 }
@@ -170,9 +240,8 @@ pub struct KContainer {
     pub args: Vec<String>,
     #[serde(default)]
     pub env: Vec<KEnv>,
-    /// Only whether there is any: its ConfigMaps/Secrets are not read.
     #[serde(default, rename = "envFrom")]
-    pub env_from: Vec<IgnoredAny>,
+    pub env_from: Vec<KEnvFrom>,
     #[serde(default)]
     pub ports: Vec<KPort>,
 }
@@ -636,11 +705,12 @@ impl KPod {
     }
 
     /// The env of the `aws-node` container, if this is an aws-node pod.
-    pub fn aws_node_env(&self) -> Option<Vec<EnvVar>> {
+    pub fn aws_node_env(&self) -> Option<ContainerEnv> {
         if !self.is_aws_node() {
             return None;
         }
-        aws_node_container(&self.spec.containers).map(KContainer::settings_env)
+        let ns = self.metadata.namespace.as_deref().unwrap_or_default();
+        aws_node_container(&self.spec.containers).map(|c| c.container_env(ns))
     }
 
     /// How well this aws-node pod speaks for its node's settings: `None`
@@ -736,17 +806,48 @@ fn aws_node_container(containers: &[KContainer]) -> Option<&KContainer> {
 }
 
 impl KContainer {
-    /// The env list as the settings parser reads it: `valueFrom` entries
-    /// without a value, and an `envFrom` marker first (explicit entries win).
-    fn settings_env(&self) -> Vec<EnvVar> {
-        let marker = (!self.env_from.is_empty()).then(|| EnvVar {
-            name: crate::model::cni::ENV_FROM.to_string(),
-            value: None,
-        });
-        marker
-            .into_iter()
-            .chain(self.env.iter().map(KEnv::to_env))
-            .collect()
+    /// The env spec as the model resolves it (references kept, not read).
+    fn container_env(&self, namespace: &str) -> ContainerEnv {
+        ContainerEnv {
+            namespace: namespace.to_string(),
+            env_from: self
+                .env_from
+                .iter()
+                .map(|f| {
+                    let cm = f.config_map_ref.as_ref();
+                    EnvFrom {
+                        config_map: cm.map(|c| c.name.clone()),
+                        prefix: f.prefix.clone().unwrap_or_default(),
+                        optional: cm
+                            .and_then(|r| r.optional)
+                            .or(f.secret_ref.as_ref().and_then(|r| r.optional))
+                            .unwrap_or(false),
+                    }
+                })
+                .collect(),
+            env: self.env.iter().map(KEnv::to_env).collect(),
+        }
+    }
+}
+
+// ---------- ConfigMap ----------
+
+/// A ConfigMap named by a setting: `data` only (`binaryData` is not what
+/// the kubelet reads for env).
+#[derive(Deserialize, Clone, Debug)]
+pub struct KConfigMap {
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub data: BTreeMap<String, String>,
+}
+
+impl KConfigMap {
+    /// (namespace, name).
+    pub fn key(&self) -> (String, String) {
+        (
+            self.metadata.namespace.clone().unwrap_or_default(),
+            self.metadata.name.clone().unwrap_or_default(),
+        )
     }
 }
 
@@ -787,7 +888,7 @@ pub struct KTemplateSpec {
 /// (kube-system first, as EKS installs it).
 pub fn aws_node_daemonset_env<'a>(
     daemonsets: impl IntoIterator<Item = &'a KWorkload>,
-) -> Option<(String, Vec<EnvVar>)> {
+) -> Option<(String, ContainerEnv)> {
     let mut candidates: Vec<&KWorkload> = daemonsets
         .into_iter()
         .filter(|d| d.metadata.name.as_deref() == Some("aws-node"))
@@ -795,10 +896,9 @@ pub fn aws_node_daemonset_env<'a>(
     candidates.sort_by_key(|d| d.metadata.namespace.as_deref() != Some("kube-system"));
     let ds = candidates.first()?;
     let c = aws_node_container(&ds.spec.template.spec.containers)?;
-    Some((
-        ds.metadata.namespace.clone().unwrap_or_default(),
-        c.settings_env(),
-    ))
+    let ns = ds.metadata.namespace.clone().unwrap_or_default();
+    let env = c.container_env(&ns);
+    Some((ns, env))
 }
 
 /// The Karpenter controller Deployment, found by label in any namespace.
@@ -821,39 +921,12 @@ pub fn karpenter_controller(deployments: &[KWorkload]) -> Option<KarpenterState>
                 .iter()
                 .find(|c| c.image.as_deref().is_some_and(|i| i.contains("karpenter")))
         })?;
-    let env = c.env.iter().rev().find(|e| e.name == "RESERVED_ENIS");
-    // The flag wins over the env, so a flag keeps the value known even when
-    // the env entry comes from a ConfigMap.
-    let flag_set = c.args.iter().any(|a| {
-        let f = a.trim_start_matches('-');
-        f == "reserved-enis" || f.starts_with("reserved-enis=")
-    });
-    let (reserved_enis, raw) = match env {
-        Some(e) if e.value_from.is_some() => (
-            flag_set
-                .then(|| crate::model::capacity::karpenter_reserved_enis(None, &c.args))
-                .flatten(),
-            Some("(valueFrom)".to_string()),
-        ),
-        None if !c.env_from.is_empty() && !flag_set => (None, Some("(envFrom)".to_string())),
-        // A plain entry without `value` is the empty string.
-        Some(e) => {
-            let raw = e.value.clone().unwrap_or_default();
-            (
-                crate::model::capacity::karpenter_reserved_enis(Some(&raw), &c.args),
-                Some(raw),
-            )
-        }
-        None => (
-            crate::model::capacity::karpenter_reserved_enis(None, &c.args),
-            None,
-        ),
-    };
+    let namespace = d.metadata.namespace.clone().unwrap_or_default();
     Some(KarpenterState {
-        namespace: d.metadata.namespace.clone().unwrap_or_default(),
+        env: c.container_env(&namespace),
+        namespace,
         name: name_of(&d.metadata),
-        reserved_enis,
-        reserved_enis_raw: raw,
+        args: c.args.clone(),
     })
 }
 
@@ -1201,34 +1274,77 @@ mod tests {
     #[test]
     fn reserved_enis_is_read_as_karpenter_reads_it() {
         let k = |env: &str, args: &str| {
-            karpenter_controller(&[karpenter_deployment(env, args)]).unwrap()
+            let state = karpenter_controller(&[karpenter_deployment(env, args)]).unwrap();
+            crate::model::analysis::karpenter_analysis(&state, &ConfigMaps::new()).reserved_enis
         };
-        assert_eq!(
-            k(r#"{"name":"RESERVED_ENIS","value":" 1"}"#, "").reserved_enis,
-            Some(0)
-        );
-        assert_eq!(
-            k(r#"{"name":"RESERVED_ENIS","value":"1"}"#, "").reserved_enis,
-            Some(1)
-        );
-        assert_eq!(k("", "").reserved_enis, Some(0));
-        assert_eq!(
-            k(r#"{"name":"RESERVED_ENIS","value":"-1"}"#, "").reserved_enis,
-            None
-        );
+        assert_eq!(k(r#"{"name":"RESERVED_ENIS","value":" 1"}"#, ""), Some(0));
+        assert_eq!(k(r#"{"name":"RESERVED_ENIS","value":"1"}"#, ""), Some(1));
+        assert_eq!(k("", ""), Some(0));
+        assert_eq!(k(r#"{"name":"RESERVED_ENIS","value":"-1"}"#, ""), None);
         assert_eq!(
             k(
                 r#"{"name":"RESERVED_ENIS","value":"0"}"#,
                 r#""--reserved-enis=1""#
-            )
-            .reserved_enis,
+            ),
             Some(1)
         );
-        let from = k(
-            r#"{"name":"RESERVED_ENIS","valueFrom":{"configMapKeyRef":{"name":"k","key":"r"}}}"#,
-            "",
+        let from =
+            r#"{"name":"RESERVED_ENIS","valueFrom":{"configMapKeyRef":{"name":"k","key":"r"}}}"#;
+        assert_eq!(k(from, ""), None, "not read: unknown");
+        assert_eq!(k(from, r#""--reserved-enis=2""#), Some(2), "the flag wins");
+    }
+
+    /// The wire forms of `valueFrom` and `envFrom` become the spec the
+    /// model resolves; a Secret's name is not kept.
+    #[test]
+    fn env_references_are_kept_as_references() {
+        use crate::model::env::EnvValue;
+        let c: KContainer = serde_json::from_value(serde_json::json!({
+            "name": "aws-node",
+            "env": [
+                {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "a", "optional": true}}},
+                {"name": "B", "valueFrom": {"secretKeyRef": {"name": "s3cr3t-name", "key": "b"}}},
+                {"name": "C", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                {"name": "D"},
+                {"name": "E", "value": "5", "valueFrom": {"secretKeyRef": {"name": "x", "key": "y"}}}
+            ],
+            "envFrom": [
+                {"configMapRef": {"name": "all"}, "prefix": "P_"},
+                {"secretRef": {"name": "s3cr3t-name", "optional": true}}
+            ]
+        }))
+        .unwrap();
+        let e = c.container_env("kube-system");
+        assert_eq!(
+            e.env.iter().map(|v| v.value.clone()).collect::<Vec<_>>(),
+            vec![
+                EnvValue::ConfigMapKey {
+                    name: "cm".into(),
+                    key: "a".into(),
+                    optional: true
+                },
+                EnvValue::Unread("secretKeyRef"),
+                EnvValue::Unread("fieldRef"),
+                EnvValue::Literal(String::new()),
+                EnvValue::Literal("5".into()),
+            ]
         );
-        assert_eq!(from.reserved_enis, None);
+        assert_eq!(
+            e.env_from,
+            vec![
+                EnvFrom {
+                    config_map: Some("all".into()),
+                    prefix: "P_".into(),
+                    optional: false
+                },
+                EnvFrom {
+                    config_map: None,
+                    prefix: String::new(),
+                    optional: true
+                },
+            ]
+        );
+        assert!(!format!("{c:?}").contains("s3cr3t-name"), "{c:?}");
     }
 
     #[test]
@@ -1485,16 +1601,17 @@ mod tests {
 /// DaemonSet's and each aws-node pod's settings.
 pub fn eni_config_keys(
     ds: Option<&AwsNodeState>,
-    pod_env: &BTreeMap<String, Arc<Vec<EnvVar>>>,
+    pod_env: &BTreeMap<String, Arc<ContainerEnv>>,
+    cms: &ConfigMaps,
 ) -> (HashSet<String>, HashSet<String>) {
     use crate::model::cni::CniSettings;
     let ds = ds
-        .map(|a| CniSettings::from_env(&a.daemonset_env))
+        .map(|a| CniSettings::from_container(&a.daemonset_env, cms))
         .unwrap_or_default();
     let mut labels = HashSet::from([ds.eni_config_label().to_string()]);
     let mut annotations = HashSet::from([ds.eni_config_annotation().to_string()]);
     for env in pod_env.values() {
-        let s = CniSettings::from_env(env);
+        let s = CniSettings::from_container(env, cms);
         labels.insert(s.eni_config_label().to_string());
         annotations.insert(s.eni_config_annotation().to_string());
     }
@@ -1517,6 +1634,14 @@ slim_resource!(KNode, "Node", "", "v1", "nodes", ClusterResourceScope);
 slim_resource!(KPod, "Pod", "", "v1", "pods", NamespaceResourceScope);
 slim_resource!(KPodSlim, "Pod", "", "v1", "pods", NamespaceResourceScope);
 slim_resource!(KEvent, "Event", "", "v1", "events", NamespaceResourceScope);
+slim_resource!(
+    KConfigMap,
+    "ConfigMap",
+    "",
+    "v1",
+    "configmaps",
+    NamespaceResourceScope
+);
 slim_resource!(
     KDaemonSet,
     "DaemonSet",

@@ -146,6 +146,7 @@ RESOURCES: dict[str, Res] = {r.name: r for r in [
     Res("events", "", "v1", "Event", True, True, "event", ["ev"], EVENT_FIELDS),
     Res("daemonsets", "apps", "v1", "DaemonSet", True, True, "daemonset", ["ds"], META_FIELDS),
     Res("deployments", "apps", "v1", "Deployment", True, True, "deployment", ["deploy"], META_FIELDS),
+    Res("configmaps", "", "v1", "ConfigMap", True, True, "configmap", ["cm"], META_FIELDS),
     Res("nodeclaims", "karpenter.sh", "v1", "NodeClaim", False, False, "nodeclaim", [], META_FIELDS),
     Res("nodepools", "karpenter.sh", "v1", "NodePool", False, False, "nodepool", [], META_FIELDS),
     Res("ec2nodeclasses", "karpenter.k8s.aws", "v1", "EC2NodeClass", False, False, "ec2nodeclass", [],

@@ -482,6 +482,31 @@ def test_rbac_is_read_only(rendered):
     assert not [o for o in rendered if o["kind"] in ("Role", "RoleBinding")]
 
 
+def test_optional_settings_role_reads_named_configmaps_only(rendered):
+    """deploy/optional/settings-configmaps.yaml: `get` on named ConfigMaps in kube-system, bound to
+    the exporter's ServiceAccount; never secrets, never an empty resourceNames (= every ConfigMap)."""
+    with open(os.path.join(DEPLOY, "optional", "settings-configmaps.yaml")) as f:
+        objs = [o for o in yaml.safe_load_all(f) if o]
+    assert sorted(o["kind"] for o in objs) == ["Role", "RoleBinding"]
+    role = find(objs, "Role", "eks-ipam-exporter-settings")
+    assert role["metadata"]["namespace"] == "kube-system"
+    for rule in role["rules"]:
+        assert rule["apiGroups"] == [""] and rule["resources"] == ["configmaps"], rule
+        assert rule["verbs"] == ["get"], rule
+        assert rule.get("resourceNames"), "an empty resourceNames grants every ConfigMap"
+    binding = find(objs, "RoleBinding", "eks-ipam-exporter-settings")
+    assert binding["metadata"]["namespace"] == "kube-system"
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "eks-ipam-exporter-settings"}
+    sa = find(rendered, "ServiceAccount", "eks-ipam-exporter")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NAMESPACE}]
+    # Not in the base: kustomize's namespace would move it out of kube-system.
+    assert not [o for o in rendered if o["kind"] in ("Role", "RoleBinding")]
+    # The exporter's remediation text names this file and the Role.
+    with open(os.path.join(ROOT, "src", "model", "findings.rs")) as f:
+        src = f.read()
+    assert "deploy/optional/settings-configmaps.yaml" in src and "eks-ipam-exporter-settings" in src
+
+
 def test_service_accounts(rendered):
     sa = find(rendered, "ServiceAccount", "eks-ipam-exporter")
     arn = sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
