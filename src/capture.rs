@@ -11,7 +11,6 @@
 use crate::collect::agents;
 use crate::collect::aws_error_kind;
 use crate::collect::cloudtrail::{RateLimiter, POLLED};
-use crate::model::cni::CniSettings;
 use crate::model::state::ClusterState;
 use crate::sources::bundle::{self, DirBundle};
 use crate::sources::kube::*;
@@ -130,9 +129,7 @@ pub async fn capture(out: &Path, opts: &CaptureOptions) -> Result<Skipped> {
     let client = kube::Client::try_default()
         .await
         .map_err(|source| Error::KubeClient { source })?;
-    let now = jiff::Timestamp::now();
-
-    let nodes = capture_list(
+    capture_list(
         &client,
         &(ApiResource::erase::<KNode>(&())),
         ListParams::default(),
@@ -195,7 +192,7 @@ pub async fn capture(out: &Path, opts: &CaptureOptions) -> Result<Skipped> {
         &mut skipped,
     )
     .await?;
-    let classes = capture_list(
+    capture_list(
         &client,
         &(ApiResource::erase::<KNodeClass>(&())),
         ListParams::default(),
@@ -204,7 +201,7 @@ pub async fn capture(out: &Path, opts: &CaptureOptions) -> Result<Skipped> {
         &mut skipped,
     )
     .await?;
-    let eniconfigs = capture_list(
+    capture_list(
         &client,
         &(ApiResource::erase::<KEniConfig>(&())),
         ListParams::default(),
@@ -218,8 +215,6 @@ pub async fn capture(out: &Path, opts: &CaptureOptions) -> Result<Skipped> {
     // the bundle loader itself (the one assembly): `get` on each, as live.
     let partial = written_state(out);
     capture_config_maps(&client, &partial.config_map_refs(), out, &mut skipped).await?;
-    // Read back with the ConfigMaps: prefix delegation may come from one.
-    let partial = written_state(out);
 
     // ipamd, through the node agents.
     let agent_pods: Vec<KPod> = pods
@@ -256,7 +251,6 @@ pub async fn capture(out: &Path, opts: &CaptureOptions) -> Result<Skipped> {
             .collect()
             .await
     };
-    let mut subnet_ids: BTreeSet<String> = BTreeSet::new();
     for (node, r) in readings {
         match r {
             Ok(r) => {
@@ -270,9 +264,6 @@ pub async fn capture(out: &Path, opts: &CaptureOptions) -> Result<Skipped> {
                 if let Some(m) = &r.snapshot.metrics {
                     write_file(out, &format!("ipamd/{node}/metrics.txt"), m.as_bytes())?;
                 }
-                for e in r.state.pool.iter().flat_map(|p| &p.enis) {
-                    subnet_ids.extend(e.subnet_id.clone());
-                }
             }
             Err(e) => {
                 skipped.insert(
@@ -283,38 +274,14 @@ pub async fn capture(out: &Path, opts: &CaptureOptions) -> Result<Skipped> {
         }
     }
 
-    // What EC2 needs to be asked.
-    let mut types = BTreeSet::new();
-    let mut instances = BTreeSet::new();
-    let empty = Default::default();
-    for n in &nodes {
-        if let Ok(kn) = serde_json::from_value::<KNode>(n.clone()) {
-            let s = kn.to_state(&empty, &empty);
-            types.extend(s.instance_type);
-            instances.extend(s.instance_id);
-        }
-    }
-    for c in &classes {
-        for s in c
-            .pointer("/status/subnets")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            subnet_ids.extend(s.get("id").and_then(Value::as_str).map(str::to_string));
-        }
-    }
-    for e in &eniconfigs {
-        subnet_ids.extend(
-            e.pointer("/spec/subnet")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        );
-    }
-    // EC2 is asked for prefixes when ipamd runs in prefix mode, as live.
-    let prefix_mode = partial.aws_node.iter().flatten().any(|a| {
-        CniSettings::from_container(&a.daemonset_env, &partial.config_maps).prefix_delegation
-    });
+    // "Now" of the bundle: after every Kubernetes and ipamd read, and the
+    // end of the CloudTrail window, so no payload is newer than it (a
+    // released IP's age is never understated).
+    let now = jiff::Timestamp::now();
+
+    // What EC2 needs to be asked, derived from what was written (Kubernetes,
+    // ConfigMaps, ipamd) exactly as the live EC2 rounds derive it.
+    let wants = written_state(out).ec2_wants();
 
     let mut region = opts.region.clone();
     let mut cloudtrail_start = None;
@@ -330,10 +297,10 @@ pub async fn capture(out: &Path, opts: &CaptureOptions) -> Result<Skipped> {
             if let Err(why) = capture_ec2(
                 &aws_sdk_ec2::Client::new(&sdk),
                 out,
-                &types,
-                &instances,
-                &subnet_ids,
-                prefix_mode,
+                &wants.instance_types,
+                &wants.instance_ids,
+                &wants.subnet_ids,
+                wants.prefix_mode,
             )
             .await
             {

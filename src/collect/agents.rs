@@ -158,17 +158,6 @@ impl AgentsCollector {
         });
         me
     }
-
-    /// Subnets of the ENIs the agents reported (for EC2 lookups).
-    pub fn subnet_ids(&self) -> std::collections::BTreeSet<String> {
-        self.readings
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .flat_map(|r| r.pool.iter().flat_map(|p| &p.enis))
-            .filter_map(|e| e.subnet_id.clone())
-            .collect()
-    }
 }
 
 impl Source for AgentsCollector {

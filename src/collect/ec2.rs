@@ -147,9 +147,12 @@ impl Ec2Collector {
         budget: &Budget,
         health: &Health,
     ) -> Result<(), &'static str> {
-        let wanted = kube.ec2_wants();
-        let mut subnet_ids: BTreeSet<String> = wanted.subnet_ids.clone();
-        subnet_ids.extend(agents.subnet_ids());
+        // Derived from the state the collectors hold, as `capture` derives it.
+        let mut known = crate::model::state::ClusterState::default();
+        kube.fill(&mut known);
+        agents.fill(&mut known);
+        let wanted = known.ec2_wants();
+        let subnet_ids: BTreeSet<String> = wanted.subnet_ids.clone();
 
         // Instance types: only those in use and not cached recently.
         let stale: Vec<String> = {

@@ -369,14 +369,6 @@ impl<R> Watched<R> {
     }
 }
 
-#[derive(Debug, Default, Clone)]
-pub struct Ec2Wants {
-    pub instance_types: std::collections::BTreeSet<String>,
-    pub instance_ids: std::collections::BTreeSet<String>,
-    pub subnet_ids: std::collections::BTreeSet<String>,
-    pub prefix_mode: bool,
-}
-
 /// What every watch shares.
 struct Ctx {
     health: Arc<Health>,
@@ -627,54 +619,6 @@ impl KubeCollector {
             .iter()
             .filter_map(|p| p.agent_endpoint())
             .collect()
-    }
-
-    /// The instance types and ids of the cached nodes (for EC2 lookups).
-    pub fn node_instances(&self) -> Vec<(Option<String>, Option<String>)> {
-        let empty = HashSet::new();
-        self.nodes
-            .store
-            .state()
-            .iter()
-            .map(|n| {
-                let s = n.to_state(&empty, &empty);
-                (s.instance_type, s.instance_id)
-            })
-            .collect()
-    }
-
-    /// What EC2 should be asked about: instance types and ids in use, the
-    /// subnets the EC2NodeClasses and ENIConfigs name, and whether prefix
-    /// delegation is on.
-    pub fn ec2_wants(&self) -> Ec2Wants {
-        let mut w = Ec2Wants::default();
-        for (t, id) in self.node_instances() {
-            w.instance_types.extend(t);
-            w.instance_ids.extend(id);
-        }
-        for c in self.nodeclasses.iter().flat_map(|w| w.store.state()) {
-            if let Ok(s) = c.to_state() {
-                w.subnet_ids.extend(s.subnets.into_iter().map(|(id, _)| id));
-            }
-        }
-        for e in self.eniconfigs.iter().flat_map(|w| w.store.state()) {
-            w.subnet_ids.extend(e.to_state().subnet);
-        }
-        let cms = self
-            .config_maps
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        w.prefix_mode = self
-            .daemonsets
-            .store
-            .state()
-            .iter()
-            .filter_map(|d| aws_node_daemonset_env(std::iter::once(&d.0)))
-            .any(|(_, env)| {
-                crate::model::cni::CniSettings::from_container(&env, &cms).prefix_delegation
-            });
-        w
     }
 
     fn core_synced(&self) -> bool {

@@ -45,7 +45,45 @@ pub struct ClusterState {
     pub ipamd: BTreeMap<String, Arc<IpamdNodeState>>,
 }
 
+/// What EC2 should be asked about, derived from the state (live rounds and
+/// `capture` alike).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Ec2Wants {
+    pub instance_types: std::collections::BTreeSet<String>,
+    pub instance_ids: std::collections::BTreeSet<String>,
+    pub subnet_ids: std::collections::BTreeSet<String>,
+    /// ipamd runs in prefix mode (DaemonSet settings): ask for prefixes.
+    pub prefix_mode: bool,
+}
+
 impl ClusterState {
+    /// Instance types and ids of the nodes; the subnets the EC2NodeClasses,
+    /// ENIConfigs and ipamd's ENIs name; whether prefix delegation is on.
+    pub fn ec2_wants(&self) -> Ec2Wants {
+        let mut w = Ec2Wants::default();
+        for n in self.nodes.iter().flatten() {
+            w.instance_types.extend(n.instance_type.clone());
+            w.instance_ids.extend(n.instance_id.clone());
+        }
+        for c in self.ec2nodeclasses.iter().flatten() {
+            w.subnet_ids
+                .extend(c.subnets.iter().map(|(id, _)| id.clone()));
+        }
+        for e in self.eniconfigs.iter().flatten() {
+            w.subnet_ids.extend(e.subnet.clone());
+        }
+        for i in self.ipamd.values() {
+            for e in i.pool.iter().flat_map(|p| &p.enis) {
+                w.subnet_ids.extend(e.subnet_id.clone());
+            }
+        }
+        w.prefix_mode = self.aws_node.iter().flatten().any(|a| {
+            super::cni::CniSettings::from_container(&a.daemonset_env, &self.config_maps)
+                .prefix_delegation
+        });
+        w
+    }
+
     /// The ConfigMaps the settings read (aws-node DaemonSet and pods,
     /// Karpenter controller), as (namespace, name): what the collectors
     /// and `capture` read, derived from the state only.
