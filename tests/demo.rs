@@ -7,8 +7,6 @@ use eks_ipam_exporter::cli::view_from_bundle;
 use eks_ipam_exporter::model::findings::Thresholds;
 use eks_ipam_exporter::render::exposition;
 use eks_ipam_exporter::sources::bundle::EmbeddedBundle;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 fn demo_exposition() -> String {
     let (view, _) = view_from_bundle(&EmbeddedBundle::demo(), &Thresholds::default())
@@ -44,34 +42,6 @@ fn demo_exposition_matches_golden_file() {
             diff.join("\n")
         );
     }
-}
-
-fn promtool_check(body: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect(
-            "promtool not found: run scripts/test.sh, which installs Debian's prometheus package",
-        );
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let msg = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && msg.trim().is_empty(),
-        "promtool check metrics: {msg}"
-    );
 }
 
 #[test]

@@ -424,6 +424,7 @@ fn live_reproduces_incident_two_and_capture_round_trips() {
 
     // /metrics of the live exporter passes promtool's lint like the demo's.
     let (_, metrics) = http_get(&srv.addr, "/metrics");
+    promtool_check(&metrics);
     for c in ["kubernetes", "ec2", "cloudtrail", "ipamd"] {
         assert!(
             metrics.contains(&format!("eks_ipam_collector_up{{collector=\"{c}\"}} 1")),

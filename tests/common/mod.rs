@@ -285,3 +285,32 @@ pub fn write_kubeconfig(dir: &Path, server: &str, token: &str) -> PathBuf {
     .unwrap();
     path
 }
+
+/// `promtool check metrics` accepts the exposition with no lint message.
+pub fn promtool_check(body: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect(
+            "promtool not found: run scripts/test.sh, which installs Debian's prometheus package",
+        );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let msg = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && msg.trim().is_empty(),
+        "promtool check metrics: {msg}"
+    );
+}
