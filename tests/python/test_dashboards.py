@@ -28,6 +28,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
+from conftest import need_tool
 import yaml
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -306,9 +307,9 @@ def test_links_point_at_existing_dashboards(dashboards):
                             assert link["url"].split("/")[2] in uids, (name, p["title"], link)
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (apt-get install prometheus)")
 def test_every_query_is_valid_promql(tmp_path):
     """promtool parses every panel query (as a recording rule) after variable substitution."""
+    need_tool("promtool", "prometheus")
     rules = []
     for i, q in enumerate(all_queries({"node": "ip-10-0-17-5"})):
         rules.append({"record": f"dashboard_query_{i}", "expr": q["expr"]})

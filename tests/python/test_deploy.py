@@ -3,7 +3,7 @@
 Run:  python3 -m pytest tests/python/test_deploy.py
 Needs kubectl (for `kubectl kustomize`), PyYAML, and for some tests promtool/amtool (Debian
 packages prometheus and prometheus-alertmanager); those tests skip with a message when the tool is
-missing. With EKS_IPAM_BIN=<path to the built binary>, the flags and env vars the manifests use are
+missing, and fail under EKS_IPAM_REQUIRE_ALL=1 (the test command). With EKS_IPAM_BIN=<path to the built binary>, the flags and env vars the manifests use are
 also checked against `<binary> <subcommand> --help`.
 """
 import fnmatch
@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import need, need_tool
 import yaml
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -61,8 +62,7 @@ IAM_ACTIONS = {"ec2:DescribeInstanceTypes", "ec2:DescribeSubnets", "ec2:Describe
 
 
 def kustomize(path=DEPLOY):
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl not installed: cannot render the kustomization")
+    need_tool("kubectl", "kubectl: the Google Cloud SDK's, or any with kustomize v5")
     r = subprocess.run(["kubectl", "kustomize", path], capture_output=True, text=True)
     assert r.returncode == 0, f"kubectl kustomize {path} failed:\n{r.stderr}"
     return [d for d in yaml.safe_load_all(r.stdout) if d]
@@ -277,8 +277,7 @@ def test_args_and_env_use_only_the_cli(rendered):
 
 def test_flags_exist_in_the_binary():
     binary = os.environ.get("EKS_IPAM_BIN")
-    if not binary:
-        pytest.skip("EKS_IPAM_BIN is not set: cannot compare the manifests' flags with `<binary> <subcommand> --help`")
+    need(binary, "EKS_IPAM_BIN is not set: cannot compare the manifests' flags with `<binary> <subcommand> --help`")
     objs = kustomize()
     for w in workloads(objs):
         c = w["spec"]["template"]["spec"]["containers"][0]
@@ -304,7 +303,7 @@ def test_alert_thresholds_equal_the_binary_defaults():
     """The Stalled alert's silence and the SubnetIpsLow ratio are the exporter's own finding thresholds."""
     binary = os.environ.get("EKS_IPAM_BIN")
     if not binary:
-        pytest.skip("EKS_IPAM_BIN is not set: cannot read the binary's default thresholds")
+        need(False, "EKS_IPAM_BIN is not set: cannot read the binary's default thresholds")
     r = subprocess.run([binary, "cluster", "--help"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     text = " ".join(r.stdout.split())
@@ -576,14 +575,14 @@ def test_coverage_checker_catches_a_missing_boundary_test():
     assert any("EksIpamSubnetIpsLow" in p for p in problems)
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (apt-get install prometheus)")
 def test_promtool_rules_suite():
+    need_tool("promtool", "prometheus")
     r = subprocess.run([os.path.join(ROOT, "tests", "rules", "run.sh")], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (apt-get install prometheus)")
 def test_fast_rules_for_end_to_end_tests(tmp_path):
+    need_tool("promtool", "prometheus")
     out = tmp_path / "fast.rules.yaml"
     assert gen_deploy.main(["--fast-rules", str(out), "--for", "0s"]) == 0
     fast = yaml.safe_load(out.read_text())
@@ -599,8 +598,8 @@ def test_fast_rules_for_end_to_end_tests(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool not installed (apt-get install prometheus-alertmanager)")
 def test_alertmanager_example_is_valid_and_names_real_alerts():
+    need_tool("amtool", "prometheus-alertmanager")
     path = os.path.join(DEPLOY, "alertmanager-example.yaml")
     r = subprocess.run(["amtool", "check-config", path], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
