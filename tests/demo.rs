@@ -17,11 +17,71 @@ fn demo_exposition() -> String {
     out
 }
 
+/// The golden exposition and the hand-written expectations in
+/// tests/bundles/README.md (the demo's table) say the same: growth blocked
+/// and CreateNetworkInterface silence per node. Two independent statements
+/// of the numbers, so neither can drift alone.
+#[test]
+fn golden_agrees_with_the_documented_demo_numbers() {
+    let golden = std::fs::read_to_string(repo("tests/golden/demo.prom")).unwrap();
+    let readme = std::fs::read_to_string(repo("tests/bundles/README.md")).unwrap();
+    let sample = |family: &str, labels: &str| -> f64 {
+        let line = golden
+            .lines()
+            .find(|l| l.starts_with(family) && l.contains(labels))
+            .unwrap_or_else(|| panic!("golden has no {family} {labels}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let mut rows = 0;
+    for row in readme
+        .lines()
+        .filter(|l| l.starts_with("| N") || l.starts_with("| D"))
+    {
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        if cells.len() != 10 {
+            continue; // not the demo's combined table
+        }
+        let node = cells[0].split('`').nth(1).unwrap();
+        let node_label = format!("node=\"{node}.");
+        let blocked = cells[8].trim_matches('*').starts_with("yes");
+        let silence: f64 = cells[9]
+            .split('(')
+            .nth(1)
+            .and_then(|s| s.trim_matches('*').split(' ').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            sample("eks_ipam_node_ip_growth_blocked", &node_label),
+            if blocked { 1.0 } else { 0.0 },
+            "{node}: README says blocked={blocked}"
+        );
+        assert_eq!(
+            sample(
+                "eks_ipam_api_call_silence_seconds{operation=\"CreateNetworkInterface\"",
+                &node_label
+            ),
+            silence,
+            "{node}: README says Create silence {silence}"
+        );
+        rows += 1;
+    }
+    assert_eq!(
+        rows, 5,
+        "the demo table of tests/bundles/README.md has 5 nodes"
+    );
+}
+
 #[test]
 fn demo_exposition_matches_golden_file() {
     let got = demo_exposition();
     let path = repo("tests/golden/demo.prom");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        // A golden rewritten by the run that checks it proves nothing.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "UPDATE_GOLDEN is for a developer's review, never under CI"
+        );
         std::fs::write(&path, &got).unwrap();
     }
     let want = std::fs::read_to_string(&path)
