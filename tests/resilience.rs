@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,11 +17,52 @@ fn stuck_client(addr: &str) -> TcpStream {
     s
 }
 
+/// A bundle directory whose `/metrics` is megabytes: `nodes` nodes, nothing else.
+fn big_cluster_bundle(nodes: usize) -> tempfile::TempDir {
+    let items: Vec<serde_json::Value> = (0..nodes)
+        .map(|i| {
+            serde_json::json!({"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": format!("ip-10-{}-{}-{}.us-west-2.compute.internal", i / 65536, (i / 256) % 256, i % 256),
+                             "uid": format!("00000000-0000-0000-0000-{i:012}"),
+                             "labels": {"node.kubernetes.io/instance-type": "m5.large",
+                                        "topology.kubernetes.io/zone": "us-west-2a"}},
+                "spec": {"providerID": format!("aws:///us-west-2a/i-{i:017x}")},
+                "status": {"capacity": {"pods": "29"}, "allocatable": {"pods": "29"}}})
+        })
+        .collect();
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    temp_bundle(&[("kubernetes/nodes.json", &list.to_string())])
+}
+
+/// SIGTERM while responses are in flight (bodies far larger than the
+/// socket buffers, clients that read nothing): the exporter still exits
+/// within 5 s, cleanly.
 #[test]
 fn sigterm_during_a_scrape_exits_within_five_seconds() {
-    let mut srv = start_server(&["demo"]);
-    let _stuck: Vec<TcpStream> = (0..4).map(|_| stuck_client(&srv.addr)).collect();
-    std::thread::sleep(Duration::from_millis(300));
+    let bundle = big_cluster_bundle(12000);
+    let kube = start_fake(
+        "kube_apiserver.py",
+        &["--bundle", bundle.path().to_str().unwrap(), "--port", "0"],
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(dir.path(), &kube.addrs["kube-apiserver"], "t");
+    let mut srv = start_server_env(
+        &["cluster", "--disable-ec2", "--disable-cloudtrail"],
+        &[
+            ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+            ("HOME", dir.path().to_str().unwrap()),
+        ],
+    );
+    // The body once the nodes are in: far more than what loopback buffers hold.
+    let body_len = eventually(60, || {
+        let (code, body) = http_get(&srv.addr, "/metrics");
+        (code == 200 && body.matches("eks_ipam_node_info{").count() == 12000).then_some(body.len())
+    })
+    .expect("12000 nodes in /metrics");
+    assert!(body_len > 9 << 19, "/metrics is only {body_len} bytes");
+    let mut stuck: Vec<TcpStream> = (0..4).map(|_| stuck_client(&srv.addr)).collect();
+    std::thread::sleep(Duration::from_millis(1500));
     let t = Instant::now();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &srv.child.id().to_string()])
@@ -36,6 +77,17 @@ fn sigterm_during_a_scrape_exits_within_five_seconds() {
         t.elapsed()
     );
     assert!(status.success(), "exit status {status:?}");
+    // The scrapes were in flight: none of the stuck clients can read a whole body.
+    for s in &mut stuck {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        assert!(
+            got.len() < body_len,
+            "a whole body ({} bytes) was already buffered",
+            got.len()
+        );
+    }
 }
 
 #[test]
@@ -101,6 +153,15 @@ fn no_credentials_in_logs_at_trace_level() {
     std::thread::sleep(Duration::from_secs(7));
     let _ = child.kill();
     let _ = child.wait();
+    // The credentials were used: signed LookupEvents reached the fake (it
+    // refuses unsigned ones), so a log without them means they were kept out.
+    let (code, stats) = http_get(&ct.addrs["cloudtrail"], "/_control/stats");
+    assert_eq!(code, 200, "{stats}");
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert!(
+        stats["requests"].as_u64().unwrap_or(0) >= 1,
+        "no signed AWS request was made: {stats}"
+    );
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
         text.len() > 10_000,
