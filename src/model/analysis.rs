@@ -120,12 +120,36 @@ pub struct ApiCallActivity {
     pub silence_is_lower_bound: bool,
 }
 
+/// The node's pod IP family: IPv6 when ipamd runs with `ENABLE_IPv6` or its
+/// pool holds IPv6 /80 prefixes.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IpFamily {
+    Ipv4,
+    Ipv6,
+    /// No aws-node settings or pool to tell (also every non-ipamd node).
+    Unknown,
+}
+
+impl IpFamily {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpFamily::Ipv4 => "ipv4",
+            IpFamily::Ipv6 => "ipv6",
+            IpFamily::Unknown => "unknown",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct NodeAnalysis {
     pub name: String,
     pub instance_type: Option<String>,
     pub zone: Option<String>,
     pub instance_id: Option<String>,
+    pub compute_type: ComputeType,
+    pub os: NodeOs,
+    pub ip_family: IpFamily,
     /// Karpenter NodePool; `None` for nodes Karpenter does not manage.
     pub nodepool: Option<String>,
     pub limits_source: Option<LimitsSource>,
@@ -578,16 +602,31 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
     } = *j;
     let pods = j.pod_counts.get(n.name.as_str());
     let now = state.now;
-    let settings = effective_settings(n, state, ds);
+    // aws-node's ipamd serves pod IPs only on Linux EC2 nodes (design.md
+    // section 8): on Auto Mode, hybrid, Fargate and Windows nodes neither
+    // its settings nor the IPv4 pool model apply, and the numbers that
+    // depend on them are unknown, never computed with the wrong model.
+    let ipamd_node = n.compute_type == ComputeType::Ec2 && n.os == NodeOs::Linux;
+    let settings = effective_settings(n, state, ds).filter(|_| ipamd_node);
     let limits = n.instance_type.as_deref().and_then(|t| limits_for(lk, t));
-    let ipamd = state.ipamd.get(&n.name);
+    let ipamd = state.ipamd.get(&n.name).filter(|_| ipamd_node);
     let pool = ipamd.and_then(|i| i.pool.as_ref());
 
     let unresolved: Vec<String> = settings
         .as_ref()
         .map(|(s, _)| s.unresolved.clone())
         .unwrap_or_default();
-    let s = settings.as_ref().map(|(s, _)| s).filter(|s| s.resolved());
+    let resolved = settings.as_ref().map(|(s, _)| s).filter(|s| s.resolved());
+    let pool_ipv6 = pool.is_some_and(|p| p.enis.iter().any(|e| e.ipv6_prefixes > 0));
+    let ip_family = match (ipamd_node, resolved.map(|s| s.ipv6)) {
+        (false, _) => IpFamily::Unknown,
+        (true, Some(true)) => IpFamily::Ipv6,
+        _ if pool_ipv6 => IpFamily::Ipv6,
+        (true, Some(false)) => IpFamily::Ipv4,
+        (true, None) => IpFamily::Unknown,
+    };
+    // IPv6 nodes get a /80 per node: no IPv4 capacity, pool or growth.
+    let s = resolved.filter(|_| ip_family == IpFamily::Ipv4);
     let mode = match (s, limits) {
         (Some(s), Some((l, _))) => Some(capacity::ip_mode(s, l)),
         _ => None,
@@ -619,7 +658,13 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
         _ => None,
     };
 
-    let karpenter_expected = match (&n.nodepool, reserved_enis, limits) {
+    // Auto Mode nodes carry `karpenter.sh/nodepool` too, but EKS (not the
+    // cluster's Karpenter and its RESERVED_ENIS) sets their max pods.
+    let karpenter_nodepool = n
+        .nodepool
+        .as_ref()
+        .filter(|_| n.compute_type == ComputeType::Ec2);
+    let karpenter_expected = match (karpenter_nodepool, reserved_enis, limits) {
         (Some(_), Some(reserved), Some((l, _))) => {
             let class_name = n.nodeclass.as_deref().or_else(|| {
                 lk.nodeclaim_by_node
@@ -709,11 +754,14 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
         instance_type: n.instance_type.clone(),
         zone: n.zone.clone(),
         instance_id: n.instance_id.clone(),
+        compute_type: n.compute_type,
+        os: n.os,
+        ip_family,
         nodepool: n.nodepool.clone(),
         limits_source: limits.map(|(_, src)| src),
         settings_source: settings.as_ref().map(|(_, src)| *src),
         ip_mode: mode,
-        custom_networking: s.map(|s| s.custom_networking),
+        custom_networking: resolved.map(|s| s.custom_networking),
         warm_ip_target: s.map(|s| s.warm_ip_target),
         minimum_ip_target: s.map(|s| s.minimum_ip_target),
         warm_eni_target: s.map(|s| s.warm_eni_target),
@@ -738,7 +786,8 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
             .and_then(|i| i.metrics.as_ref())
             .and_then(|m| m.no_available_ip_addresses),
         api_calls,
-        settings: settings.map(|(s, _)| s).filter(CniSettings::resolved),
+        // Only where the IPv4 pool model applies (the findings read it).
+        settings: s.cloned(),
         settings_unresolved: unresolved,
     }
 }
@@ -1173,6 +1222,99 @@ mod tests {
     /// with an EFA-only interface; custom networking, RESERVED_ENIS=0:
     /// ipamd serves (4 - 1 EFA-only - 1 primary) x 14 = 28 pod IPs, Karpenter
     /// assumes (4 - 0 - 1) x 14 + 2 = 44 pods: 14 overcommitted.
+    /// Issue 15 (design.md section 8): the same overcommitted t4g.medium
+    /// (17 max pods, 10 pod IPs under custom networking) under each shape.
+    /// Only a Linux EC2 node in an IPv4 cluster gets the ipamd model; the
+    /// others are unknown, with no IPv4-pool finding, and Auto Mode nodes are
+    /// not counted as this Karpenter's.
+    #[test]
+    fn the_ipamd_model_applies_to_linux_ec2_ipv4_nodes_only() {
+        // (compute-type label, os label, extra aws-node env, model applies, ip_family)
+        type Row<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<(&'a str, &'a str)>,
+            bool,
+            IpFamily,
+        );
+        let rows: &[Row] = &[
+            (None, Some("linux"), None, true, IpFamily::Ipv4),
+            (Some("ec2"), None, None, true, IpFamily::Ipv4),
+            (Some("auto"), Some("linux"), None, false, IpFamily::Unknown),
+            (
+                Some("hybrid"),
+                Some("linux"),
+                None,
+                false,
+                IpFamily::Unknown,
+            ),
+            (
+                Some("fargate"),
+                Some("linux"),
+                None,
+                false,
+                IpFamily::Unknown,
+            ),
+            (
+                Some("mystery"),
+                Some("linux"),
+                None,
+                false,
+                IpFamily::Unknown,
+            ),
+            (None, Some("windows"), None, false, IpFamily::Unknown),
+            (
+                None,
+                Some("linux"),
+                Some(("ENABLE_IPv6", "true")),
+                false,
+                IpFamily::Ipv6,
+            ),
+        ];
+        for (compute, os, extra, applies, family) in rows {
+            let mut env = vec![CUSTOM, ("MINIMUM_IP_TARGET", "5")];
+            env.extend(*extra);
+            let c = Cluster::new()
+                .aws_node(&env)
+                .karpenter(Some(0))
+                .nodeclass("default")
+                .node(
+                    Node::new("n1", "t4g.medium", 17)
+                        .karpenter("default")
+                        .shape(*compute, *os)
+                        .pods(10)
+                        .pool(
+                            Pool::new()
+                                .eni(true, 0, 0)
+                                .eni(false, 5, 5)
+                                .eni(false, 5, 5),
+                        ),
+                );
+            let a = c.analyse();
+            let n = node(&a, "n1");
+            let what = format!("{compute:?}/{os:?}/{extra:?}");
+            assert_eq!(n.ip_family, *family, "{what}");
+            assert_eq!(n.pod_ip_capacity.is_some(), *applies, "{what}");
+            assert_eq!(n.pod_ip_overcommit, applies.then_some(5), "{what}");
+            assert_eq!(n.ip_growth_blocked.is_some(), *applies, "{what}");
+            assert_eq!(n.ips.is_some(), *applies, "{what}");
+            let f = codes(&c.findings());
+            for code in [
+                FindingCode::PodCapacityExceedsIpCapacity,
+                FindingCode::MinimumIpTargetWithoutWarmIpTarget,
+            ] {
+                assert_eq!(f.contains(&code), *applies, "{what}: {code:?} in {f:?}");
+            }
+            // Karpenter's expectation is for its own (EC2) nodes only.
+            let karpenter_ec2 = compute.is_none_or(|c| c == "ec2");
+            assert_eq!(
+                n.karpenter_expected_max_pods.is_some(),
+                karpenter_ec2,
+                "{what}"
+            );
+        }
+    }
+
     #[test]
     fn efa_only_eni_takes_a_slot_and_karpenter_overcommits() {
         let c = Cluster::new()

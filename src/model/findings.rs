@@ -4,6 +4,7 @@
 use super::analysis::{Analysis, NodeAnalysis, SubnetAnalysis};
 use super::cni::CniSettings;
 use super::growth::GrowthOutcome;
+use super::state::ComputeType;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -176,7 +177,8 @@ fn blocked_now(n: &NodeAnalysis) -> bool {
 }
 
 fn minimum_ip_target_without_warm(i: &Inputs<'_>, out: &mut Vec<Finding>) {
-    let ds = i.a.cluster.aws_node_settings.as_ref();
+    // In IPv6 mode ipamd takes one /80 per node and the IP targets do not apply.
+    let ds = i.a.cluster.aws_node_settings.as_ref().filter(|s| !s.ipv6);
     let affected: Vec<&NodeAnalysis> =
         i.a.nodes
             .iter()
@@ -187,6 +189,15 @@ fn minimum_ip_target_without_warm(i: &Inputs<'_>, out: &mut Vec<Finding>) {
             })
             .collect();
     if !ds.is_some_and(CniSettings::minimum_without_warm) && affected.is_empty() {
+        return;
+    }
+    // A DaemonSet template no node runs (an Auto Mode or Windows-only
+    // cluster) affects nothing.
+    let ipamd_nodes =
+        i.a.nodes
+            .iter()
+            .any(|n| n.compute_type == ComputeType::Ec2 && n.os == super::state::NodeOs::Linux);
+    if affected.is_empty() && !ipamd_nodes {
         return;
     }
     let blocked: Vec<&str> = affected
@@ -258,8 +269,12 @@ fn karpenter_reserved_enis(i: &Inputs<'_>, out: &mut Vec<Finding>) {
         return;
     };
     let needed = reserved_enis_needed(ds);
+    // Auto Mode nodes have a NodePool too, but not this Karpenter's max pods.
     let karpenter_nodes: Vec<&NodeAnalysis> =
-        i.a.nodes.iter().filter(|n| n.nodepool.is_some()).collect();
+        i.a.nodes
+            .iter()
+            .filter(|n| n.nodepool.is_some() && n.compute_type == ComputeType::Ec2)
+            .collect();
     if reserved >= needed || karpenter_nodes.is_empty() {
         return;
     }

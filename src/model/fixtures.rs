@@ -334,6 +334,13 @@ impl Node {
         self
     }
 
+    /// `eks.amazonaws.com/compute-type` and `kubernetes.io/os` as parsed.
+    pub(crate) fn shape(mut self, compute_type: Option<&str>, os: Option<&str>) -> Self {
+        self.state.compute_type = ComputeType::parse(compute_type);
+        self.state.os = NodeOs::parse(os);
+        self
+    }
+
     pub(crate) fn label(mut self, k: &str, v: &str) -> Self {
         self.state.labels.insert(k.into(), v.into());
         self

@@ -118,9 +118,80 @@ pub struct NodeState {
     pub capacity_pods: Option<u32>,
     pub unschedulable: bool,
     pub internal_ip: Option<String>,
+    /// `eks.amazonaws.com/compute-type` (design.md section 8).
+    pub compute_type: ComputeType,
+    /// `kubernetes.io/os`.
+    pub os: NodeOs,
     /// Only the labels/annotations ENIConfig selection can use.
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
+}
+
+/// Where a node's compute comes from, by its `eks.amazonaws.com/compute-type`
+/// label: absent (or `ec2`) is an EC2 node. The values are the ones the VPC
+/// CNI's own DaemonSet excludes from aws-node (`charts/aws-vpc-cni/values.yaml`
+/// nodeAffinity `NotIn [fargate, hybrid, auto]`, amazon-vpc-cni-k8s
+/// b52188387f2e): on those nodes ipamd does not run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComputeType {
+    #[default]
+    Ec2,
+    Auto,
+    Hybrid,
+    Fargate,
+    /// A value this version does not know: no model is applied.
+    Other,
+}
+
+impl ComputeType {
+    pub fn parse(label: Option<&str>) -> Self {
+        match label {
+            None | Some("ec2") => ComputeType::Ec2,
+            Some("auto") => ComputeType::Auto,
+            Some("hybrid") => ComputeType::Hybrid,
+            Some("fargate") => ComputeType::Fargate,
+            Some(_) => ComputeType::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComputeType::Ec2 => "ec2",
+            ComputeType::Auto => "auto",
+            ComputeType::Hybrid => "hybrid",
+            ComputeType::Fargate => "fargate",
+            ComputeType::Other => "other",
+        }
+    }
+}
+
+/// `kubernetes.io/os` (the kubelet sets it; absent is taken as Linux).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeOs {
+    #[default]
+    Linux,
+    Windows,
+    Other,
+}
+
+impl NodeOs {
+    pub fn parse(label: Option<&str>) -> Self {
+        match label {
+            None | Some("linux") => NodeOs::Linux,
+            Some("windows") => NodeOs::Windows,
+            Some(_) => NodeOs::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeOs::Linux => "linux",
+            NodeOs::Windows => "windows",
+            NodeOs::Other => "other",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -535,6 +606,8 @@ pub struct IpamdEni {
     pub excluded: bool,
     pub subnet_id: Option<String>,
     pub cidrs: Vec<IpamdCidr>,
+    /// `IPv6Cidrs` entries (/80 prefixes): non-zero on IPv6 nodes.
+    pub ipv6_prefixes: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -59,8 +59,9 @@ macro_rules! metrics {
 }
 
 metrics! {
-    NODE_INFO: "eks_ipam_node_info", Gauge, Cluster, ["node", "instance_type", "zone", "nodepool"],
-        "Node metadata; always 1. nodepool is empty for nodes Karpenter does not manage.";
+    NODE_INFO: "eks_ipam_node_info", Gauge, Cluster,
+        ["node", "instance_type", "zone", "nodepool", "compute_type", "os", "ip_family"],
+        "Node metadata; always 1. nodepool is empty for nodes Karpenter does not manage; compute_type ec2|auto|hybrid|fargate|other, os linux|windows|other, ip_family ipv4|ipv6|unknown (unknown on nodes without aws-node's ipamd).";
     NODE_POD_IP_CAPACITY: "eks_ipam_node_pod_ip_capacity", Gauge, Cluster, ["node"],
         "IPs ipamd can hand to pods on the node under its effective aws-node settings.";
     NODE_MAX_PODS: "eks_ipam_node_max_pods", Gauge, Cluster, ["node"],

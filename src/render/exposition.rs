@@ -118,6 +118,9 @@ pub fn render(view: &View, collectors: &[CollectorStatus], out: &mut String) {
                 ("instance_type", n.instance_type.as_deref().unwrap_or("")),
                 ("zone", n.zone.as_deref().unwrap_or("")),
                 ("nodepool", n.nodepool.as_deref().unwrap_or("")),
+                ("compute_type", n.compute_type.as_str()),
+                ("os", n.os.as_str()),
+                ("ip_family", n.ip_family.as_str()),
             ],
             1.0,
         );

@@ -42,8 +42,9 @@ fn go_count(n: Option<&Number>, field: &str) -> Result<u32, String> {
     }
 }
 
-/// One ENI. `IPv6Cidrs` (IPv6 /80 prefixes) is not read: it is accepted
-/// and ignored, as is any field not listed here.
+/// One ENI. Of `IPv6Cidrs` (IPv6 /80 prefixes) only the count is kept: it
+/// says the node runs in IPv6 mode, where the IPv4 pool model does not
+/// apply. Fields not listed here are ignored.
 #[derive(Deserialize)]
 struct Eni {
     #[serde(rename = "ID", default)]
@@ -62,6 +63,8 @@ struct Eni {
     excluded: bool,
     #[serde(rename = "SubnetID", default)]
     subnet_id: Option<String>,
+    #[serde(rename = "IPv6Cidrs", default)]
+    ipv6_cidrs: Option<BTreeMap<String, serde::de::IgnoredAny>>,
 }
 
 #[derive(Deserialize)]
@@ -181,6 +184,7 @@ pub fn parse_enis(body: &[u8]) -> Result<IpamdPool, String> {
             efa: eni.is_efa,
             excluded: eni.excluded,
             subnet_id: eni.subnet_id.filter(|s| !s.is_empty()),
+            ipv6_prefixes: eni.ipv6_cidrs.map_or(0, |m| m.len() as u32),
             cidrs,
         });
     }
@@ -450,6 +454,7 @@ mod tests {
         assert!(eni.primary);
         assert_eq!(eni.subnet_id.as_deref(), Some("subnet-0a7d3e9c5b1f46e28"));
         assert!(eni.cidrs.is_empty(), "IPv6 cidrs are not IPv4 pool cidrs");
+        assert_eq!(eni.ipv6_prefixes, 1, "the /80 says the node is IPv6");
         // The flat (v1.9-v1.19) shape takes the same path.
         let v: Value = serde_json::from_str(body).unwrap();
         let flat = serde_json::to_vec(&v["0"]).unwrap();

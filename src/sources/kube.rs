@@ -504,6 +504,8 @@ impl KNode {
             capacity_pods: self.capacity_pods.as_deref().and_then(parse_count),
             unschedulable: self.unschedulable,
             internal_ip: self.internal_ip.as_deref().map(str::to_string),
+            compute_type: ComputeType::parse(l.get("eks.amazonaws.com/compute-type")),
+            os: NodeOs::parse(l.get("kubernetes.io/os")),
             labels,
             annotations,
             name: name_of(&self.metadata),
@@ -1292,6 +1294,45 @@ mod tests {
             r#"{"name":"RESERVED_ENIS","valueFrom":{"configMapKeyRef":{"name":"k","key":"r"}}}"#;
         assert_eq!(k(from, ""), None, "not read: unknown");
         assert_eq!(k(from, r#""--reserved-enis=2""#), Some(2), "the flag wins");
+    }
+
+    /// The node's shape comes from its labels (design.md section 8).
+    #[test]
+    fn node_shape_from_labels() {
+        let shape = |labels: serde_json::Value| {
+            let n: KNode = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "n", "labels": labels}, "status": {}
+            }))
+            .unwrap();
+            let s = n.to_state(&HashSet::new(), &HashSet::new());
+            (s.compute_type, s.os)
+        };
+        assert_eq!(
+            shape(serde_json::json!({})),
+            (ComputeType::Ec2, NodeOs::Linux)
+        );
+        assert_eq!(
+            shape(
+                serde_json::json!({"eks.amazonaws.com/compute-type": "auto", "kubernetes.io/os": "linux"})
+            ),
+            (ComputeType::Auto, NodeOs::Linux)
+        );
+        assert_eq!(
+            shape(serde_json::json!({"eks.amazonaws.com/compute-type": "fargate"})).0,
+            ComputeType::Fargate
+        );
+        assert_eq!(
+            shape(serde_json::json!({"eks.amazonaws.com/compute-type": "hybrid"})).0,
+            ComputeType::Hybrid
+        );
+        assert_eq!(
+            shape(serde_json::json!({"kubernetes.io/os": "windows"})).1,
+            NodeOs::Windows
+        );
+        assert_eq!(
+            shape(serde_json::json!({"eks.amazonaws.com/compute-type": "x\u{1b}[31m"})).0,
+            ComputeType::Other
+        );
     }
 
     /// The wire forms of `valueFrom` and `envFrom` become the spec the

@@ -506,6 +506,21 @@ def test_optional_settings_role_reads_named_configmaps_only(rendered):
     assert "deploy/optional/settings-configmaps.yaml" in src and "eks-ipam-exporter-settings" in src
 
 
+def test_node_agent_lands_only_where_aws_node_runs(rendered):
+    """The agent's node affinity is aws-node's own (VPC CNI v1.23.1 chart values, b52188387f2e):
+    Linux amd64/arm64, not Fargate, hybrid or Auto Mode nodes, which have no ipamd."""
+    ds = find(rendered, "DaemonSet", "eks-ipam-exporter-node")
+    terms = ds["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert len(terms) == 1, terms
+    got = {e["key"]: (e["operator"], sorted(e["values"])) for e in terms[0]["matchExpressions"]}
+    assert got == {
+        "kubernetes.io/os": ("In", ["linux"]),
+        "kubernetes.io/arch": ("In", ["amd64", "arm64"]),
+        "eks.amazonaws.com/compute-type": ("NotIn", ["auto", "fargate", "hybrid"]),
+    }
+
+
 def test_service_accounts(rendered):
     sa = find(rendered, "ServiceAccount", "eks-ipam-exporter")
     arn = sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
