@@ -24,20 +24,20 @@ use std::path::Path;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
-pub struct CaptureOptions {
-    pub cluster_name: Option<String>,
-    pub region: Option<String>,
-    pub disable_ec2: bool,
-    pub disable_cloudtrail: bool,
-    pub cloudtrail_lookback: Duration,
-    pub cloudtrail_max_rps: f64,
-    pub agent_timeout: Duration,
-    pub agent_concurrency: usize,
-    pub agent_namespace: Option<String>,
+pub(crate) struct CaptureOptions {
+    pub(crate) cluster_name: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) disable_ec2: bool,
+    pub(crate) disable_cloudtrail: bool,
+    pub(crate) cloudtrail_lookback: Duration,
+    pub(crate) cloudtrail_max_rps: f64,
+    pub(crate) agent_timeout: Duration,
+    pub(crate) agent_concurrency: usize,
+    pub(crate) agent_namespace: Option<String>,
 }
 
 /// What capture could not read, by file (reported on stderr and in bundle.json).
-pub type Skipped = BTreeMap<String, String>;
+pub(crate) type Skipped = BTreeMap<String, String>;
 
 fn write_file(out: &Path, rel: &str, bytes: &[u8]) -> Result<()> {
     let path = out.join(rel);
@@ -120,7 +120,7 @@ fn sdk_time(t: &aws_smithy_types::DateTime) -> String {
 }
 
 /// Captures everything into `out` (created if missing). Returns what was skipped.
-pub async fn capture(out: &Path, opts: &CaptureOptions) -> Result<Skipped> {
+pub(crate) async fn capture(out: &Path, opts: &CaptureOptions) -> Result<Skipped> {
     std::fs::create_dir_all(out).map_err(|source| Error::Read {
         file: out.display().to_string(),
         source,

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Default port of the `cluster` role (and `demo`); the node agent uses the next one.
-pub const DEFAULT_CLUSTER_PORT: u16 = 10097;
-pub const DEFAULT_NODE_PORT: u16 = 10098;
+pub(crate) const DEFAULT_CLUSTER_PORT: u16 = 10097;
+pub(crate) const DEFAULT_NODE_PORT: u16 = 10098;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -81,18 +81,18 @@ pub enum Command {
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct ThresholdArgs {
+pub(crate) struct ThresholdArgs {
     /// No AssignPrivateIpAddresses/CreateNetworkInterface for this long, with pods waiting and no free IP, is a stall
     /// (a duration: 20m, 1h30m, 900s; at least 1m). Keep it well above CloudTrail's ~5-15 min delivery delay.
     #[arg(long, env = "EKS_IPAM_SILENCE_WINDOW", default_value = "20m", value_parser = duration_at_least::<60>)]
-    pub silence_window: Duration,
+    pub(crate) silence_window: Duration,
     /// A subnet with fewer free IPs than this share of its size is reported as low.
     #[arg(long, env = "EKS_IPAM_SUBNET_LOW_RATIO", default_value_t = 0.10, value_parser = parse_ratio)]
-    pub subnet_low_ratio: f64,
+    pub(crate) subnet_low_ratio: f64,
 }
 
 impl ThresholdArgs {
-    pub fn thresholds(&self) -> Thresholds {
+    pub(crate) fn thresholds(&self) -> Thresholds {
         Thresholds {
             silence_window_seconds: self.silence_window.as_secs(),
             subnet_low_ratio: self.subnet_low_ratio,
@@ -104,104 +104,104 @@ impl ThresholdArgs {
 pub struct ClusterArgs {
     /// Address to serve on.
     #[arg(long, env = "EKS_IPAM_LISTEN", default_value_t = format!("0.0.0.0:{DEFAULT_CLUSTER_PORT}"))]
-    pub listen: String,
+    pub(crate) listen: String,
     /// Serve a bundle directory instead of live sources.
     #[arg(long, env = "EKS_IPAM_BUNDLE")]
-    pub bundle: Option<PathBuf>,
+    pub(crate) bundle: Option<PathBuf>,
     #[command(flatten)]
-    pub thresholds: ThresholdArgs,
+    pub(crate) thresholds: ThresholdArgs,
     #[command(flatten)]
-    pub live: LiveArgs,
+    pub(crate) live: LiveArgs,
 }
 
 /// Live sources: Kubernetes (in-cluster service account, or KUBECONFIG),
 /// AWS (the default credential chain: IRSA, Pod Identity, instance profile,
 /// env), and the node agents.
 #[derive(Args, Debug, Clone)]
-pub struct LiveArgs {
+pub(crate) struct LiveArgs {
     /// Cluster name (display, and subnets tagged kubernetes.io/cluster/NAME).
     #[arg(long, env = "EKS_IPAM_CLUSTER_NAME")]
-    pub cluster_name: Option<String>,
+    pub(crate) cluster_name: Option<String>,
     /// AWS region (default: the SDK's chain, e.g. AWS_REGION).
     #[arg(long, env = "EKS_IPAM_REGION")]
-    pub region: Option<String>,
+    pub(crate) region: Option<String>,
     /// Do not call EC2 (limits fall back to the embedded table; subnets unknown).
     #[arg(long, env = "EKS_IPAM_DISABLE_EC2")]
-    pub disable_ec2: bool,
+    pub(crate) disable_ec2: bool,
     /// Do not call CloudTrail (API-call silence unknown).
     #[arg(long, env = "EKS_IPAM_DISABLE_CLOUDTRAIL")]
-    pub disable_cloudtrail: bool,
+    pub(crate) disable_cloudtrail: bool,
     /// Time between EC2 refreshes (subnets, ENIs); a duration, at least 10s.
     #[arg(long, env = "EKS_IPAM_EC2_INTERVAL", default_value = "5m", value_parser = duration_at_least::<10>)]
-    pub ec2_interval: Duration,
+    pub(crate) ec2_interval: Duration,
     /// Most EC2 requests per minute, whatever the cluster size.
     #[arg(
         long,
         env = "EKS_IPAM_EC2_MAX_REQUESTS_PER_MINUTE",
         default_value_t = 30
     )]
-    pub ec2_max_requests_per_minute: u32,
+    pub(crate) ec2_max_requests_per_minute: u32,
     /// Time between CloudTrail rounds (one LookupEvents query per event name); a duration, at least 5s.
     #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_INTERVAL", default_value = "60s", value_parser = duration_at_least::<5>)]
-    pub cloudtrail_interval: Duration,
+    pub(crate) cloudtrail_interval: Duration,
     /// How far back CloudTrail is read at start, and how long calls are kept; a duration, at least 1m.
     #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_LOOKBACK", default_value = "3h", value_parser = duration_at_least::<60>)]
-    pub cloudtrail_lookback: Duration,
+    pub(crate) cloudtrail_lookback: Duration,
     /// Client-side cap on LookupEvents requests per second, whatever the cluster size (the
     /// account-wide limit is 2, shared). When calls are many, rounds take longer instead.
     #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_MAX_RPS", default_value_t = 0.2)]
-    pub cloudtrail_max_rps: f64,
+    pub(crate) cloudtrail_max_rps: f64,
     /// Time between pulls of the node agents; a duration, at least 1s.
     #[arg(long, env = "EKS_IPAM_AGENT_INTERVAL", default_value = "15s", value_parser = duration_at_least::<1>)]
-    pub agent_interval: Duration,
+    pub(crate) agent_interval: Duration,
     /// Timeout for one node agent pull; a duration, at least 1s.
     #[arg(long, env = "EKS_IPAM_AGENT_TIMEOUT", default_value = "3s", value_parser = duration_at_least::<1>)]
-    pub agent_timeout: Duration,
+    pub(crate) agent_timeout: Duration,
     /// Node agents pulled at once.
     #[arg(long, env = "EKS_IPAM_AGENT_CONCURRENCY", default_value_t = 32)]
-    pub agent_concurrency: usize,
+    pub(crate) agent_concurrency: usize,
     /// Namespace of the node-agent pods (default: any).
     #[arg(long, env = "EKS_IPAM_AGENT_NAMESPACE")]
-    pub agent_namespace: Option<String>,
+    pub(crate) agent_namespace: Option<String>,
     /// A Kubernetes watch failing this long shows its resource as unknown instead of its last-known state;
     /// a duration, at least 1s.
     #[arg(long, env = "EKS_IPAM_STALE_AFTER", default_value = "5m", value_parser = duration_at_least::<1>)]
-    pub stale_after: Duration,
+    pub(crate) stale_after: Duration,
     /// How long to wait for every source's first read before serving what there is (`diagnose`: before
     /// giving up on Kubernetes); a duration, at least 1s.
     #[arg(long, env = "EKS_IPAM_READY_TIMEOUT", default_value = "60s", value_parser = duration_at_least::<1>)]
-    pub ready_timeout: Duration,
+    pub(crate) ready_timeout: Duration,
 }
 
 #[derive(Args, Debug)]
 pub struct NodeArgs {
     /// Address to serve on (the pod runs with hostNetwork).
     #[arg(long, env = "EKS_IPAM_NODE_LISTEN", default_value_t = format!("0.0.0.0:{DEFAULT_NODE_PORT}"))]
-    pub listen: String,
+    pub(crate) listen: String,
     /// This node's name (downward API spec.nodeName).
     #[arg(long, env = "NODE_NAME")]
-    pub node_name: Option<String>,
+    pub(crate) node_name: Option<String>,
     /// ipamd introspection base URL.
     #[arg(
         long,
         env = "EKS_IPAM_IPAMD_INTROSPECTION_URL",
         default_value = "http://127.0.0.1:61679"
     )]
-    pub ipamd_introspection_url: String,
+    pub(crate) ipamd_introspection_url: String,
     /// ipamd metrics URL.
     #[arg(
         long,
         env = "EKS_IPAM_IPAMD_METRICS_URL",
         default_value = "http://127.0.0.1:61678/metrics"
     )]
-    pub ipamd_metrics_url: String,
+    pub(crate) ipamd_metrics_url: String,
     /// Time between reads of ipamd; a duration, at least 1s.
     #[arg(long, env = "EKS_IPAM_NODE_INTERVAL", default_value = "10s", value_parser = duration_at_least::<1>)]
-    pub interval: Duration,
+    pub(crate) interval: Duration,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutputFormat {
+pub(crate) enum OutputFormat {
     Table,
     Json,
 }
@@ -210,7 +210,7 @@ pub enum OutputFormat {
 pub struct DiagnoseArgs {
     /// Diagnose a bundle directory (see README: "Build a bundle by hand"); without it, the live sources.
     #[arg(long, env = "EKS_IPAM_BUNDLE")]
-    pub bundle: Option<PathBuf>,
+    pub(crate) bundle: Option<PathBuf>,
     /// Output format.
     #[arg(
         long,
@@ -219,10 +219,10 @@ pub struct DiagnoseArgs {
         value_enum,
         default_value = "table"
     )]
-    pub output: OutputFormat,
+    pub(crate) output: OutputFormat,
     /// Only nodes whose name contains this (and findings about them or the whole cluster).
     #[arg(long, env = "EKS_IPAM_NODE_FILTER")]
-    pub node: Option<String>,
+    pub(crate) node: Option<String>,
     /// Only findings of this severity or worse.
     #[arg(
         long,
@@ -230,18 +230,18 @@ pub struct DiagnoseArgs {
         value_enum,
         default_value = "info"
     )]
-    pub min_severity: MinSeverity,
+    pub(crate) min_severity: MinSeverity,
     /// Colour in the table: auto (a terminal, and NO_COLOR unset or empty), always or never.
     #[arg(long, env = "EKS_IPAM_COLOR", value_enum, default_value = "auto")]
-    pub color: ColorChoice,
+    pub(crate) color: ColorChoice,
     #[command(flatten)]
-    pub thresholds: ThresholdArgs,
+    pub(crate) thresholds: ThresholdArgs,
     #[command(flatten)]
-    pub live: LiveArgs,
+    pub(crate) live: LiveArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ColorChoice {
+pub(crate) enum ColorChoice {
     Auto,
     Always,
     Never,
@@ -250,7 +250,7 @@ pub enum ColorChoice {
 impl ColorChoice {
     /// Whether to colour: `always`/`never` as said; `auto` only for a
     /// terminal, and not when NO_COLOR is set to anything (no-color.org).
-    pub fn enabled(self, is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    pub(crate) fn enabled(self, is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
         match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
@@ -260,7 +260,7 @@ impl ColorChoice {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MinSeverity {
+pub(crate) enum MinSeverity {
     Info,
     Warning,
     Critical,
@@ -280,24 +280,24 @@ impl MinSeverity {
 pub struct CaptureArgs {
     /// Directory to write the bundle into (created if missing).
     #[arg(long, env = "EKS_IPAM_CAPTURE_OUT")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     #[command(flatten)]
-    pub live: LiveArgs,
+    pub(crate) live: LiveArgs,
 }
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
     /// Address to serve on.
     #[arg(long, env = "EKS_IPAM_LISTEN", default_value_t = format!("127.0.0.1:{DEFAULT_CLUSTER_PORT}"))]
-    pub listen: String,
+    pub(crate) listen: String,
     #[command(flatten)]
-    pub thresholds: ThresholdArgs,
+    pub(crate) thresholds: ThresholdArgs,
 }
 
 /// "20m", "1h", "90s", "1200" (seconds).
 /// A duration such as `90s`, `20m`, `1h30m`, `2d` or a bare number of
 /// seconds: whole numbers with the units d, h, m, s, largest first.
-pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let t = s.trim();
     let bad = || format!("invalid duration {s:?}: use e.g. 90s, 20m, 1h30m");
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
@@ -338,7 +338,7 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 
 /// [`parse_duration`] with a minimum of `MIN` seconds: a shorter value is
 /// an error, never silently raised.
-pub fn duration_at_least<const MIN: u64>(s: &str) -> std::result::Result<Duration, String> {
+pub(crate) fn duration_at_least<const MIN: u64>(s: &str) -> std::result::Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_secs(MIN) {
         let min = if MIN % 60 == 0 {
@@ -402,7 +402,7 @@ async fn serve_bundle_then(
 }
 
 /// Starts every live collector and the rebuild loop.
-pub async fn start_live(
+pub(crate) async fn start_live(
     a: &LiveArgs,
     app: AppState,
     cfg: Thresholds,
@@ -571,7 +571,7 @@ fn hint(collector: &str, kinds: &[&str]) -> &'static str {
 }
 
 /// Exit code of `diagnose`: 1 when any finding is warning or worse.
-pub fn diagnose_exit_code(v: &view::View) -> u8 {
+pub(crate) fn diagnose_exit_code(v: &view::View) -> u8 {
     u8::from(v.findings.iter().any(|f| f.severity >= Severity::Warning))
 }
 

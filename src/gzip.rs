@@ -9,7 +9,7 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 
 /// The deflated, not yet finished, start of a gzip stream.
 #[derive(Clone, Debug)]
-pub struct Prefix {
+pub(crate) struct Prefix {
     deflate: Bytes,
     crc: u32,
     len: u64,
@@ -43,7 +43,7 @@ fn deflate(data: &[u8], flush: FlushCompress) -> Vec<u8> {
 }
 
 /// Deflates `data` once; [`finish`] completes a stream per response.
-pub fn prefix(data: &[u8]) -> Prefix {
+pub(crate) fn prefix(data: &[u8]) -> Prefix {
     let mut crc = crc32fast::Hasher::new();
     crc.update(data);
     Prefix {
@@ -55,7 +55,7 @@ pub fn prefix(data: &[u8]) -> Prefix {
 
 /// The parts of one gzip stream: header, the shared prefix, then `tail`
 /// deflated as the final block with the trailer.
-pub fn finish(p: &Prefix, tail: &[u8]) -> [Bytes; 3] {
+pub(crate) fn finish(p: &Prefix, tail: &[u8]) -> [Bytes; 3] {
     let mut crc = crc32fast::Hasher::new_with_initial_len(p.crc, p.len);
     crc.update(tail);
     let mut end = deflate(tail, FlushCompress::Finish);
@@ -69,7 +69,7 @@ pub fn finish(p: &Prefix, tail: &[u8]) -> [Bytes; 3] {
 }
 
 /// Whether an `Accept-Encoding` value accepts gzip (`q=0` refuses it).
-pub fn accepted(accept_encoding: &str) -> bool {
+pub(crate) fn accepted(accept_encoding: &str) -> bool {
     accept_encoding.split(',').any(|item| {
         let mut parts = item.split(';').map(str::trim);
         let coding = parts.next().unwrap_or("");

@@ -6,12 +6,12 @@
 #[derive(Debug, Clone, PartialEq)]
 pub struct CollectorStatus {
     /// Closed set: `bundle`, `kubernetes`, `ec2`, `cloudtrail`, `ipamd`.
-    pub collector: &'static str,
-    pub up: bool,
-    pub last_success_unix: Option<f64>,
-    pub duration_seconds: f64,
+    pub(crate) collector: &'static str,
+    pub(crate) up: bool,
+    pub(crate) last_success_unix: Option<f64>,
+    pub(crate) duration_seconds: f64,
     /// Errors since start by kind (a closed set per collector).
-    pub errors: std::collections::BTreeMap<String, u64>,
+    pub(crate) errors: std::collections::BTreeMap<String, u64>,
     /// Requests sent to the source's API since start (AWS collectors).
-    pub requests: u64,
+    pub(crate) requests: u64,
 }

@@ -8,16 +8,17 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
 
-pub type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
+pub(crate) type HttpClient =
+    Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
 
-pub fn client() -> HttpClient {
+pub(crate) fn client() -> HttpClient {
     client_with_pool(2)
 }
 
 /// A client that keeps no idle connection: for polling thousands of node
 /// agents, where a pooled connection per agent would hold its read buffer
 /// (tens of KB each) between rounds for nothing.
-pub fn client_without_pool() -> HttpClient {
+pub(crate) fn client_without_pool() -> HttpClient {
     client_with_pool(0)
 }
 
@@ -33,7 +34,7 @@ fn client_with_pool(max_idle_per_host: usize) -> HttpClient {
 
 /// Why a fetch failed: a closed set, used as a metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum FetchError {
+pub(crate) enum FetchError {
     InvalidUrl,
     Connect,
     Timeout,
@@ -43,7 +44,7 @@ pub enum FetchError {
 }
 
 impl FetchError {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FetchError::InvalidUrl => "invalid_url",
             FetchError::Connect => "connect",
@@ -57,7 +58,7 @@ impl FetchError {
 
 /// GETs `url`; the whole exchange (connect, headers, body) is bounded by
 /// `timeout`, the body by `limit` bytes. Non-2xx is an error.
-pub async fn get(
+pub(crate) async fn get(
     client: &HttpClient,
     url: &str,
     timeout: Duration,

@@ -12,14 +12,14 @@ mod glibc {
     }
     const M_MMAP_THRESHOLD: i32 = -3;
 
-    pub fn tune() {
+    pub(crate) fn tune() {
         // SAFETY: glibc's documented tuning call, made before any other thread exists.
         unsafe {
             mallopt(M_MMAP_THRESHOLD, 128 * 1024);
         }
     }
 
-    pub fn trim() {
+    pub(crate) fn trim() {
         // SAFETY: documented glibc call; thread-safe (it takes each arena's lock).
         unsafe {
             malloc_trim(0);
@@ -40,7 +40,7 @@ pub fn tune() {
 /// Returns free pages inside the heap to the OS (`malloc_trim`). Called
 /// after each rebuild and each agent round, when the previous snapshot or
 /// pools were just dropped; costs one walk over the arenas' free chunks.
-pub fn release_free_pages() {
+pub(crate) fn release_free_pages() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     glibc::trim();
 }

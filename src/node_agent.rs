@@ -30,11 +30,11 @@ const IPAMD_TIMEOUT: Duration = Duration::from_secs(3);
 const DEFAULT_COOLDOWN_SECONDS: u32 = 30;
 
 #[derive(Debug, Clone)]
-pub struct AgentConfig {
-    pub node_name: String,
-    pub introspection_url: String,
-    pub metrics_url: String,
-    pub interval: Duration,
+pub(crate) struct AgentConfig {
+    pub(crate) node_name: String,
+    pub(crate) introspection_url: String,
+    pub(crate) metrics_url: String,
+    pub(crate) interval: Duration,
 }
 
 struct Latest {
@@ -55,32 +55,22 @@ fn now_unix() -> f64 {
 }
 
 /// The kind counted for a part that was fetched but could not be parsed.
-pub const MALFORMED: &str = "malformed";
+pub(crate) const MALFORMED: &str = "malformed";
 
 /// One read of ipamd, with the kind of every part that failed.
 #[derive(Debug)]
-pub struct IpamdRead {
-    pub snapshot: PoolSnapshot,
-    pub pool: Option<IpamdPool>,
-    pub metrics: Option<IpamdMetrics>,
+pub(crate) struct IpamdRead {
+    pub(crate) snapshot: PoolSnapshot,
+    pub(crate) pool: Option<IpamdPool>,
+    pub(crate) metrics: Option<IpamdMetrics>,
     /// One entry per part that failed, from a closed set: the
     /// [`FetchError`](crate::http::FetchError) kinds (`connect`, `timeout`, `too_large`,
     /// `http_status`, ...) and [`MALFORMED`]. Never an endpoint name.
-    pub error_kinds: Vec<&'static str>,
-}
-
-/// One read of ipamd. Never fails: each part that cannot be read or parsed
-/// is absent, with its reason in `errors`.
-pub async fn read_ipamd(
-    client: &HttpClient,
-    cfg: &AgentConfig,
-) -> (PoolSnapshot, Option<IpamdPool>, Option<IpamdMetrics>) {
-    let r = read_ipamd_counted(client, cfg).await;
-    (r.snapshot, r.pool, r.metrics)
+    pub(crate) error_kinds: Vec<&'static str>,
 }
 
 /// [`read_ipamd`], also saying which kind of error each failed part had.
-pub async fn read_ipamd_counted(client: &HttpClient, cfg: &AgentConfig) -> IpamdRead {
+pub(crate) async fn read_ipamd_counted(client: &HttpClient, cfg: &AgentConfig) -> IpamdRead {
     let base = cfg.introspection_url.trim_end_matches('/');
     let (enis_url, configs_url) = (format!("{base}/v1/enis"), format!("{base}/v1/eni-configs"));
     let (enis, configs, metrics) = tokio::join!(
@@ -170,7 +160,7 @@ pub async fn read_ipamd_counted(client: &HttpClient, cfg: &AgentConfig) -> Ipamd
 }
 
 /// The node role's exposition.
-pub fn render_metrics(
+pub(crate) fn render_metrics(
     node: &str,
     pool: Option<&IpamdPool>,
     metrics: Option<&IpamdMetrics>,
@@ -287,7 +277,7 @@ async fn readyz(State(st): State<AgentState>) -> Response {
 }
 
 /// Runs the agent until SIGTERM.
-pub async fn run(listen: &str, cfg: AgentConfig) -> Result<()> {
+pub(crate) async fn run(listen: &str, cfg: AgentConfig) -> Result<()> {
     let st = AgentState {
         node: cfg.node_name.clone(),
         latest: Arc::new(RwLock::new(None)),

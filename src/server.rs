@@ -17,11 +17,11 @@ use std::sync::{Arc, RwLock};
 use tokio::net::TcpListener;
 
 /// What one refresh produces: the view rendered once, served many times.
-pub struct Snapshot {
-    pub view: View,
-    pub collectors: Vec<CollectorStatus>,
+pub(crate) struct Snapshot {
+    pub(crate) view: View,
+    pub(crate) collectors: Vec<CollectorStatus>,
     /// The exposition text, shared by every scrape without a copy.
-    pub metrics: Bytes,
+    pub(crate) metrics: Bytes,
     /// `/api/v1/diagnosis`, rendered on first request (rarely asked for,
     /// and tens of MB at 5,000 nodes: not worth doing on every rebuild).
     diagnosis_json: std::sync::OnceLock<Bytes>,
@@ -30,14 +30,18 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn new(view: View, collectors: Vec<CollectorStatus>) -> Self {
+    pub(crate) fn new(view: View, collectors: Vec<CollectorStatus>) -> Self {
         Self::with_size_hint(view, collectors, 64 * 1024)
     }
 
     /// As [`Snapshot::new`], with the buffer sized for `size_hint` bytes up
     /// front (the previous rendering's size): growing a 9 MB text by
     /// doubling peaks at twice its size and copies it each time.
-    pub fn with_size_hint(view: View, collectors: Vec<CollectorStatus>, size_hint: usize) -> Self {
+    pub(crate) fn with_size_hint(
+        view: View,
+        collectors: Vec<CollectorStatus>,
+        size_hint: usize,
+    ) -> Self {
         let mut metrics = String::with_capacity(size_hint);
         exposition::render(&view, &collectors, &mut metrics);
         // Keep only what the text uses (a large buffer is mmapped: this is
@@ -53,12 +57,12 @@ impl Snapshot {
     }
 
     /// Size of the exposition text, to size the next one.
-    pub fn metrics_len(&self) -> usize {
+    pub(crate) fn metrics_len(&self) -> usize {
         self.metrics.len()
     }
 
     /// The view as JSON (`/api/v1/diagnosis`), rendered once per snapshot.
-    pub fn diagnosis_json(&self) -> Bytes {
+    pub(crate) fn diagnosis_json(&self) -> Bytes {
         self.diagnosis_json
             .get_or_init(|| Bytes::from(json::render(&self.view)))
             .clone()
@@ -69,7 +73,7 @@ impl Snapshot {
 const PAGE_REFRESH_SECONDS: u32 = 30;
 
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     snapshot: Arc<RwLock<Option<Arc<Snapshot>>>>,
     registry: prometheus::Registry,
     requests: prometheus::IntCounterVec,
@@ -78,7 +82,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let registry = prometheus::Registry::new();
         let requests = prometheus::IntCounterVec::new(
             prometheus::Opts::new(catalogue::HTTP_REQUESTS.name, catalogue::HTTP_REQUESTS.help),
@@ -99,7 +103,7 @@ impl AppState {
     /// Renders `view` into a new snapshot and publishes it, with the buffer
     /// sized from the last rendering (room for a few more series, so it does
     /// not regrow).
-    pub fn publish_view(&self, view: View, collectors: Vec<CollectorStatus>) {
+    pub(crate) fn publish_view(&self, view: View, collectors: Vec<CollectorStatus>) {
         let last = self
             .last_metrics_len
             .load(std::sync::atomic::Ordering::Relaxed);
@@ -110,7 +114,7 @@ impl AppState {
     }
 
     /// Publishes a new snapshot; `/readyz` turns ready with the first one.
-    pub fn publish(&self, s: Snapshot) {
+    pub(crate) fn publish(&self, s: Snapshot) {
         let mut guard = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
         *guard = Some(Arc::new(s));
     }
@@ -269,7 +273,7 @@ async fn index(State(st): State<AppState>, Query(filter): Query<html::Filter>) -
         .into_response()
 }
 
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/metrics", get(metrics))
@@ -281,15 +285,15 @@ pub fn router(state: AppState) -> Router {
 
 /// How long in-flight requests may take after SIGTERM (Kubernetes' default
 /// grace period is 30 s; a stuck client must not hold the pod that long).
-pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+pub(crate) const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Serves until SIGTERM or Ctrl-C.
-pub async fn serve(addr: &str, state: AppState) -> Result<()> {
+pub(crate) async fn serve(addr: &str, state: AppState) -> Result<()> {
     serve_then(addr, state, |_| {}).await
 }
 
 /// As [`serve`], calling `on_listening` with the bound address first.
-pub async fn serve_then(
+pub(crate) async fn serve_then(
     addr: &str,
     state: AppState,
     on_listening: impl FnOnce(std::net::SocketAddr),
@@ -311,7 +315,7 @@ pub async fn serve_then(
 
 /// Serves `app` until SIGTERM or Ctrl-C, then lets in-flight requests finish
 /// for at most `grace` (a client that stops reading cannot stall the exit).
-pub async fn serve_until_signal(
+pub(crate) async fn serve_until_signal(
     listener: TcpListener,
     app: Router,
     grace: std::time::Duration,
@@ -340,7 +344,7 @@ pub async fn serve_until_signal(
     }
 }
 
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -18,21 +18,21 @@ use tokio::sync::Notify;
 const MAX_POOL_BODY: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
-pub struct AgentsOptions {
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub concurrency: usize,
+pub(crate) struct AgentsOptions {
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) concurrency: usize,
 }
 
 /// What one agent said: the parsed pool and ipamd metrics, and the raw
 /// payloads (for `capture`).
 #[derive(Debug, Clone)]
-pub struct AgentReading {
-    pub state: IpamdNodeState,
-    pub snapshot: PoolSnapshot,
+pub(crate) struct AgentReading {
+    pub(crate) state: IpamdNodeState,
+    pub(crate) snapshot: PoolSnapshot,
 }
 
-pub struct AgentsCollector {
+pub(crate) struct AgentsCollector {
     /// Parsed pools only, shared with every rebuild (no copy per rebuild).
     /// The raw payloads (about 12 KB a node) are dropped as soon as each is
     /// parsed; `capture` calls [`pull`] itself to keep them.
@@ -41,7 +41,7 @@ pub struct AgentsCollector {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PullError {
+pub(crate) enum PullError {
     Fetch(FetchError),
     NotAPool,
 }
@@ -56,7 +56,7 @@ impl PullError {
 }
 
 /// Reads one agent and parses its snapshot with the bundle's ipamd parsers.
-pub async fn pull(
+pub(crate) async fn pull(
     client: &HttpClient,
     address: &str,
     timeout: Duration,
@@ -85,7 +85,7 @@ pub async fn pull(
 }
 
 impl AgentsCollector {
-    pub fn start(
+    pub(crate) fn start(
         kube: Arc<KubeCollector>,
         opts: AgentsOptions,
         health: Arc<Health>,

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// Event names polled: what ipamd calls to add and release pod IPs.
-pub const POLLED: [Operation; 4] = [
+pub(crate) const POLLED: [Operation; 4] = [
     Operation::AssignPrivateIpAddresses,
     Operation::CreateNetworkInterface,
     Operation::AttachNetworkInterface,
@@ -27,15 +27,15 @@ pub const POLLED: [Operation; 4] = [
 ];
 
 #[derive(Debug, Clone)]
-pub struct CloudTrailOptions {
+pub(crate) struct CloudTrailOptions {
     /// Seconds between rounds (one round = one query per event name).
-    pub poll_interval: Duration,
+    pub(crate) poll_interval: Duration,
     /// How far back the first round reads, and how long calls are kept.
-    pub lookback: Duration,
+    pub(crate) lookback: Duration,
     /// Re-read window before the previous end (late delivery).
-    pub overlap: Duration,
+    pub(crate) overlap: Duration,
     /// Client-side cap on LookupEvents requests per second.
-    pub max_rps: f64,
+    pub(crate) max_rps: f64,
 }
 
 impl Default for CloudTrailOptions {
@@ -52,7 +52,7 @@ impl Default for CloudTrailOptions {
 /// At most `rps` requests per second on average, with a burst of `burst`
 /// (GCRA): a first round of one query per event name goes out at once,
 /// later rounds are spaced `1/rps` apart, whatever the cluster size.
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     interval: Duration,
     burst: u32,
     /// Theoretical arrival time of the next request (tokio's clock, so
@@ -61,11 +61,11 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub fn new(rps: f64) -> Self {
+    pub(crate) fn new(rps: f64) -> Self {
         RateLimiter::with_burst(rps, 1)
     }
 
-    pub fn with_burst(rps: f64, burst: u32) -> Self {
+    pub(crate) fn with_burst(rps: f64, burst: u32) -> Self {
         let rps = if rps.is_finite() && rps > 0.0 {
             rps
         } else {
@@ -78,7 +78,7 @@ impl RateLimiter {
         }
     }
 
-    pub async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         let mut tat = self.tat.lock().await;
         let now = tokio::time::Instant::now();
         let t = (*tat).max(now);
@@ -102,7 +102,7 @@ struct Inner {
     requests: u64,
 }
 
-pub struct CloudTrailCollector {
+pub(crate) struct CloudTrailCollector {
     inner: Mutex<Inner>,
     /// After this long without a successful round the API-call view is
     /// unknown: silence measured by a poller that stopped is no evidence.
@@ -114,7 +114,7 @@ fn to_dt(t: Timestamp) -> DateTime {
 }
 
 impl CloudTrailCollector {
-    pub fn start(
+    pub(crate) fn start(
         client: aws_sdk_cloudtrail::Client,
         opts: CloudTrailOptions,
         health: Arc<Health>,
@@ -236,14 +236,6 @@ impl CloudTrailCollector {
             inner.coverage_start = Some(start.max(keep_from));
         }
         Ok(())
-    }
-
-    /// LookupEvents requests made since start.
-    pub fn requests(&self) -> u64 {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .requests
     }
 }
 

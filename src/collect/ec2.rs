@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 #[derive(Debug, Clone)]
-pub struct Ec2Options {
-    pub interval: Duration,
-    pub instance_types_ttl: Duration,
+pub(crate) struct Ec2Options {
+    pub(crate) interval: Duration,
+    pub(crate) instance_types_ttl: Duration,
     /// Most EC2 requests per minute, whatever the cluster size.
-    pub max_requests_per_minute: u32,
+    pub(crate) max_requests_per_minute: u32,
 }
 
 impl Default for Ec2Options {
@@ -76,7 +76,7 @@ struct Data {
     enis: Option<Arc<Vec<NetworkInterfaceState>>>,
 }
 
-pub struct Ec2Collector {
+pub(crate) struct Ec2Collector {
     data: Mutex<Data>,
     stale_after: Duration,
     requests: AtomicU64,
@@ -91,7 +91,7 @@ fn filter(name: &str, values: &[String]) -> Filter {
 }
 
 impl Ec2Collector {
-    pub fn start(
+    pub(crate) fn start(
         client: aws_sdk_ec2::Client,
         kube: Arc<KubeCollector>,
         agents: Arc<AgentsCollector>,
@@ -254,11 +254,6 @@ impl Ec2Collector {
         d.enis = Some(Arc::new(enis.into_values().collect()));
         d.last_success = Some(Instant::now());
         Ok(())
-    }
-
-    /// EC2 requests made since start.
-    pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
     }
 }
 

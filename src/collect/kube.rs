@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 /// Closed set of watch failure kinds, for logs and `eks_ipam_collector_errors_total`.
-pub fn classify(e: &watcher::Error) -> &'static str {
+pub(crate) fn classify(e: &watcher::Error) -> &'static str {
     let api_code = |ke: &kube::Error| match ke {
         kube::Error::Api(s) => Some(s.code),
         _ => None,
@@ -69,14 +69,14 @@ struct ResourceState {
 
 /// Doubling delay from `min` to `max`.
 #[derive(Debug, Clone)]
-pub struct DoublingBackoff {
+pub(crate) struct DoublingBackoff {
     min: Duration,
     max: Duration,
     next: Duration,
 }
 
 impl DoublingBackoff {
-    pub fn new(min: Duration, max: Duration) -> Self {
+    pub(crate) fn new(min: Duration, max: Duration) -> Self {
         DoublingBackoff {
             min,
             max,
@@ -131,7 +131,7 @@ where
 /// counts, and the few pending pods without an IP. 150,000 pods cost about
 /// 7 MB, and a rebuild copies 5,000 counts, not 150,000 pods.
 #[derive(Default)]
-pub struct PodCache {
+pub(crate) struct PodCache {
     live: Mutex<LivePodSummary>,
 }
 
@@ -378,13 +378,13 @@ struct Ctx {
 
 /// Which optional resources to watch.
 #[derive(Debug, Clone)]
-pub struct KubeOptions {
+pub(crate) struct KubeOptions {
     /// A watch failing this long shows its resource as unknown.
-    pub stale_after: Duration,
-    pub karpenter: bool,
-    pub eniconfigs: bool,
+    pub(crate) stale_after: Duration,
+    pub(crate) karpenter: bool,
+    pub(crate) eniconfigs: bool,
     /// Namespace of the node-agent pods (any namespace when `None`).
-    pub agent_namespace: Option<String>,
+    pub(crate) agent_namespace: Option<String>,
 }
 
 /// A cached aws-node pod object and the env read from it.
@@ -425,7 +425,7 @@ impl AwsNodeEnvMemo {
     }
 }
 
-pub struct KubeCollector {
+pub(crate) struct KubeCollector {
     nodes: Watched<Store<KNode>>,
     pods: Watched<Arc<PodCache>>,
     aws_node_pods: Watched<Store<KPod>>,
@@ -471,7 +471,7 @@ fn config_map_error(e: &kube::Error, ns: &str, name: &str) -> (&'static str, Str
 }
 
 impl KubeCollector {
-    pub fn start(
+    pub(crate) fn start(
         client: Client,
         opts: &KubeOptions,
         health: Arc<Health>,
@@ -612,7 +612,7 @@ impl KubeCollector {
     }
 
     /// Running node agents, from the agent DaemonSet's pods.
-    pub fn agent_endpoints(&self) -> Vec<AgentEndpoint> {
+    pub(crate) fn agent_endpoints(&self) -> Vec<AgentEndpoint> {
         self.agent_pods
             .store
             .state()
@@ -626,7 +626,7 @@ impl KubeCollector {
     }
 
     /// Names of watched resources still unknown (for logs and readiness).
-    pub fn unsynced(&self) -> Vec<&'static str> {
+    pub(crate) fn unsynced(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
         for (n, s) in [
             (self.nodes.name, self.nodes.synced()),

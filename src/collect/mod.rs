@@ -5,10 +5,10 @@
 //! `max_age`, because ages (silence, cooldown) move with the clock.
 //! A scrape never waits on any of this.
 
-pub mod agents;
-pub mod cloudtrail;
-pub mod ec2;
-pub mod kube;
+pub(crate) mod agents;
+pub(crate) mod cloudtrail;
+pub(crate) mod ec2;
+pub(crate) mod kube;
 
 use crate::health::CollectorStatus;
 use crate::model::findings::Thresholds;
@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 
 /// Closed set of AWS SDK failure kinds (EC2 and CloudTrail share smithy's
 /// `SdkError`), for logs and `eks_ipam_collector_errors_total`.
-pub fn aws_error_kind<E, R>(e: &aws_sdk_ec2::error::SdkError<E, R>) -> &'static str
+pub(crate) fn aws_error_kind<E, R>(e: &aws_sdk_ec2::error::SdkError<E, R>) -> &'static str
 where
     E: aws_sdk_ec2::error::ProvideErrorMetadata,
 {
@@ -57,7 +57,7 @@ where
 
 /// Health of every collector, for `eks_ipam_collector_*`.
 #[derive(Default)]
-pub struct Health {
+pub(crate) struct Health {
     inner: Mutex<BTreeMap<&'static str, CollectorStatus>>,
 }
 
@@ -81,12 +81,12 @@ impl Health {
     }
 
     /// Registers a collector as not-yet-run, so `collector_up` shows 0 from the start.
-    pub fn register(&self, name: &'static str) {
+    pub(crate) fn register(&self, name: &'static str) {
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         Self::entry(&mut m, name);
     }
 
-    pub fn success(&self, name: &'static str, took: Duration) {
+    pub(crate) fn success(&self, name: &'static str, took: Duration) {
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let e = Self::entry(&mut m, name);
         e.up = true;
@@ -95,7 +95,7 @@ impl Health {
     }
 
     /// A failed run: `kind` must come from a closed set.
-    pub fn failure(&self, name: &'static str, kind: &'static str, took: Duration) {
+    pub(crate) fn failure(&self, name: &'static str, kind: &'static str, took: Duration) {
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let e = Self::entry(&mut m, name);
         e.up = false;
@@ -105,7 +105,7 @@ impl Health {
 
     /// An error that does not make the whole collector down (one resource,
     /// one agent, one event): counted only.
-    pub fn count(&self, name: &'static str, kind: &'static str) {
+    pub(crate) fn count(&self, name: &'static str, kind: &'static str) {
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         *Self::entry(&mut m, name)
             .errors
@@ -114,12 +114,12 @@ impl Health {
     }
 
     /// One API request sent by the collector.
-    pub fn request(&self, name: &'static str) {
+    pub(crate) fn request(&self, name: &'static str) {
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         Self::entry(&mut m, name).requests += 1;
     }
 
-    pub fn set_up(&self, name: &'static str, up: bool) {
+    pub(crate) fn set_up(&self, name: &'static str, up: bool) {
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let e = Self::entry(&mut m, name);
         e.up = up;
@@ -128,7 +128,7 @@ impl Health {
         }
     }
 
-    pub fn snapshot(&self) -> Vec<CollectorStatus> {
+    pub(crate) fn snapshot(&self) -> Vec<CollectorStatus> {
         self.inner
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -165,7 +165,7 @@ pub(crate) fn report_round(
 }
 
 /// Something that contributes its slice of the state.
-pub trait Source: Send + Sync {
+pub(crate) trait Source: Send + Sync {
     fn fill(&self, state: &mut ClusterState);
     /// True once the first full read is done (readiness).
     fn synced(&self) -> bool;
@@ -193,17 +193,17 @@ pub trait Source: Send + Sync {
     fn name(&self) -> &'static str;
 }
 
-pub struct Live {
-    pub cluster_name: Option<String>,
-    pub region: Option<String>,
-    pub sources: Vec<Arc<dyn Source>>,
-    pub health: Arc<Health>,
-    pub changed: Arc<Notify>,
+pub(crate) struct Live {
+    pub(crate) cluster_name: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) sources: Vec<Arc<dyn Source>>,
+    pub(crate) health: Arc<Health>,
+    pub(crate) changed: Arc<Notify>,
 }
 
 impl Live {
     /// The whole state as the sources see it now.
-    pub fn assemble(&self) -> ClusterState {
+    pub(crate) fn assemble(&self) -> ClusterState {
         let mut st = ClusterState {
             now: Some(jiff::Timestamp::now()),
             cluster_name: self.cluster_name.clone(),
@@ -217,7 +217,7 @@ impl Live {
     }
 
     /// Required sources that have not synced, with what each still waits for.
-    pub fn required_unsynced(&self) -> Vec<(&'static str, Vec<&'static str>)> {
+    pub(crate) fn required_unsynced(&self) -> Vec<(&'static str, Vec<&'static str>)> {
         self.sources
             .iter()
             .filter(|s| s.required() && !s.synced())
@@ -225,19 +225,19 @@ impl Live {
             .collect()
     }
 
-    pub fn synced(&self) -> bool {
+    pub(crate) fn synced(&self) -> bool {
         self.sources.iter().all(|s| s.synced())
     }
 
     /// Every source the first view waits for has synced.
-    pub fn ready_for_first_view(&self) -> bool {
+    pub(crate) fn ready_for_first_view(&self) -> bool {
         self.sources
             .iter()
             .filter(|s| s.gates_first_view())
             .all(|s| s.synced())
     }
 
-    pub fn waiting_for(&self) -> Vec<&'static str> {
+    pub(crate) fn waiting_for(&self) -> Vec<&'static str> {
         self.sources.iter().flat_map(|s| s.waiting_for()).collect()
     }
 }
@@ -246,7 +246,7 @@ impl Live {
 /// every `max_age`. The first view is published once Kubernetes and the node
 /// agents synced (EC2 and CloudTrail fill in later; unknown until then),
 /// or after `ready_timeout` with what is there (unknown stays unknown).
-pub async fn run_rebuilder(
+pub(crate) async fn run_rebuilder(
     live: Arc<Live>,
     mut publish: impl FnMut(view::View, Vec<CollectorStatus>) + Send,
     cfg: Thresholds,

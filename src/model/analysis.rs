@@ -16,58 +16,61 @@ use std::sync::Arc;
 
 /// Everything the findings and the renderers need, joined and computed.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Analysis {
+pub(crate) struct Analysis {
     /// RFC 3339 "now" of the data (bundle `capturedAt`, or wall clock live).
-    pub generated_at: Option<String>,
-    pub cluster: ClusterAnalysis,
+    pub(crate) generated_at: Option<String>,
+    pub(crate) cluster: ClusterAnalysis,
     /// Sorted by name.
-    pub nodes: Vec<NodeAnalysis>,
+    pub(crate) nodes: Vec<NodeAnalysis>,
     /// Sorted by id.
-    pub subnets: Vec<SubnetAnalysis>,
-    pub api_calls: Vec<ApiCallCount>,
+    pub(crate) subnets: Vec<SubnetAnalysis>,
+    pub(crate) api_calls: Vec<ApiCallCount>,
     /// The Karpenter controller, when known and installed.
-    pub karpenter: Option<KarpenterAnalysis>,
+    pub(crate) karpenter: Option<KarpenterAnalysis>,
     /// ENIConfig names; `None` when ENIConfigs are unknown.
-    pub eniconfig_names: Option<BTreeSet<String>>,
+    pub(crate) eniconfig_names: Option<BTreeSet<String>>,
     /// Whether CloudTrail was read (API-call silence is known).
-    pub api_calls_known: bool,
+    pub(crate) api_calls_known: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ClusterAnalysis {
-    pub name: Option<String>,
-    pub region: Option<String>,
+pub(crate) struct ClusterAnalysis {
+    pub(crate) name: Option<String>,
+    pub(crate) region: Option<String>,
     /// From the aws-node DaemonSet template.
-    pub custom_networking: Option<bool>,
-    pub prefix_delegation: Option<bool>,
+    pub(crate) custom_networking: Option<bool>,
+    pub(crate) prefix_delegation: Option<bool>,
     /// `None` also when a setting could not be read (see `aws_node_unresolved`).
-    pub aws_node_settings: Option<CniSettings>,
+    pub(crate) aws_node_settings: Option<CniSettings>,
     /// DaemonSet settings whose value could not be known, each with why.
-    pub aws_node_unresolved: Vec<String>,
+    pub(crate) aws_node_unresolved: Vec<String>,
     /// `None`: unknown; `Some(false)`: no Karpenter controller Deployment found.
-    pub karpenter_installed: Option<bool>,
-    pub karpenter_reserved_enis: Option<u32>,
-    pub karpenter_deployment: Option<String>,
-    pub cloudtrail_lag_seconds: Option<f64>,
-    pub cloudtrail_coverage_start: Option<String>,
+    pub(crate) karpenter_installed: Option<bool>,
+    pub(crate) karpenter_reserved_enis: Option<u32>,
+    pub(crate) karpenter_deployment: Option<String>,
+    pub(crate) cloudtrail_lag_seconds: Option<f64>,
+    pub(crate) cloudtrail_coverage_start: Option<String>,
 }
 
 /// The Karpenter controller's RESERVED_ENIS as it runs with it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct KarpenterAnalysis {
-    pub namespace: String,
-    pub name: String,
+pub(crate) struct KarpenterAnalysis {
+    pub(crate) namespace: String,
+    pub(crate) name: String,
     /// `None`: unknown (unreadable, or a value the controller would not start with).
-    pub reserved_enis: Option<u32>,
+    pub(crate) reserved_enis: Option<u32>,
     /// The env value as resolved, when there is one.
-    pub reserved_enis_raw: Option<String>,
+    pub(crate) reserved_enis_raw: Option<String>,
     /// Why RESERVED_ENIS could not be known, when it could not.
-    pub unresolved: Option<String>,
+    pub(crate) unresolved: Option<String>,
 }
 
 /// RESERVED_ENIS from the controller's env (ConfigMaps resolved) and flags
 /// (`--reserved-enis` wins over the env, so a flag keeps it known).
-pub fn karpenter_analysis(k: &KarpenterState, cms: &super::env::ConfigMaps) -> KarpenterAnalysis {
+pub(crate) fn karpenter_analysis(
+    k: &KarpenterState,
+    cms: &super::env::ConfigMaps,
+) -> KarpenterAnalysis {
     let env = super::env::resolve(&k.env, cms);
     let flag_set = k.args.iter().any(|a| {
         let f = a.trim_start_matches('-');
@@ -94,7 +97,7 @@ pub fn karpenter_analysis(k: &KarpenterState, cms: &super::env::ConfigMaps) -> K
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum SettingsSource {
+pub(crate) enum SettingsSource {
     /// The env of the aws-node pod running on the node.
     AwsNodePod,
     /// The DaemonSet template (no aws-node pod seen for the node).
@@ -102,29 +105,29 @@ pub enum SettingsSource {
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-pub struct NodeIps {
-    pub total: u32,
-    pub assigned: u32,
+pub(crate) struct NodeIps {
+    pub(crate) total: u32,
+    pub(crate) assigned: u32,
     /// Free now: total - assigned - cooldown.
-    pub available: u32,
-    pub cooldown: u32,
+    pub(crate) available: u32,
+    pub(crate) cooldown: u32,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ApiCallActivity {
-    pub operation: &'static str,
-    pub last_timestamp: Option<f64>,
-    pub silence_seconds: Option<f64>,
+pub(crate) struct ApiCallActivity {
+    pub(crate) operation: &'static str,
+    pub(crate) last_timestamp: Option<f64>,
+    pub(crate) silence_seconds: Option<f64>,
     /// True when no call was seen and the silence is counted from the start
     /// of CloudTrail coverage: the real silence is at least this long.
-    pub silence_is_lower_bound: bool,
+    pub(crate) silence_is_lower_bound: bool,
 }
 
 /// The node's pod IP family: IPv6 when ipamd runs with `ENABLE_IPv6` or its
 /// pool holds IPv6 /80 prefixes.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum IpFamily {
+pub(crate) enum IpFamily {
     Ipv4,
     Ipv6,
     /// No aws-node settings or pool to tell (also every non-ipamd node).
@@ -132,7 +135,7 @@ pub enum IpFamily {
 }
 
 impl IpFamily {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             IpFamily::Ipv4 => "ipv4",
             IpFamily::Ipv6 => "ipv6",
@@ -142,63 +145,63 @@ impl IpFamily {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct NodeAnalysis {
-    pub name: String,
-    pub instance_type: Option<String>,
-    pub zone: Option<String>,
-    pub instance_id: Option<String>,
-    pub compute_type: ComputeType,
-    pub os: NodeOs,
-    pub ip_family: IpFamily,
+pub(crate) struct NodeAnalysis {
+    pub(crate) name: String,
+    pub(crate) instance_type: Option<String>,
+    pub(crate) zone: Option<String>,
+    pub(crate) instance_id: Option<String>,
+    pub(crate) compute_type: ComputeType,
+    pub(crate) os: NodeOs,
+    pub(crate) ip_family: IpFamily,
     /// Karpenter NodePool; `None` for nodes Karpenter does not manage.
-    pub nodepool: Option<String>,
-    pub limits_source: Option<LimitsSource>,
-    pub settings_source: Option<SettingsSource>,
-    pub ip_mode: Option<IpMode>,
-    pub custom_networking: Option<bool>,
-    pub warm_ip_target: Option<u32>,
-    pub minimum_ip_target: Option<u32>,
-    pub warm_eni_target: Option<u32>,
-    pub warm_prefix_target: Option<u32>,
-    pub eni_config: Option<String>,
+    pub(crate) nodepool: Option<String>,
+    pub(crate) limits_source: Option<LimitsSource>,
+    pub(crate) settings_source: Option<SettingsSource>,
+    pub(crate) ip_mode: Option<IpMode>,
+    pub(crate) custom_networking: Option<bool>,
+    pub(crate) warm_ip_target: Option<u32>,
+    pub(crate) minimum_ip_target: Option<u32>,
+    pub(crate) warm_eni_target: Option<u32>,
+    pub(crate) warm_prefix_target: Option<u32>,
+    pub(crate) eni_config: Option<String>,
     /// IPs ipamd can hand to pods under the node's settings.
-    pub pod_ip_capacity: Option<u32>,
+    pub(crate) pod_ip_capacity: Option<u32>,
     /// pod_ip_capacity + the 2 host-network pods the formulas assume.
-    pub cni_max_pods: Option<u32>,
+    pub(crate) cni_max_pods: Option<u32>,
     /// `status.capacity.pods`: what kubelet, scheduler and Karpenter assume.
-    pub max_pods: Option<u32>,
-    pub karpenter_expected_max_pods: Option<u32>,
+    pub(crate) max_pods: Option<u32>,
+    pub(crate) karpenter_expected_max_pods: Option<u32>,
     /// max_pods - host-network pods - pod_ip_capacity; > 0 means pods will hang.
-    pub pod_ip_overcommit: Option<i64>,
-    pub pods_pod_network: Option<u32>,
-    pub pods_host_network: Option<u32>,
-    pub pods_waiting_for_ip: Option<u32>,
-    pub ips: Option<NodeIps>,
-    pub enis: Option<u32>,
-    pub enis_max: Option<u32>,
-    pub growth_at_zero_free: Option<GrowthOutcome>,
-    pub ip_growth_blocked: Option<bool>,
-    pub ipamd_no_available_ip_total: Option<f64>,
-    pub api_calls: Vec<ApiCallActivity>,
+    pub(crate) pod_ip_overcommit: Option<i64>,
+    pub(crate) pods_pod_network: Option<u32>,
+    pub(crate) pods_host_network: Option<u32>,
+    pub(crate) pods_waiting_for_ip: Option<u32>,
+    pub(crate) ips: Option<NodeIps>,
+    pub(crate) enis: Option<u32>,
+    pub(crate) enis_max: Option<u32>,
+    pub(crate) growth_at_zero_free: Option<GrowthOutcome>,
+    pub(crate) ip_growth_blocked: Option<bool>,
+    pub(crate) ipamd_no_available_ip_total: Option<f64>,
+    pub(crate) api_calls: Vec<ApiCallActivity>,
     /// The effective aws-node settings the numbers above were computed with
     /// (not serialised: the target fields above show them).
     #[serde(skip)]
-    pub settings: Option<CniSettings>,
+    pub(crate) settings: Option<CniSettings>,
     /// Settings of this node's aws-node env that could not be read
     /// (`valueFrom`/`envFrom`); `settings` is `None` then.
     #[serde(skip)]
-    pub settings_unresolved: Vec<String>,
+    pub(crate) settings_unresolved: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
-pub enum SubnetRole {
+pub(crate) enum SubnetRole {
     Node,
     Pod,
 }
 
 impl SubnetRole {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SubnetRole::Node => "node",
             SubnetRole::Pod => "pod",
@@ -207,24 +210,24 @@ impl SubnetRole {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct SubnetAnalysis {
-    pub id: String,
-    pub zone: Option<String>,
-    pub role: SubnetRole,
-    pub cidr: Option<String>,
-    pub available_ips: u64,
+pub(crate) struct SubnetAnalysis {
+    pub(crate) id: String,
+    pub(crate) zone: Option<String>,
+    pub(crate) role: SubnetRole,
+    pub(crate) cidr: Option<String>,
+    pub(crate) available_ips: u64,
     /// Usable addresses: CIDR size minus the 5 AWS reserves.
-    pub size_ips: Option<u64>,
+    pub(crate) size_ips: Option<u64>,
     /// Fully free, aligned /28 blocks (prefix delegation needs one per prefix).
-    pub free_prefixes: Option<u64>,
-    pub nodes: u32,
+    pub(crate) free_prefixes: Option<u64>,
+    pub(crate) nodes: u32,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ApiCallCount {
-    pub operation: &'static str,
-    pub error_code: &'static str,
-    pub count: u64,
+pub(crate) struct ApiCallCount {
+    pub(crate) operation: &'static str,
+    pub(crate) error_code: &'static str,
+    pub(crate) count: u64,
 }
 
 /// EC2 error codes worth their own label value; the rest become `other`.
@@ -243,7 +246,7 @@ const KNOWN_ERROR_CODES: &[&str] = &[
 ];
 
 /// Closed label set for `error_code`.
-pub fn error_code_label(code: Option<&str>) -> &'static str {
+pub(crate) fn error_code_label(code: Option<&str>) -> &'static str {
     match code {
         None => "none",
         Some(c) => {
@@ -267,7 +270,7 @@ fn ts_secs(t: Timestamp) -> f64 {
 }
 
 /// ENIConfig name selection (`eniconfig.GetNodeSpecificENIConfigName`).
-pub fn eni_config_name(node: &NodeState, s: &CniSettings) -> String {
+pub(crate) fn eni_config_name(node: &NodeState, s: &CniSettings) -> String {
     if let Some(v) = node.labels.get("vpc.amazonaws.com/externalEniConfig") {
         return v.clone();
     }
@@ -349,7 +352,7 @@ fn limits_for<'a>(lk: &Lookups<'a>, t: &str) -> Option<(&'a InstanceLimits, Limi
 }
 
 /// Analyses the whole state. Pure: same state, same analysis.
-pub fn analyse(state: &ClusterState) -> Analysis {
+pub(crate) fn analyse(state: &ClusterState) -> Analysis {
     let now = state.now;
     let ds_settings: Option<CniSettings> = state
         .aws_node
@@ -945,7 +948,7 @@ const LARGEST_SUBNET_PREFIX: u8 = 16;
 /// 1 last addresses AWS reserves. Only exact when `used` holds every address
 /// in use in the subnet (DescribeNetworkInterfaces over the whole subnet).
 /// `None` for a CIDR larger than AWS allows (at most 4,096 blocks are walked).
-pub fn free_prefixes(cidr: (Ipv4Addr, u8), used: &[(u32, u32)]) -> Option<u64> {
+pub(crate) fn free_prefixes(cidr: (Ipv4Addr, u8), used: &[(u32, u32)]) -> Option<u64> {
     let (net, len) = cidr;
     if len < LARGEST_SUBNET_PREFIX {
         return None;

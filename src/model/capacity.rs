@@ -6,10 +6,10 @@ use super::limits::InstanceLimits;
 use serde::Serialize;
 
 /// Host-network pods the max-pods formulas reserve room for (aws-node, kube-proxy).
-pub const FORMULA_HOST_NETWORK_PODS: u32 = 2;
+pub(crate) const FORMULA_HOST_NETWORK_PODS: u32 = 2;
 
 /// IPs in one /28 prefix.
-pub const IPS_PER_PREFIX: u32 = 16;
+pub(crate) const IPS_PER_PREFIX: u32 = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -20,7 +20,7 @@ pub enum IpMode {
 
 /// Prefix mode only when enabled **and** supported: on other instances ipamd
 /// logs a warning and silently stays in secondary-IP mode.
-pub fn ip_mode(settings: &CniSettings, limits: &InstanceLimits) -> IpMode {
+pub(crate) fn ip_mode(settings: &CniSettings, limits: &InstanceLimits) -> IpMode {
     if settings.prefix_delegation && limits.supports_prefix_delegation() {
         IpMode::Prefix
     } else {
@@ -29,7 +29,7 @@ pub fn ip_mode(settings: &CniSettings, limits: &InstanceLimits) -> IpMode {
 }
 
 /// ENIs ipamd may attach: min(MAX_ENI, default-card ENIs).
-pub fn max_enis(settings: &CniSettings, limits: &InstanceLimits) -> u32 {
+pub(crate) fn max_enis(settings: &CniSettings, limits: &InstanceLimits) -> u32 {
     match settings.max_eni {
         Some(m) => m.min(limits.default_card_max_enis),
         None => limits.default_card_max_enis,
@@ -40,43 +40,37 @@ pub fn max_enis(settings: &CniSettings, limits: &InstanceLimits) -> u32 {
 /// counts them (amazon-vpc-cni-k8s v1.23.1, b52188387f2e, `pkg/ipamd/ipamd.go`
 /// `hasRoomForEni`, `filterUnmanagedENIs`, `excludedENIBasedOnSubnetTags`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct EniSlots {
+pub(crate) struct EniSlots {
     /// Unmanaged ENIs on card 0 (EFA-only; tagged `no_manage=true`): absent
     /// from ipamd's datastore, no IPs, but each takes a slot (`unmanagedENI`).
-    pub unmanaged: u32,
+    pub(crate) unmanaged: u32,
     /// A trunk ENI (security groups for pods) is attached.
-    pub trunk_attached: bool,
+    pub(crate) trunk_attached: bool,
     /// The type can carry a trunk (VPC resource controller's table; ipamd's
     /// `IsTrunkingCompatible` says yes for a type it does not know).
-    pub trunking_compatible: bool,
+    pub(crate) trunking_compatible: bool,
     /// Managed secondary ENIs in subnets tagged `kubernetes.io/role/cni=0`
     /// (VPC CNI >= 1.22): in the datastore, a slot each, no pod IPs.
-    pub excluded_secondary: u32,
+    pub(crate) excluded_secondary: u32,
     /// The primary ENI is in such a subnet.
-    pub primary_excluded: bool,
+    pub(crate) primary_excluded: bool,
 }
 
 /// Whether a slot goes to the trunk ENI: attached, or reserved by
 /// `hasRoomForEni` before it is attached (ENABLE_POD_ENI on a trunking
 /// compatible type).
-pub fn trunk_slot(settings: &CniSettings, slots: &EniSlots) -> bool {
+pub(crate) fn trunk_slot(settings: &CniSettings, slots: &EniSlots) -> bool {
     slots.trunk_attached || (settings.pod_eni && slots.trunking_compatible)
-}
-
-impl EniSlots {
-    /// No ENI besides pod ENIs, on an instance type of `limits`.
-    pub fn plain(limits: &InstanceLimits) -> Self {
-        EniSlots {
-            trunking_compatible: limits.trunking_compatible.unwrap_or(true),
-            ..Default::default()
-        }
-    }
 }
 
 /// ENIs that carry pod IPs: the default card's ENIs less the unmanaged
 /// ones, the trunk's slot, the primary under custom networking (or when it
 /// is excluded) and excluded secondaries.
-pub fn usable_pod_enis(settings: &CniSettings, limits: &InstanceLimits, slots: &EniSlots) -> u32 {
+pub(crate) fn usable_pod_enis(
+    settings: &CniSettings,
+    limits: &InstanceLimits,
+    slots: &EniSlots,
+) -> u32 {
     let primary_unused = settings.custom_networking || slots.primary_excluded;
     max_enis(settings, limits)
         .saturating_sub(slots.unmanaged)
@@ -86,7 +80,7 @@ pub fn usable_pod_enis(settings: &CniSettings, limits: &InstanceLimits, slots: &
 }
 
 /// Pod IPs one ENI can hold in the given mode (its primary IP is never a pod IP).
-pub fn ips_per_eni(mode: IpMode, limits: &InstanceLimits) -> u32 {
+pub(crate) fn ips_per_eni(mode: IpMode, limits: &InstanceLimits) -> u32 {
     let slots = limits.ipv4_per_eni.saturating_sub(1);
     match mode {
         IpMode::SecondaryIp => slots,
@@ -95,29 +89,19 @@ pub fn ips_per_eni(mode: IpMode, limits: &InstanceLimits) -> u32 {
 }
 
 /// IPs ipamd can hand to pods on this node under these settings.
-pub fn pod_ip_capacity(settings: &CniSettings, limits: &InstanceLimits, slots: &EniSlots) -> u32 {
+pub(crate) fn pod_ip_capacity(
+    settings: &CniSettings,
+    limits: &InstanceLimits,
+    slots: &EniSlots,
+) -> u32 {
     usable_pod_enis(settings, limits, slots)
         .saturating_mul(ips_per_eni(ip_mode(settings, limits), limits))
-}
-
-/// Max pods the CNI can really serve: pod IPs plus the two host-network pods
-/// the formulas assume (t4g.medium: 17 default, 12 custom networking).
-pub fn cni_max_pods(settings: &CniSettings, limits: &InstanceLimits, slots: &EniSlots) -> u32 {
-    pod_ip_capacity(settings, limits, slots).saturating_add(FORMULA_HOST_NETWORK_PODS)
-}
-
-/// `eni-max-pods.txt` / nodeadm default: ENIs x (IPv4 - 1) + 2, default card.
-pub fn eni_max_pods(limits: &InstanceLimits) -> u32 {
-    limits
-        .default_card_max_enis
-        .saturating_mul(limits.ipv4_per_eni.saturating_sub(1))
-        .saturating_add(FORMULA_HOST_NETWORK_PODS)
 }
 
 /// AMI family, as far as Karpenter's max-pods logic cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum AmiFamily {
+pub(crate) enum AmiFamily {
     /// AL2, AL2023 and Custom: ENI-limited pods, podsPerCore honoured.
     Standard,
     /// ENI-limited pods, podsPerCore ignored.
@@ -129,7 +113,7 @@ pub enum AmiFamily {
 impl AmiFamily {
     /// From EC2NodeClass `spec.amiFamily` or an `amiSelectorTerms[].alias`
     /// such as `al2023@latest`.
-    pub fn parse(s: &str) -> Self {
+    pub(crate) fn parse(s: &str) -> Self {
         let family = s.split('@').next().unwrap_or("").to_ascii_lowercase();
         if family.starts_with("bottlerocket") {
             AmiFamily::Bottlerocket
@@ -145,20 +129,20 @@ impl AmiFamily {
 /// unreleased NodeClassCEL gate) a CEL expression we do not evaluate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum MaxPodsSetting {
+pub(crate) enum MaxPodsSetting {
     Fixed(u32),
     Expression(String),
 }
 
 /// The EC2NodeClass inputs to Karpenter's pods formula.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct KarpenterPodsInput {
-    pub reserved_enis: u32,
-    pub max_pods: Option<MaxPodsSetting>,
-    pub pods_per_core: Option<u32>,
-    pub ami_family: AmiFamily,
+pub(crate) struct KarpenterPodsInput {
+    pub(crate) reserved_enis: u32,
+    pub(crate) max_pods: Option<MaxPodsSetting>,
+    pub(crate) pods_per_core: Option<u32>,
+    pub(crate) ami_family: AmiFamily,
     /// `spec.networkInterfaces[]` with `interfaceType: efa-only` on card 0.
-    pub efa_only_card0: u32,
+    pub(crate) efa_only_card0: u32,
 }
 
 /// Karpenter's RESERVED_ENIS as its controller reads it
@@ -169,7 +153,7 @@ pub struct KarpenterPodsInput {
 /// value does not parse (`" 1"` is 0: Atoi does not trim); a negative value
 /// fails validation and the controller does not start. `None`: the
 /// controller would not run with this configuration (value unknown).
-pub fn karpenter_reserved_enis(env: Option<&str>, args: &[String]) -> Option<u32> {
+pub(crate) fn karpenter_reserved_enis(env: Option<&str>, args: &[String]) -> Option<u32> {
     let from_env = match env {
         None => 0,
         Some(v) => super::cni::go_atoi(v).unwrap_or(0),
@@ -240,7 +224,7 @@ fn go_parse_int_base0(s: &str) -> Option<i64> {
 /// `pkg/providers/instancetype/types.go`). `None` when maxPods is an
 /// expression we cannot evaluate, or when podsPerCore applies and the type's
 /// vCPU count is unknown (never a guess).
-pub fn karpenter_expected_max_pods(
+pub(crate) fn karpenter_expected_max_pods(
     limits: &InstanceLimits,
     input: &KarpenterPodsInput,
 ) -> Option<u32> {
@@ -274,8 +258,44 @@ pub fn karpenter_expected_max_pods(
 /// Pods the scheduler may place that will not get an IP: assumed max pods
 /// minus host-network pods (which need no pod IP) minus pod-IP capacity.
 /// Positive means pods will hang in ContainerCreating on a node that looks free.
-pub fn overcommit(assumed_max_pods: u32, host_network_pods: u32, pod_ip_capacity: u32) -> i64 {
+pub(crate) fn overcommit(
+    assumed_max_pods: u32,
+    host_network_pods: u32,
+    pod_ip_capacity: u32,
+) -> i64 {
     i64::from(assumed_max_pods) - i64::from(host_network_pods) - i64::from(pod_ip_capacity)
+}
+
+/// Test helpers: the classic formulas the tables are written in.
+#[cfg(test)]
+impl EniSlots {
+    /// No ENI besides pod ENIs, on an instance type of `limits`.
+    pub(crate) fn plain(limits: &InstanceLimits) -> Self {
+        EniSlots {
+            trunking_compatible: limits.trunking_compatible.unwrap_or(true),
+            ..Default::default()
+        }
+    }
+}
+
+/// Max pods the CNI can really serve: pod IPs plus the two host-network pods
+/// the formulas assume (t4g.medium: 17 default, 12 custom networking).
+#[cfg(test)]
+pub(crate) fn cni_max_pods(
+    settings: &CniSettings,
+    limits: &InstanceLimits,
+    slots: &EniSlots,
+) -> u32 {
+    pod_ip_capacity(settings, limits, slots).saturating_add(FORMULA_HOST_NETWORK_PODS)
+}
+
+/// `eni-max-pods.txt` / nodeadm default: ENIs x (IPv4 - 1) + 2, default card.
+#[cfg(test)]
+pub(crate) fn eni_max_pods(limits: &InstanceLimits) -> u32 {
+    limits
+        .default_card_max_enis
+        .saturating_mul(limits.ipv4_per_eni.saturating_sub(1))
+        .saturating_add(FORMULA_HOST_NETWORK_PODS)
 }
 
 #[cfg(test)]

@@ -14,33 +14,33 @@ use super::env::{resolve, ConfigMaps, ContainerEnv, ResolvedEnv};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CniSettings {
     /// 0 = not set.
-    pub warm_ip_target: u32,
+    pub(crate) warm_ip_target: u32,
     /// 0 = not set.
-    pub minimum_ip_target: u32,
-    pub warm_eni_target: u32,
-    pub warm_prefix_target: u32,
-    pub prefix_delegation: bool,
-    pub custom_networking: bool,
+    pub(crate) minimum_ip_target: u32,
+    pub(crate) warm_eni_target: u32,
+    pub(crate) warm_prefix_target: u32,
+    pub(crate) prefix_delegation: bool,
+    pub(crate) custom_networking: bool,
     /// MAX_ENI when >= 1; otherwise the instance limit applies.
     pub max_eni: Option<u32>,
-    pub pod_eni: bool,
-    pub ip_cooldown_seconds: u32,
-    pub disable_provisioning: bool,
-    pub imds_only: bool,
-    pub manage_enis_non_schedulable: bool,
+    pub(crate) pod_eni: bool,
+    pub(crate) ip_cooldown_seconds: u32,
+    pub(crate) disable_provisioning: bool,
+    pub(crate) imds_only: bool,
+    pub(crate) manage_enis_non_schedulable: bool,
     /// MANAGE_UNTAGGED_ENI (default true): false makes ENIs ipamd did not
     /// create (no `node.k8s.amazonaws.com/instance_id` tag of this
     /// instance) unmanaged.
-    pub manage_untagged_eni: bool,
-    pub ipv6: bool,
-    pub eni_config_label_def: Option<String>,
-    pub eni_config_annotation_def: Option<String>,
+    pub(crate) manage_untagged_eni: bool,
+    pub(crate) ipv6: bool,
+    pub(crate) eni_config_label_def: Option<String>,
+    pub(crate) eni_config_annotation_def: Option<String>,
     /// Settings that matter to the diagnosis whose value could not be
     /// known (a Secret, a ConfigMap the exporter cannot read, ...), each
     /// with why: the numbers that depend on settings are unknown.
-    pub unresolved: Vec<String>,
+    pub(crate) unresolved: Vec<String>,
     /// Values ipamd would reject and replace with its default.
-    pub invalid: Vec<String>,
+    pub(crate) invalid: Vec<String>,
 }
 
 const DEFAULT_WARM_ENI_TARGET: u32 = 1;
@@ -101,7 +101,7 @@ impl CniSettings {
 
     /// Effective settings of a container, its references resolved against
     /// the ConfigMaps read (see [`super::env`]).
-    pub fn from_container(c: &ContainerEnv, cms: &ConfigMaps) -> Self {
+    pub(crate) fn from_container(c: &ContainerEnv, cms: &ConfigMaps) -> Self {
         Self::from_resolved(&resolve(c, cms))
     }
 
@@ -223,37 +223,37 @@ impl CniSettings {
     }
 
     /// Every setting is known (none from `valueFrom`/`envFrom`).
-    pub fn resolved(&self) -> bool {
+    pub(crate) fn resolved(&self) -> bool {
         self.unresolved.is_empty()
     }
 
     /// ipamd's `warmIPTargetsDefined()`: either IP target set disables the
     /// WARM_ENI_TARGET / WARM_PREFIX_TARGET fallbacks.
-    pub fn ip_targets_defined(&self) -> bool {
+    pub(crate) fn ip_targets_defined(&self) -> bool {
         self.warm_ip_target != 0 || self.minimum_ip_target != 0
     }
 
     /// The incident-2 misconfiguration: growth stops once total IPs reach
     /// MINIMUM_IP_TARGET, however many are free.
-    pub fn minimum_without_warm(&self) -> bool {
+    pub(crate) fn minimum_without_warm(&self) -> bool {
         self.minimum_ip_target > 0 && self.warm_ip_target == 0
     }
 
     /// DISABLE_NETWORK_RESOURCE_PROVISIONING or ENABLE_IMDS_ONLY_MODE: ipamd
     /// manages no pool at all.
-    pub fn provisioning_disabled(&self) -> bool {
+    pub(crate) fn provisioning_disabled(&self) -> bool {
         self.disable_provisioning || self.imds_only
     }
 
     /// Label name that selects a node's ENIConfig (ENI_CONFIG_LABEL_DEF).
-    pub fn eni_config_label(&self) -> &str {
+    pub(crate) fn eni_config_label(&self) -> &str {
         self.eni_config_label_def
             .as_deref()
             .unwrap_or("k8s.amazonaws.com/eniConfig")
     }
 
     /// Annotation name that selects a node's ENIConfig.
-    pub fn eni_config_annotation(&self) -> &str {
+    pub(crate) fn eni_config_annotation(&self) -> &str {
         self.eni_config_annotation_def
             .as_deref()
             .unwrap_or("k8s.amazonaws.com/eniConfig")

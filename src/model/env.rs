@@ -55,24 +55,24 @@ impl EnvVar {
 
 /// One `envFrom` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct EnvFrom {
+pub(crate) struct EnvFrom {
     /// `configMapRef.name`; `None` for `secretRef` (never read).
-    pub config_map: Option<String>,
-    pub prefix: String,
-    pub optional: bool,
+    pub(crate) config_map: Option<String>,
+    pub(crate) prefix: String,
+    pub(crate) optional: bool,
 }
 
 /// A container's env spec and the namespace its references resolve in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ContainerEnv {
-    pub namespace: String,
-    pub env_from: Vec<EnvFrom>,
-    pub env: Vec<EnvVar>,
+    pub(crate) namespace: String,
+    pub(crate) env_from: Vec<EnvFrom>,
+    pub(crate) env: Vec<EnvVar>,
 }
 
 impl ContainerEnv {
     /// Plain `value:` entries only (tests, and specs without references).
-    pub fn literal(env: Vec<EnvVar>) -> Self {
+    pub(crate) fn literal(env: Vec<EnvVar>) -> Self {
         ContainerEnv {
             env,
             ..Default::default()
@@ -82,7 +82,7 @@ impl ContainerEnv {
     /// The ConfigMaps that can set the variables named in `wanted`, as
     /// (namespace, name): every `envFrom` map, and the key refs of those
     /// variables and of the variables their values refer to as `$(VAR)`.
-    pub fn config_map_refs(&self, wanted: &[&str]) -> Vec<(&str, &str)> {
+    pub(crate) fn config_map_refs(&self, wanted: &[&str]) -> Vec<(&str, &str)> {
         let mut names: Vec<&str> = wanted.to_vec();
         let mut i = 0;
         while i < names.len() {
@@ -136,22 +136,22 @@ pub enum ConfigMapRead {
 }
 
 /// ConfigMaps by (namespace, name). A name not in the map was not read.
-pub type ConfigMaps = BTreeMap<(String, String), ConfigMapRead>;
+pub(crate) type ConfigMaps = BTreeMap<(String, String), ConfigMapRead>;
 
 /// The variables the container gets: each known value, or why it is
 /// unknown. `others`: why any variable not listed may be set as well (an
 /// `envFrom` source that could not be read).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ResolvedEnv {
-    pub vars: BTreeMap<String, Result<String, String>>,
+pub(crate) struct ResolvedEnv {
+    pub(crate) vars: BTreeMap<String, Result<String, String>>,
     /// Unreadable `envFrom` sources with a prefix: (prefix, why).
-    pub prefixed: Vec<(String, String)>,
-    pub others: Option<String>,
+    pub(crate) prefixed: Vec<(String, String)>,
+    pub(crate) others: Option<String>,
 }
 
 impl ResolvedEnv {
     /// `None`: not set. `Some(Err(why))`: set or maybe set, value unknown.
-    pub fn get(&self, name: &str) -> Option<Result<&str, &str>> {
+    pub(crate) fn get(&self, name: &str) -> Option<Result<&str, &str>> {
         match self.vars.get(name) {
             Some(Ok(v)) => Some(Ok(v.as_str())),
             Some(Err(why)) => Some(Err(why.as_str())),
@@ -181,7 +181,7 @@ fn lookup<'a>(
 }
 
 /// The container's environment as the kubelet would build it now.
-pub fn resolve(c: &ContainerEnv, cms: &ConfigMaps) -> ResolvedEnv {
+pub(crate) fn resolve(c: &ContainerEnv, cms: &ConfigMaps) -> ResolvedEnv {
     let ns = c.namespace.as_str();
     let mut out = ResolvedEnv::default();
     for f in &c.env_from {

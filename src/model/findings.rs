@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Thresholds {
     /// No growth call for this long, with pods waiting and no free IP, is a stall.
-    pub silence_window_seconds: u64,
+    pub(crate) silence_window_seconds: u64,
     /// A subnet with fewer free IPs than this share of its size is "low".
-    pub subnet_low_ratio: f64,
+    pub(crate) subnet_low_ratio: f64,
 }
 
 impl Default for Thresholds {
@@ -30,34 +30,25 @@ impl Default for Thresholds {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub(crate) enum Severity {
     Info,
     Warning,
     Critical,
 }
 
 impl Severity {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",
             Severity::Warning => "warning",
             Severity::Critical => "critical",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "info" => Some(Severity::Info),
-            "warning" => Some(Severity::Warning),
-            "critical" => Some(Severity::Critical),
-            _ => None,
-        }
-    }
 }
 
 /// Stable finding codes (a contract: dashboards, alerts and users match on them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum FindingCode {
+pub(crate) enum FindingCode {
     MinimumIpTargetWithoutWarmIpTarget,
     PodCapacityExceedsIpCapacity,
     KarpenterReservedEnisMissing,
@@ -72,7 +63,7 @@ pub enum FindingCode {
 }
 
 impl FindingCode {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FindingCode::MinimumIpTargetWithoutWarmIpTarget => "MinimumIpTargetWithoutWarmIpTarget",
             FindingCode::PodCapacityExceedsIpCapacity => "PodCapacityExceedsIpCapacity",
@@ -90,17 +81,17 @@ impl FindingCode {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Finding {
-    pub code: FindingCode,
-    pub severity: Severity,
+pub(crate) struct Finding {
+    pub(crate) code: FindingCode,
+    pub(crate) severity: Severity,
     /// Empty when the finding is cluster-wide.
-    pub node: String,
+    pub(crate) node: String,
     /// Empty when the finding is not about a subnet.
-    pub subnet_id: String,
-    pub summary: String,
-    pub remediation: String,
+    pub(crate) subnet_id: String,
+    pub(crate) summary: String,
+    pub(crate) remediation: String,
     /// The numbers the rule used.
-    pub evidence: BTreeMap<String, Value>,
+    pub(crate) evidence: BTreeMap<String, Value>,
 }
 
 /// What the rules read: the analysis and the operator's thresholds.
@@ -117,7 +108,7 @@ fn ev(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
 }
 
 /// `90s`, `45m`, `2h30m`, `3d4h`.
-pub fn human_duration(secs: f64) -> String {
+pub(crate) fn human_duration(secs: f64) -> String {
     let s = secs.max(0.0) as u64;
     match s {
         0..=119 => format!("{s}s"),
@@ -145,7 +136,7 @@ const DRAIN_KARPENTER: &str = "Existing Karpenter nodes keep the max-pods they w
 replace them one at a time (`kubectl delete nodeclaim <name>`; Karpenter cordons, drains and replaces the node).";
 
 /// Evaluates every rule; sorted critical first, then by code, node, subnet.
-pub fn evaluate(a: &Analysis, t: &Thresholds) -> Vec<Finding> {
+pub(crate) fn evaluate(a: &Analysis, t: &Thresholds) -> Vec<Finding> {
     let i = &Inputs { a, t };
     let mut out = Vec::new();
     minimum_ip_target_without_warm(i, &mut out);
@@ -587,7 +578,7 @@ fn eni_config_missing(i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Finding>) 
 }
 
 /// Free IPs below which a subnet is low whatever its size.
-pub const SUBNET_LOW_MIN_IPS: f64 = 32.0;
+pub(crate) const SUBNET_LOW_MIN_IPS: f64 = 32.0;
 
 fn subnet_ips(i: &Inputs<'_>, s: &SubnetAnalysis, out: &mut Vec<Finding>) {
     let base = ev(&[

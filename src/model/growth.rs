@@ -23,22 +23,26 @@ pub struct PoolStats {
 
 impl PoolStats {
     /// ipamd's `AvailableAddresses()`: total - assigned (cooldown included).
-    pub fn available(&self) -> u32 {
+    pub(crate) fn available(&self) -> u32 {
         self.total_ips.saturating_sub(self.assigned_ips)
     }
 }
 
 /// `datastoreTargetState` result for card 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TargetState {
+pub(crate) struct TargetState {
     /// IPs (secondary mode) or prefixes (prefix mode) short of the targets.
-    pub short: u32,
-    pub over: u32,
+    pub(crate) short: u32,
+    pub(crate) over: u32,
     /// False when neither WARM_IP_TARGET nor MINIMUM_IP_TARGET is set.
-    pub defined: bool,
+    pub(crate) defined: bool,
 }
 
-pub fn datastore_target_state(s: &CniSettings, stats: &PoolStats, mode: IpMode) -> TargetState {
+pub(crate) fn datastore_target_state(
+    s: &CniSettings,
+    stats: &PoolStats,
+    mode: IpMode,
+) -> TargetState {
     if !s.ip_targets_defined() {
         return TargetState {
             short: 0,
@@ -70,7 +74,7 @@ pub fn datastore_target_state(s: &CniSettings, stats: &PoolStats, mode: IpMode) 
 /// `isDatastorePoolTooLow` for card 0. `max_ips_per_eni` is ipamd's
 /// `maxIPsPerENI` (IPv4 per ENI - 1, x16 in prefix mode); `max_pods` is the
 /// node's `status.capacity.pods`.
-pub fn is_pool_too_low(
+pub(crate) fn is_pool_too_low(
     s: &CniSettings,
     stats: &PoolStats,
     mode: IpMode,
@@ -97,7 +101,7 @@ pub fn is_pool_too_low(
 /// What ipamd would do next on a node whose free IPs reached zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum GrowthOutcome {
+pub(crate) enum GrowthOutcome {
     /// Assigns IPs (or a prefix) on an attached ENI with room.
     AssignsIps,
     /// Attaches a new ENI.
@@ -119,14 +123,14 @@ pub enum GrowthOutcome {
 impl GrowthOutcome {
     /// `eks_ipam_node_ip_growth_blocked`: ipamd would add no IP at zero free
     /// although the node is below its maximum.
-    pub fn blocked(self) -> bool {
+    pub(crate) fn blocked(self) -> bool {
         matches!(
             self,
             GrowthOutcome::BlockedByTargets | GrowthOutcome::ProvisioningDisabled
         )
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             GrowthOutcome::AssignsIps => "assigns_ips",
             GrowthOutcome::AttachesEni => "attaches_eni",
@@ -141,16 +145,16 @@ impl GrowthOutcome {
 
 /// Node facts the prediction needs beyond the pool numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NodeFacts {
-    pub mode: IpMode,
+pub(crate) struct NodeFacts {
+    pub(crate) mode: IpMode,
     /// ipamd's maxIPsPerENI for this mode.
-    pub max_ips_per_eni: u32,
-    pub max_pods: Option<u32>,
+    pub(crate) max_ips_per_eni: u32,
+    pub(crate) max_pods: Option<u32>,
     /// ENIs ipamd may still attach before `hasRoomForEni` says no.
-    pub eni_slots_free: u32,
+    pub(crate) eni_slots_free: u32,
     /// Whether an attached, allocatable ENI still has room for IPs/prefixes.
-    pub room_on_attached_enis: bool,
-    pub cordoned: bool,
+    pub(crate) room_on_attached_enis: bool,
+    pub(crate) cordoned: bool,
 }
 
 /// Runs ipamd's decision as if every IP were assigned now, in ipamd's order
@@ -162,7 +166,7 @@ pub struct NodeFacts {
 /// cordon before IPs are assigned on attached ENIs (`tryAssignCidrs`) or an
 /// ENI is attached (`hasRoomForEni`). So a cordoned node whose targets are
 /// met is blocked by the targets, not by the cordon.
-pub fn predict(s: &CniSettings, stats: &PoolStats, node: &NodeFacts) -> GrowthOutcome {
+pub(crate) fn predict(s: &CniSettings, stats: &PoolStats, node: &NodeFacts) -> GrowthOutcome {
     if s.provisioning_disabled() {
         return GrowthOutcome::ProvisioningDisabled;
     }

@@ -12,14 +12,14 @@ use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Hypervisor {
+pub(crate) enum Hypervisor {
     Nitro,
     Xen,
     Unknown,
 }
 
 impl Hypervisor {
-    pub fn parse(s: &str) -> Self {
+    pub(crate) fn parse(s: &str) -> Self {
         match s.to_ascii_lowercase().as_str() {
             "nitro" => Hypervisor::Nitro,
             "xen" => Hypervisor::Xen,
@@ -30,27 +30,27 @@ impl Hypervisor {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InstanceLimits {
-    pub instance_type: String,
+    pub(crate) instance_type: String,
     /// Default vCPUs; `None` when unknown (the embedded table has no vCPU
     /// count for types missing from moto's DescribeInstanceTypes data).
-    pub vcpus: Option<u32>,
-    pub hypervisor: Hypervisor,
-    pub bare_metal: bool,
-    pub network_cards: u32,
+    pub(crate) vcpus: Option<u32>,
+    pub(crate) hypervisor: Hypervisor,
+    pub(crate) bare_metal: bool,
+    pub(crate) network_cards: u32,
     /// ENIs on the default network card: the only ones the CNI uses for pods.
     pub default_card_max_enis: u32,
     /// ENIs over all cards (informational only).
-    pub max_enis_total: u32,
+    pub(crate) max_enis_total: u32,
     pub ipv4_per_eni: u32,
     /// Whether the type can have a trunk ENI (security groups for pods), from
     /// the embedded table (Karpenter's VPC limits). `None` for live
     /// DescribeInstanceTypes data, which does not say.
-    pub trunking_compatible: Option<bool>,
+    pub(crate) trunking_compatible: Option<bool>,
 }
 
 impl InstanceLimits {
     /// ipamd's `IsPrefixDelegationSupported`: Nitro or bare metal.
-    pub fn supports_prefix_delegation(&self) -> bool {
+    pub(crate) fn supports_prefix_delegation(&self) -> bool {
         self.hypervisor == Hypervisor::Nitro || self.bare_metal
     }
 }
@@ -58,7 +58,7 @@ impl InstanceLimits {
 /// Where a node's limits came from, shown in evidence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum LimitsSource {
+pub(crate) enum LimitsSource {
     DescribeInstanceTypes,
     EmbeddedTable,
 }
@@ -70,7 +70,7 @@ const EMBEDDED_CSV: &str = include_str!("instance_limits.csv");
 
 /// Parses the embedded CSV. A malformed row is a build defect, caught by the
 /// unit tests; at run time such a row is skipped rather than panicking.
-pub fn parse_limits_csv(csv: &str) -> Result<Vec<InstanceLimits>, String> {
+pub(crate) fn parse_limits_csv(csv: &str) -> Result<Vec<InstanceLimits>, String> {
     let mut out = Vec::new();
     let mut header_seen = false;
     for (i, line) in csv.lines().enumerate() {
@@ -146,7 +146,8 @@ pub fn embedded(instance_type: &str) -> Option<&'static InstanceLimits> {
 }
 
 /// Number of types in the embedded table.
-pub fn embedded_len() -> usize {
+#[cfg(test)]
+pub(crate) fn embedded_len() -> usize {
     embedded_table().len()
 }
 

@@ -8,7 +8,7 @@ pub mod env;
 pub mod findings;
 #[cfg(test)]
 pub(crate) mod fixtures;
-pub mod growth;
+pub(crate) mod growth;
 pub mod limits;
 pub mod state;
 pub mod view;

@@ -48,18 +48,18 @@ pub struct ClusterState {
 /// What EC2 should be asked about, derived from the state (live rounds and
 /// `capture` alike).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Ec2Wants {
-    pub instance_types: std::collections::BTreeSet<String>,
-    pub instance_ids: std::collections::BTreeSet<String>,
-    pub subnet_ids: std::collections::BTreeSet<String>,
+pub(crate) struct Ec2Wants {
+    pub(crate) instance_types: std::collections::BTreeSet<String>,
+    pub(crate) instance_ids: std::collections::BTreeSet<String>,
+    pub(crate) subnet_ids: std::collections::BTreeSet<String>,
     /// ipamd runs in prefix mode (DaemonSet settings): ask for prefixes.
-    pub prefix_mode: bool,
+    pub(crate) prefix_mode: bool,
 }
 
 impl ClusterState {
     /// Instance types and ids of the nodes; the subnets the EC2NodeClasses,
     /// ENIConfigs and ipamd's ENIs name; whether prefix delegation is on.
-    pub fn ec2_wants(&self) -> Ec2Wants {
+    pub(crate) fn ec2_wants(&self) -> Ec2Wants {
         let mut w = Ec2Wants::default();
         for n in self.nodes.iter().flatten() {
             w.instance_types.extend(n.instance_type.clone());
@@ -87,7 +87,7 @@ impl ClusterState {
     /// The ConfigMaps the settings read (aws-node DaemonSet and pods,
     /// Karpenter controller), as (namespace, name): what the collectors
     /// and `capture` read, derived from the state only.
-    pub fn config_map_refs(&self) -> std::collections::BTreeSet<(String, String)> {
+    pub(crate) fn config_map_refs(&self) -> std::collections::BTreeSet<(String, String)> {
         let cni = super::cni::KNOWN;
         let ds = self
             .aws_node
@@ -106,25 +106,25 @@ impl ClusterState {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NodeState {
-    pub name: String,
-    pub instance_type: Option<String>,
-    pub zone: Option<String>,
-    pub instance_id: Option<String>,
+    pub(crate) name: String,
+    pub(crate) instance_type: Option<String>,
+    pub(crate) zone: Option<String>,
+    pub(crate) instance_id: Option<String>,
     /// `karpenter.sh/nodepool`: present only on Karpenter nodes.
-    pub nodepool: Option<String>,
+    pub(crate) nodepool: Option<String>,
     /// `karpenter.k8s.aws/ec2nodeclass`.
-    pub nodeclass: Option<String>,
+    pub(crate) nodeclass: Option<String>,
     /// `status.capacity.pods`.
-    pub capacity_pods: Option<u32>,
-    pub unschedulable: bool,
-    pub internal_ip: Option<String>,
+    pub(crate) capacity_pods: Option<u32>,
+    pub(crate) unschedulable: bool,
+    pub(crate) internal_ip: Option<String>,
     /// `eks.amazonaws.com/compute-type` (design.md section 8).
-    pub compute_type: ComputeType,
+    pub(crate) compute_type: ComputeType,
     /// `kubernetes.io/os`.
-    pub os: NodeOs,
+    pub(crate) os: NodeOs,
     /// Only the labels/annotations ENIConfig selection can use.
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 /// Where a node's compute comes from, by its `eks.amazonaws.com/compute-type`
@@ -134,7 +134,7 @@ pub struct NodeState {
 /// b52188387f2e): on those nodes ipamd does not run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ComputeType {
+pub(crate) enum ComputeType {
     #[default]
     Ec2,
     Auto,
@@ -145,7 +145,7 @@ pub enum ComputeType {
 }
 
 impl ComputeType {
-    pub fn parse(label: Option<&str>) -> Self {
+    pub(crate) fn parse(label: Option<&str>) -> Self {
         match label {
             None | Some("ec2") => ComputeType::Ec2,
             Some("auto") => ComputeType::Auto,
@@ -155,7 +155,7 @@ impl ComputeType {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ComputeType::Ec2 => "ec2",
             ComputeType::Auto => "auto",
@@ -169,7 +169,7 @@ impl ComputeType {
 /// `kubernetes.io/os` (the kubelet sets it; absent is taken as Linux).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum NodeOs {
+pub(crate) enum NodeOs {
     #[default]
     Linux,
     Windows,
@@ -177,7 +177,7 @@ pub enum NodeOs {
 }
 
 impl NodeOs {
-    pub fn parse(label: Option<&str>) -> Self {
+    pub(crate) fn parse(label: Option<&str>) -> Self {
         match label {
             None | Some("linux") => NodeOs::Linux,
             Some("windows") => NodeOs::Windows,
@@ -185,7 +185,7 @@ impl NodeOs {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             NodeOs::Linux => "linux",
             NodeOs::Windows => "windows",
@@ -204,7 +204,7 @@ pub enum PodPhase {
 }
 
 impl PodPhase {
-    pub fn parse(s: &str) -> Self {
+    pub(crate) fn parse(s: &str) -> Self {
         match s {
             "Pending" => PodPhase::Pending,
             "Running" => PodPhase::Running,
@@ -215,7 +215,7 @@ impl PodPhase {
     }
 
     /// Terminated pods hold no pod slot and no IP.
-    pub fn terminated(self) -> bool {
+    pub(crate) fn terminated(self) -> bool {
         matches!(self, PodPhase::Succeeded | PodPhase::Failed)
     }
 }
@@ -224,52 +224,52 @@ impl PodPhase {
 /// their way into a [`LivePodSummary`]; namespace and node names are shared).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PodState {
-    pub namespace: Arc<str>,
+    pub(crate) namespace: Arc<str>,
     pub name: Box<str>,
     pub node_name: Option<Arc<str>>,
-    pub host_network: bool,
+    pub(crate) host_network: bool,
     pub phase: PodPhase,
     pub has_ip: bool,
 }
 
 /// Non-terminated pods on one node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PodCounts {
-    pub pod_network: u32,
-    pub host_network: u32,
+pub(crate) struct PodCounts {
+    pub(crate) pod_network: u32,
+    pub(crate) host_network: u32,
 }
 
 /// A Kubernetes UID (a UUID) read as a number: the identity key of pods,
 /// and how sandbox-failure events name the pod they are about.
-pub fn uid_key(s: &str) -> Option<u128> {
+pub(crate) fn uid_key(s: &str) -> Option<u128> {
     uuid::Uuid::try_parse(s).ok().map(|u| u.as_u128())
 }
 
 /// A pod-network pod in `Pending` without an IP: it may be waiting for one
 /// (the view checks it against the sandbox failures).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PendingPod {
-    pub namespace: Arc<str>,
-    pub name: Box<str>,
-    pub node: Arc<str>,
+pub(crate) struct PendingPod {
+    pub(crate) namespace: Arc<str>,
+    pub(crate) name: Box<str>,
+    pub(crate) node: Arc<str>,
     /// The pod's identity key (its UID read as a number, see
     /// `KPodSlim::key`): events are joined to pods by it.
-    pub key: u128,
+    pub(crate) key: u128,
 }
 
 /// What the view needs from the pods: counts per node and the pending pods
 /// without an IP. Terminated pods and pods on no node are not counted.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PodSummary {
-    pub nodes: HashMap<Arc<str>, PodCounts>,
-    pub pending_without_ip: Vec<PendingPod>,
+    pub(crate) nodes: HashMap<Arc<str>, PodCounts>,
+    pub(crate) pending_without_ip: Vec<PendingPod>,
 }
 
 /// How one pod enters a [`PodSummary`]; kept per pod by the live summary
 /// so an update or delete can take the old contribution back out (24 bytes
 /// a pod: the node name is shared).
 #[derive(Debug, Clone, PartialEq)]
-pub enum PodContribution {
+pub(crate) enum PodContribution {
     /// Terminated, or not on a node.
     Nothing,
     HostNetwork(Arc<str>),
@@ -279,7 +279,7 @@ pub enum PodContribution {
 }
 
 impl PodState {
-    pub fn contribution(&self) -> PodContribution {
+    pub(crate) fn contribution(&self) -> PodContribution {
         let Some(node) = self.node_name.clone() else {
             return PodContribution::Nothing;
         };
@@ -306,7 +306,9 @@ impl PodState {
 
 impl PodSummary {
     /// Summary of pods keyed by their identity (UID) keys.
-    pub fn from_keyed_pods<'a>(pods: impl IntoIterator<Item = (u128, &'a PodState)>) -> Self {
+    pub(crate) fn from_keyed_pods<'a>(
+        pods: impl IntoIterator<Item = (u128, &'a PodState)>,
+    ) -> Self {
         let mut live = LivePodSummary::default();
         for (key, p) in pods {
             live.apply(key, p);
@@ -350,7 +352,7 @@ impl LivePodSummary {
         self.pods.insert(key, c);
     }
 
-    pub fn remove(&mut self, key: u128) {
+    pub(crate) fn remove(&mut self, key: u128) {
         let Some(old) = self.pods.remove(&key) else {
             return;
         };
@@ -380,12 +382,9 @@ impl LivePodSummary {
     }
 
     /// Pods known (terminated ones included).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.pods.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pods.is_empty()
     }
 
     /// The summary as of now.
@@ -408,80 +407,80 @@ pub struct AwsNodeState {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct KarpenterState {
-    pub namespace: String,
-    pub name: String,
+    pub(crate) namespace: String,
+    pub(crate) name: String,
     /// The controller container's env (RESERVED_ENIS) and args (`--reserved-enis`).
-    pub env: ContainerEnv,
-    pub args: Vec<String>,
+    pub(crate) env: ContainerEnv,
+    pub(crate) args: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SandboxFailure {
-    pub namespace: String,
-    pub pod: String,
-    pub pod_uid: Option<String>,
-    pub node: Option<String>,
-    pub last_seen: Option<Timestamp>,
-    pub count: u32,
+    pub(crate) namespace: String,
+    pub(crate) pod: String,
+    pub(crate) pod_uid: Option<String>,
+    pub(crate) node: Option<String>,
+    pub(crate) last_seen: Option<Timestamp>,
+    pub(crate) count: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeClaimState {
-    pub name: String,
-    pub node_name: Option<String>,
-    pub nodeclass: Option<String>,
-    pub capacity_pods: Option<u32>,
+    pub(crate) name: String,
+    pub(crate) node_name: Option<String>,
+    pub(crate) nodeclass: Option<String>,
+    pub(crate) capacity_pods: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeClassState {
-    pub name: String,
-    pub max_pods: Option<MaxPodsSetting>,
-    pub pods_per_core: Option<u32>,
-    pub ami_family: AmiFamily,
-    pub efa_only_card0: u32,
+    pub(crate) name: String,
+    pub(crate) max_pods: Option<MaxPodsSetting>,
+    pub(crate) pods_per_core: Option<u32>,
+    pub(crate) ami_family: AmiFamily,
+    pub(crate) efa_only_card0: u32,
     /// `status.subnets[]`: (subnet id, zone).
-    pub subnets: Vec<(String, Option<String>)>,
+    pub(crate) subnets: Vec<(String, Option<String>)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct EniConfigState {
-    pub name: String,
-    pub subnet: Option<String>,
+    pub(crate) name: String,
+    pub(crate) subnet: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubnetState {
-    pub id: String,
-    pub zone: Option<String>,
-    pub cidr: Option<(Ipv4Addr, u8)>,
-    pub available_ips: u64,
-    pub tags: BTreeMap<String, String>,
+    pub(crate) id: String,
+    pub(crate) zone: Option<String>,
+    pub(crate) cidr: Option<(Ipv4Addr, u8)>,
+    pub(crate) available_ips: u64,
+    pub(crate) tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NetworkInterfaceState {
-    pub id: String,
-    pub subnet_id: Option<String>,
-    pub instance_id: Option<String>,
-    pub private_ips: Vec<Ipv4Addr>,
+    pub(crate) id: String,
+    pub(crate) subnet_id: Option<String>,
+    pub(crate) instance_id: Option<String>,
+    pub(crate) private_ips: Vec<Ipv4Addr>,
     /// IPv4 prefixes as (network, prefix length).
-    pub prefixes: Vec<(Ipv4Addr, u8)>,
+    pub(crate) prefixes: Vec<(Ipv4Addr, u8)>,
     /// EC2 `InterfaceType`.
-    pub kind: EniKind,
+    pub(crate) kind: EniKind,
     /// `Attachment.NetworkCardIndex` (absent: card 0).
-    pub network_card_index: u32,
+    pub(crate) network_card_index: u32,
     /// `Attachment.DeviceIndex` 0: the instance's primary ENI.
-    pub primary: bool,
+    pub(crate) primary: bool,
     /// Tag `node.k8s.amazonaws.com/no_manage`, when present.
-    pub no_manage_tag: Option<String>,
+    pub(crate) no_manage_tag: Option<String>,
     /// Tag `node.k8s.amazonaws.com/instance_id` (set by the ipamd that created it).
-    pub created_by_instance_tag: Option<String>,
+    pub(crate) created_by_instance_tag: Option<String>,
 }
 
 /// EC2 `InterfaceType` as far as ipamd cares (`DescribeAllENIs`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum EniKind {
+pub(crate) enum EniKind {
     #[default]
     Interface,
     /// EFA with IP: managed by ipamd like any ENI.
@@ -495,7 +494,7 @@ pub enum EniKind {
 }
 
 impl EniKind {
-    pub fn parse(s: &str) -> Self {
+    pub(crate) fn parse(s: &str) -> Self {
         match s {
             "interface" | "" => EniKind::Interface,
             "efa" => EniKind::Efa,
@@ -510,14 +509,14 @@ impl EniKind {
 /// ENI/IP API calls from CloudTrail.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ApiCallState {
-    pub calls: Vec<ApiCall>,
+    pub(crate) calls: Vec<ApiCall>,
     /// Start of the period CloudTrail was read for: silence is only known
     /// from here on.
-    pub coverage_start: Option<Timestamp>,
+    pub(crate) coverage_start: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Operation {
+pub(crate) enum Operation {
     AssignPrivateIpAddresses,
     UnassignPrivateIpAddresses,
     AssignIpv4Prefixes,
@@ -529,7 +528,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 8] = [
+    pub(crate) const ALL: [Operation; 8] = [
         Operation::AssignPrivateIpAddresses,
         Operation::UnassignPrivateIpAddresses,
         Operation::AssignIpv4Prefixes,
@@ -543,16 +542,16 @@ impl Operation {
     /// The calls ipamd makes to add pod IPs (prefix mode also uses
     /// AssignPrivateIpAddresses; AttachNetworkInterface always follows
     /// CreateNetworkInterface): their absence is "silence".
-    pub const SILENCE_TRACKED: [Operation; 2] = [
+    pub(crate) const SILENCE_TRACKED: [Operation; 2] = [
         Operation::AssignPrivateIpAddresses,
         Operation::CreateNetworkInterface,
     ];
 
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Operation::ALL.into_iter().find(|o| o.as_str() == s)
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Operation::AssignPrivateIpAddresses => "AssignPrivateIpAddresses",
             Operation::UnassignPrivateIpAddresses => "UnassignPrivateIpAddresses",
@@ -568,15 +567,15 @@ impl Operation {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiCall {
-    pub event_id: String,
-    pub operation: Operation,
-    pub time: Timestamp,
+    pub(crate) event_id: String,
+    pub(crate) operation: Operation,
+    pub(crate) time: Timestamp,
     /// e.g. `Client.InsufficientFreeAddressesInSubnet`; `None` on success.
-    pub error_code: Option<String>,
-    pub eni_id: Option<String>,
+    pub(crate) error_code: Option<String>,
+    pub(crate) eni_id: Option<String>,
     /// From the session name / Username (`i-...`), `instanceId` or the
     /// `aws-K8S-i-...` description.
-    pub instance_id: Option<String>,
+    pub(crate) instance_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -590,52 +589,52 @@ pub struct IpamdNodeState {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IpamdPool {
     /// ipamd's raw counters (every CIDR counted); informational.
-    pub raw_total_ips: u32,
-    pub raw_assigned_ips: u32,
+    pub(crate) raw_total_ips: u32,
+    pub(crate) raw_assigned_ips: u32,
     /// CIDRs `/v1/enis` listed on more than one ENI (counted once, where assigned).
-    pub duplicate_cidrs: u32,
+    pub(crate) duplicate_cidrs: u32,
     pub enis: Vec<IpamdEni>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IpamdEni {
-    pub id: String,
-    pub primary: bool,
-    pub trunk: bool,
-    pub efa: bool,
-    pub excluded: bool,
-    pub subnet_id: Option<String>,
+    pub(crate) id: String,
+    pub(crate) primary: bool,
+    pub(crate) trunk: bool,
+    pub(crate) efa: bool,
+    pub(crate) excluded: bool,
+    pub(crate) subnet_id: Option<String>,
     pub cidrs: Vec<IpamdCidr>,
     /// `IPv6Cidrs` entries (/80 prefixes): non-zero on IPv6 nodes.
-    pub ipv6_prefixes: u32,
+    pub(crate) ipv6_prefixes: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IpamdCidr {
-    pub prefix: bool,
+    pub(crate) prefix: bool,
     /// Addresses ipamd has seen in this CIDR. Never-used ones are absent.
     /// Inline for one: in secondary-IP mode every CIDR is a /32, and a heap
     /// block per address was 10 MB at 5,000 nodes.
-    pub addresses: smallvec::SmallVec<[IpamdAddress; 1]>,
+    pub(crate) addresses: smallvec::SmallVec<[IpamdAddress; 1]>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct IpamdAddress {
-    pub assigned: bool,
+pub(crate) struct IpamdAddress {
+    pub(crate) assigned: bool,
     /// Set when released; used for IP_COOLDOWN_PERIOD.
-    pub unassigned_at: Option<Timestamp>,
+    pub(crate) unassigned_at: Option<Timestamp>,
 }
 
 /// The few ipamd (`:61678/metrics`) samples the diagnosis uses.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IpamdMetrics {
-    pub no_available_ip_addresses: Option<f64>,
-    pub eni_max: Option<f64>,
-    pub eni_allocated: Option<f64>,
-    pub ip_max: Option<f64>,
-    pub total_ip_addresses: Option<f64>,
-    pub assigned_ip_addresses: Option<f64>,
-    pub version: Option<String>,
+    pub(crate) no_available_ip_addresses: Option<f64>,
+    pub(crate) eni_max: Option<f64>,
+    pub(crate) eni_allocated: Option<f64>,
+    pub(crate) ip_max: Option<f64>,
+    pub(crate) total_ip_addresses: Option<f64>,
+    pub(crate) assigned_ip_addresses: Option<f64>,
+    pub(crate) version: Option<String>,
 }
 
 #[cfg(test)]

@@ -10,12 +10,12 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct View {
     /// RFC 3339 "now" of the data (bundle `capturedAt`, or wall clock live).
-    pub generated_at: Option<String>,
-    pub cluster: ClusterAnalysis,
-    pub findings: Vec<Finding>,
-    pub nodes: Vec<NodeAnalysis>,
-    pub subnets: Vec<SubnetAnalysis>,
-    pub api_calls: Vec<ApiCallCount>,
+    pub(crate) generated_at: Option<String>,
+    pub(crate) cluster: ClusterAnalysis,
+    pub(crate) findings: Vec<Finding>,
+    pub(crate) nodes: Vec<NodeAnalysis>,
+    pub(crate) subnets: Vec<SubnetAnalysis>,
+    pub(crate) api_calls: Vec<ApiCallCount>,
 }
 
 /// Builds the whole view. Pure: same state and thresholds, same view.
@@ -35,7 +35,7 @@ pub fn build(state: &ClusterState, thresholds: &Thresholds) -> View {
 impl View {
     /// The view limited to nodes whose name contains `node` (with their and
     /// cluster-wide findings) and to findings of `min` severity or worse.
-    pub fn filtered(mut self, node: Option<&str>, min: Severity) -> View {
+    pub(crate) fn filtered(mut self, node: Option<&str>, min: Severity) -> View {
         if let Some(q) = node.filter(|q| !q.is_empty()) {
             self.nodes.retain(|n| n.name.contains(q));
             self.findings
@@ -61,7 +61,9 @@ fn risk(n: &NodeAnalysis) -> (bool, u64, i64, bool) {
 }
 
 /// Nodes riskiest first, ties by name.
-pub fn by_risk<'a>(nodes: impl IntoIterator<Item = &'a NodeAnalysis>) -> Vec<&'a NodeAnalysis> {
+pub(crate) fn by_risk<'a>(
+    nodes: impl IntoIterator<Item = &'a NodeAnalysis>,
+) -> Vec<&'a NodeAnalysis> {
     let mut v: Vec<&NodeAnalysis> = nodes.into_iter().collect();
     v.sort_by(|a, b| risk(b).cmp(&risk(a)).then_with(|| a.name.cmp(&b.name)));
     v

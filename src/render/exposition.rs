@@ -3,7 +3,6 @@
 //! written). Label values are node/subnet names or closed sets.
 
 use crate::health::CollectorStatus;
-use crate::model::state::Operation;
 use crate::model::view::View;
 use crate::render::catalogue::{self, MetricDef};
 use std::fmt::Write;
@@ -263,7 +262,7 @@ pub fn render(view: &View, collectors: &[CollectorStatus], out: &mut String) {
 }
 
 /// Self-metrics shared by both roles.
-pub fn render_collectors(collectors: &[CollectorStatus], out: &mut String) {
+pub(crate) fn render_collectors(collectors: &[CollectorStatus], out: &mut String) {
     let mut up = Family::new(&catalogue::COLLECTOR_UP);
     let mut last = Family::new(&catalogue::COLLECTOR_LAST_SUCCESS);
     let mut dur = Family::new(&catalogue::COLLECTOR_DURATION);
@@ -294,11 +293,6 @@ pub fn render_collectors(collectors: &[CollectorStatus], out: &mut String) {
     let mut build = Family::new(&catalogue::BUILD_INFO);
     build.sample(&[("version", crate::VERSION)], 1.0);
     build.finish(out);
-}
-
-/// The operations the exposition can name (closed set), for docs and tests.
-pub fn operations() -> impl Iterator<Item = &'static str> {
-    Operation::ALL.into_iter().map(Operation::as_str)
 }
 
 #[cfg(test)]

@@ -30,10 +30,10 @@ pub fn escape(s: &str) -> String {
 pub struct Filter {
     /// Substring of the node name.
     #[serde(default)]
-    pub node: Option<String>,
+    pub(crate) node: Option<String>,
     /// Exact availability zone.
     #[serde(default)]
-    pub zone: Option<String>,
+    pub(crate) zone: Option<String>,
 }
 
 impl Filter {

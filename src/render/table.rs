@@ -17,7 +17,7 @@ use std::fmt::Write;
 /// visible `\xNN` escape of its code point in lower-case hex, so ESC is
 /// written as the four characters `\x1b`. Everything else is kept as is;
 /// a string without control characters is returned unchanged (borrowed).
-pub fn sanitize(s: &str) -> Cow<'_, str> {
+pub(crate) fn sanitize(s: &str) -> Cow<'_, str> {
     if !s.chars().any(char::is_control) {
         return Cow::Borrowed(s);
     }

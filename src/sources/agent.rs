@@ -6,14 +6,14 @@ use serde::{Deserialize, Serialize};
 /// What `/v1/pool` returns. `enis` is ipamd's `/v1/enis` JSON, byte for byte.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct PoolSnapshot {
-    pub node: String,
-    pub fetched_at: Option<String>,
-    pub enis: Option<Box<serde_json::value::RawValue>>,
-    pub eni_config: Option<String>,
+pub(crate) struct PoolSnapshot {
+    pub(crate) node: String,
+    pub(crate) fetched_at: Option<String>,
+    pub(crate) enis: Option<Box<serde_json::value::RawValue>>,
+    pub(crate) eni_config: Option<String>,
     /// ipamd's metrics, `awscni_*` lines only.
-    pub metrics: Option<String>,
+    pub(crate) metrics: Option<String>,
     /// Per endpoint (`enis`, `eni_configs`, `metrics`), why the last read failed.
     #[serde(default)]
-    pub errors: std::collections::BTreeMap<String, String>,
+    pub(crate) errors: std::collections::BTreeMap<String, String>,
 }

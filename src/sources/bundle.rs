@@ -33,12 +33,12 @@ pub trait BundleFiles {
     fn display(&self, rel: &str) -> String;
 }
 
-pub struct DirBundle {
+pub(crate) struct DirBundle {
     root: PathBuf,
 }
 
 impl DirBundle {
-    pub fn open(root: &Path) -> Result<Self> {
+    pub(crate) fn open(root: &Path) -> Result<Self> {
         if !root.is_dir() {
             return Err(Error::BundleNotFound {
                 path: root.to_path_buf(),
@@ -52,7 +52,7 @@ impl DirBundle {
 
 /// The largest bundle file read: 2 GiB, far above any real capture (a
 /// 5,000-node `pods.json` is a few hundred MB).
-pub const MAX_FILE_BYTES: u64 = 2 << 30;
+pub(crate) const MAX_FILE_BYTES: u64 = 2 << 30;
 
 /// What a non-regular file is, for messages.
 fn file_kind(t: std::fs::FileType) -> &'static str {
@@ -364,7 +364,7 @@ struct BundleMeta {
 
 /// Every path a bundle may hold (directories end in `/`), for the
 /// "nothing recognised" check and for documentation.
-pub const KNOWN_PATHS: &[&str] = &[
+pub(crate) const KNOWN_PATHS: &[&str] = &[
     "bundle.json",
     "kubernetes/nodes.json",
     "kubernetes/pods.json",

@@ -8,51 +8,51 @@ use std::net::Ipv4Addr;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct DescribeInstanceTypes {
-    pub instance_types: Vec<InstanceTypeInfo>,
+pub(crate) struct DescribeInstanceTypes {
+    pub(crate) instance_types: Vec<InstanceTypeInfo>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct InstanceTypeInfo {
-    pub instance_type: String,
+pub(crate) struct InstanceTypeInfo {
+    pub(crate) instance_type: String,
     #[serde(default)]
-    pub v_cpu_info: Option<VCpuInfo>,
+    pub(crate) v_cpu_info: Option<VCpuInfo>,
     #[serde(default)]
-    pub hypervisor: Option<String>,
+    pub(crate) hypervisor: Option<String>,
     #[serde(default)]
-    pub bare_metal: Option<bool>,
-    pub network_info: NetworkInfo,
+    pub(crate) bare_metal: Option<bool>,
+    pub(crate) network_info: NetworkInfo,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct VCpuInfo {
-    pub default_v_cpus: u32,
+pub(crate) struct VCpuInfo {
+    pub(crate) default_v_cpus: u32,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct NetworkInfo {
-    pub maximum_network_interfaces: u32,
-    pub ipv4_addresses_per_interface: u32,
+pub(crate) struct NetworkInfo {
+    pub(crate) maximum_network_interfaces: u32,
+    pub(crate) ipv4_addresses_per_interface: u32,
     #[serde(default)]
-    pub maximum_network_cards: Option<u32>,
+    pub(crate) maximum_network_cards: Option<u32>,
     #[serde(default)]
-    pub default_network_card_index: Option<u32>,
+    pub(crate) default_network_card_index: Option<u32>,
     #[serde(default)]
-    pub network_cards: Vec<NetworkCard>,
+    pub(crate) network_cards: Vec<NetworkCard>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct NetworkCard {
-    pub network_card_index: u32,
-    pub maximum_network_interfaces: u32,
+pub(crate) struct NetworkCard {
+    pub(crate) network_card_index: u32,
+    pub(crate) maximum_network_interfaces: u32,
 }
 
 impl InstanceTypeInfo {
-    pub fn to_limits(&self) -> InstanceLimits {
+    pub(crate) fn to_limits(&self) -> InstanceLimits {
         let ni = &self.network_info;
         let default_idx = ni.default_network_card_index.unwrap_or(0);
         let default_card = ni
@@ -82,33 +82,33 @@ impl InstanceTypeInfo {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct DescribeSubnets {
-    pub subnets: Vec<Subnet>,
+pub(crate) struct DescribeSubnets {
+    pub(crate) subnets: Vec<Subnet>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Tag {
-    pub key: String,
+pub(crate) struct Tag {
+    pub(crate) key: String,
     #[serde(default)]
-    pub value: String,
+    pub(crate) value: String,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Subnet {
-    pub subnet_id: String,
+pub(crate) struct Subnet {
+    pub(crate) subnet_id: String,
     #[serde(default)]
-    pub availability_zone: Option<String>,
+    pub(crate) availability_zone: Option<String>,
     #[serde(default)]
-    pub cidr_block: Option<String>,
-    pub available_ip_address_count: u64,
+    pub(crate) cidr_block: Option<String>,
+    pub(crate) available_ip_address_count: u64,
     #[serde(default)]
-    pub tags: Vec<Tag>,
+    pub(crate) tags: Vec<Tag>,
 }
 
 /// "10.0.32.0/19" -> (network, 19).
-pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+pub(crate) fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
     let (ip, len) = s
         .split_once('/')
         .ok_or_else(|| format!("CIDR {s:?} has no /length"))?;
@@ -121,7 +121,7 @@ pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
 }
 
 impl Subnet {
-    pub fn to_state(&self) -> Result<SubnetState, String> {
+    pub(crate) fn to_state(&self) -> Result<SubnetState, String> {
         Ok(SubnetState {
             id: self.subnet_id.clone(),
             zone: self.availability_zone.clone(),
@@ -138,37 +138,37 @@ impl Subnet {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct DescribeNetworkInterfaces {
-    pub network_interfaces: Vec<NetworkInterface>,
+pub(crate) struct DescribeNetworkInterfaces {
+    pub(crate) network_interfaces: Vec<NetworkInterface>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct NetworkInterface {
-    pub network_interface_id: String,
+pub(crate) struct NetworkInterface {
+    pub(crate) network_interface_id: String,
     #[serde(default)]
-    pub subnet_id: Option<String>,
+    pub(crate) subnet_id: Option<String>,
     #[serde(default)]
-    pub attachment: Option<Attachment>,
+    pub(crate) attachment: Option<Attachment>,
     #[serde(default)]
-    pub private_ip_addresses: Vec<PrivateIp>,
+    pub(crate) private_ip_addresses: Vec<PrivateIp>,
     #[serde(default)]
-    pub ipv4_prefixes: Vec<Ipv4Prefix>,
+    pub(crate) ipv4_prefixes: Vec<Ipv4Prefix>,
     #[serde(default)]
-    pub interface_type: Option<String>,
+    pub(crate) interface_type: Option<String>,
     #[serde(default)]
-    pub tag_set: Vec<Tag>,
+    pub(crate) tag_set: Vec<Tag>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Attachment {
+pub(crate) struct Attachment {
     #[serde(default)]
-    pub instance_id: Option<String>,
+    pub(crate) instance_id: Option<String>,
     #[serde(default)]
-    pub network_card_index: Option<u32>,
+    pub(crate) network_card_index: Option<u32>,
     #[serde(default)]
-    pub device_index: Option<u32>,
+    pub(crate) device_index: Option<u32>,
 }
 
 /// The ENI tags ipamd reads (`setUnmanagedENIs`).
@@ -177,18 +177,18 @@ const TAG_INSTANCE_ID: &str = "node.k8s.amazonaws.com/instance_id";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct PrivateIp {
-    pub private_ip_address: String,
+pub(crate) struct PrivateIp {
+    pub(crate) private_ip_address: String,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Ipv4Prefix {
-    pub ipv4_prefix: String,
+pub(crate) struct Ipv4Prefix {
+    pub(crate) ipv4_prefix: String,
 }
 
 impl NetworkInterface {
-    pub fn to_state(&self) -> Result<NetworkInterfaceState, String> {
+    pub(crate) fn to_state(&self) -> Result<NetworkInterfaceState, String> {
         let private_ips = self
             .private_ip_addresses
             .iter()
@@ -275,7 +275,7 @@ mod tests {
 }
 
 /// aws-sdk-ec2 types -> state: the same fields the AWS CLI prints.
-pub mod sdk {
+pub(crate) mod sdk {
     use super::parse_cidr;
     use crate::model::limits::{Hypervisor, InstanceLimits};
     use crate::model::state::{EniKind, NetworkInterfaceState, SubnetState};
@@ -285,7 +285,7 @@ pub mod sdk {
         v.and_then(|v| u32::try_from(v).ok()).unwrap_or(0)
     }
 
-    pub fn limits(i: &InstanceTypeInfo) -> Option<InstanceLimits> {
+    pub(crate) fn limits(i: &InstanceTypeInfo) -> Option<InstanceLimits> {
         let ni = i.network_info()?;
         let default_idx = ni.default_network_card_index().unwrap_or(0);
         let default_card = ni
@@ -314,7 +314,7 @@ pub mod sdk {
         })
     }
 
-    pub fn subnet(s: &Subnet) -> Option<SubnetState> {
+    pub(crate) fn subnet(s: &Subnet) -> Option<SubnetState> {
         Some(SubnetState {
             id: s.subnet_id()?.to_string(),
             zone: s.availability_zone().map(str::to_string),
@@ -328,7 +328,7 @@ pub mod sdk {
         })
     }
 
-    pub fn network_interface(n: &NetworkInterface) -> Option<NetworkInterfaceState> {
+    pub(crate) fn network_interface(n: &NetworkInterface) -> Option<NetworkInterfaceState> {
         let tag = |k: &str| {
             n.tag_set()
                 .iter()

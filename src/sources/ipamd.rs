@@ -199,9 +199,9 @@ pub fn parse_enis(body: &[u8]) -> Result<IpamdPool, String> {
 /// One sample of the Prometheus text format.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
-    pub name: String,
+    pub(crate) name: String,
     pub labels: Vec<(String, String)>,
-    pub value: f64,
+    pub(crate) value: f64,
 }
 
 /// A strict-enough parser for the text exposition format: comments and

@@ -140,64 +140,64 @@ macro_rules! slim_resource {
 
 #[derive(Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
-pub struct KEnv {
-    pub name: String,
+pub(crate) struct KEnv {
+    pub(crate) name: String,
     #[serde(default)]
-    pub value: Option<String>,
+    pub(crate) value: Option<String>,
     #[serde(default)]
-    pub value_from: Option<KEnvSource>,
+    pub(crate) value_from: Option<KEnvSource>,
 }
 
 /// `valueFrom`: only a ConfigMap key is kept; a Secret's name and key are
 /// not even stored.
 #[derive(Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
-pub struct KEnvSource {
+pub(crate) struct KEnvSource {
     #[serde(default)]
-    pub config_map_key_ref: Option<KKeySelector>,
+    pub(crate) config_map_key_ref: Option<KKeySelector>,
     #[serde(default)]
-    pub secret_key_ref: Option<IgnoredAny>,
+    pub(crate) secret_key_ref: Option<IgnoredAny>,
     #[serde(default)]
-    pub field_ref: Option<IgnoredAny>,
+    pub(crate) field_ref: Option<IgnoredAny>,
     #[serde(default)]
-    pub resource_field_ref: Option<IgnoredAny>,
+    pub(crate) resource_field_ref: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize, Clone, Debug)]
-pub struct KKeySelector {
+pub(crate) struct KKeySelector {
     #[serde(default)]
-    pub name: String,
+    pub(crate) name: String,
     #[serde(default)]
-    pub key: String,
+    pub(crate) key: String,
     #[serde(default)]
-    pub optional: Option<bool>,
+    pub(crate) optional: Option<bool>,
 }
 
 /// `envFrom[]`.
 #[derive(Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
-pub struct KEnvFrom {
+pub(crate) struct KEnvFrom {
     #[serde(default)]
-    pub prefix: Option<String>,
+    pub(crate) prefix: Option<String>,
     #[serde(default)]
-    pub config_map_ref: Option<KNameRef>,
+    pub(crate) config_map_ref: Option<KNameRef>,
     /// Only whether it is optional: a Secret's name is not stored.
     #[serde(default)]
-    pub secret_ref: Option<KOptional>,
+    pub(crate) secret_ref: Option<KOptional>,
 }
 
 #[derive(Deserialize, Clone, Debug)]
-pub struct KOptional {
+pub(crate) struct KOptional {
     #[serde(default)]
-    pub optional: Option<bool>,
+    pub(crate) optional: Option<bool>,
 }
 
 #[derive(Deserialize, Clone, Debug)]
-pub struct KNameRef {
+pub(crate) struct KNameRef {
     #[serde(default)]
-    pub name: String,
+    pub(crate) name: String,
     #[serde(default)]
-    pub optional: Option<bool>,
+    pub(crate) optional: Option<bool>,
 }
 
 impl KEnv {
@@ -232,26 +232,26 @@ impl KEnv {
 }
 
 #[derive(Deserialize, Clone, Debug)]
-pub struct KContainer {
-    pub name: String,
+pub(crate) struct KContainer {
+    pub(crate) name: String,
     #[serde(default)]
-    pub image: Option<String>,
+    pub(crate) image: Option<String>,
     #[serde(default)]
-    pub args: Vec<String>,
+    pub(crate) args: Vec<String>,
     #[serde(default)]
-    pub env: Vec<KEnv>,
+    pub(crate) env: Vec<KEnv>,
     #[serde(default, rename = "envFrom")]
-    pub env_from: Vec<KEnvFrom>,
+    pub(crate) env_from: Vec<KEnvFrom>,
     #[serde(default)]
-    pub ports: Vec<KPort>,
+    pub(crate) ports: Vec<KPort>,
 }
 
 #[derive(Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
-pub struct KPort {
+pub(crate) struct KPort {
     #[serde(default)]
-    pub name: Option<String>,
-    pub container_port: u16,
+    pub(crate) name: Option<String>,
+    pub(crate) container_port: u16,
 }
 
 // ---------- Node ----------
@@ -264,20 +264,20 @@ pub struct KPort {
 #[serde(from = "KNodeWire")]
 pub struct KNode {
     /// Name, uid and resourceVersion only (the reflector's key and resume point).
-    pub metadata: ObjectMeta,
+    pub(crate) metadata: ObjectMeta,
     /// All labels and annotations: the ENIConfig label and annotation keys
     /// are settings of aws-node (`ENI_CONFIG_LABEL_DEF`, ...), so any may matter.
-    pub labels: CompactMap,
-    pub annotations: CompactMap,
+    pub(crate) labels: CompactMap,
+    pub(crate) annotations: CompactMap,
     /// `spec.providerID`.
-    pub provider_id: Option<Box<str>>,
+    pub(crate) provider_id: Option<Box<str>>,
     /// `spec.unschedulable`, or the `node.kubernetes.io/unschedulable` taint.
-    pub unschedulable: bool,
+    pub(crate) unschedulable: bool,
     /// `status.capacity.pods`, as written (a quantity is a string: any other
     /// type makes the node unreadable, as before slimming; bundles name the file).
-    pub capacity_pods: Option<Box<str>>,
+    pub(crate) capacity_pods: Option<Box<str>>,
     /// The first `InternalIP` of `status.addresses`.
-    pub internal_ip: Option<Box<str>>,
+    pub(crate) internal_ip: Option<Box<str>>,
 }
 
 #[derive(Deserialize)]
@@ -355,14 +355,14 @@ impl From<KNodeWire> for KNode {
 /// string, and where each ends. As a `BTreeMap<String, String>`, a node's
 /// 25 labels and annotations are ~50 blocks plus tree nodes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CompactMap {
+pub(crate) struct CompactMap {
     text: Box<str>,
     /// (end of key, end of value) in `text`, sorted by key.
     ends: Box<[(u32, u32)]>,
 }
 
 impl CompactMap {
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         let (mut lo, mut hi) = (0, self.ends.len());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -376,15 +376,17 @@ impl CompactMap {
         None
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         (0..self.ends.len()).map(|i| self.entry(i))
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.ends.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
 
@@ -431,12 +433,12 @@ impl From<BTreeMap<String, String>> for CompactMap {
 
 /// A Kubernetes quantity that should be a plain count ("17"). Anything else
 /// is unknown rather than guessed.
-pub fn parse_count(q: &str) -> Option<u32> {
+pub(crate) fn parse_count(q: &str) -> Option<u32> {
     q.trim().parse::<u32>().ok()
 }
 
 /// `aws:///us-west-2a/i-0b2c3d4e5f6a78901` -> (zone, instance id).
-pub fn parse_provider_id(p: &str) -> (Option<String>, Option<String>) {
+pub(crate) fn parse_provider_id(p: &str) -> (Option<String>, Option<String>) {
     let rest = match p.strip_prefix("aws://") {
         Some(r) => r,
         None => return (None, None),
@@ -516,32 +518,32 @@ impl KNode {
 // ---------- Pod ----------
 
 #[derive(Deserialize, Clone, Debug)]
-pub struct KPod {
+pub(crate) struct KPod {
     #[serde(deserialize_with = "meta_labels")]
-    pub metadata: ObjectMeta,
+    pub(crate) metadata: ObjectMeta,
     #[serde(default)]
-    pub spec: KPodSpec,
+    pub(crate) spec: KPodSpec,
     #[serde(default)]
-    pub status: KPodStatus,
+    pub(crate) status: KPodStatus,
 }
 
 #[derive(Deserialize, Default, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
-pub struct KPodSpec {
+pub(crate) struct KPodSpec {
     #[serde(default)]
-    pub node_name: Option<String>,
+    pub(crate) node_name: Option<String>,
     #[serde(default)]
-    pub host_network: Option<bool>,
+    pub(crate) host_network: Option<bool>,
     #[serde(default)]
-    pub containers: Vec<KContainer>,
+    pub(crate) containers: Vec<KContainer>,
 }
 
 #[derive(Deserialize, Default, Clone, Debug)]
-pub struct KPodStatus {
+pub(crate) struct KPodStatus {
     #[serde(default)]
-    pub phase: Option<String>,
+    pub(crate) phase: Option<String>,
     #[serde(default, rename = "podIP")]
-    pub pod_ip: Option<String>,
+    pub(crate) pod_ip: Option<String>,
 }
 
 /// A pod without its containers: what the all-pods watch keeps (150,000
@@ -549,27 +551,27 @@ pub struct KPodStatus {
 #[derive(Deserialize, Clone, Debug)]
 pub struct KPodSlim {
     #[serde(deserialize_with = "meta_min")]
-    pub metadata: ObjectMeta,
+    pub(crate) metadata: ObjectMeta,
     #[serde(default)]
-    pub spec: KPodSpecSlim,
+    pub(crate) spec: KPodSpecSlim,
     #[serde(default)]
-    pub status: KPodStatus,
+    pub(crate) status: KPodStatus,
 }
 
 #[derive(Deserialize, Default, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
-pub struct KPodSpecSlim {
+pub(crate) struct KPodSpecSlim {
     #[serde(default)]
-    pub node_name: Option<String>,
+    pub(crate) node_name: Option<String>,
     #[serde(default)]
-    pub host_network: Option<bool>,
+    pub(crate) host_network: Option<bool>,
 }
 
 /// Hands out one shared copy of each distinct value: strings (namespace and
 /// node names repeat across 150,000 pods) or whole lists (the aws-node env
 /// of a DaemonSet's pods). Values nobody uses any more are dropped by
 /// [`Interner::sweep`].
-pub struct Interner<T: ?Sized + Eq + std::hash::Hash = str> {
+pub(crate) struct Interner<T: ?Sized + Eq + std::hash::Hash = str> {
     strings: HashSet<Arc<T>>,
     swept_at: usize,
 }
@@ -584,7 +586,7 @@ impl<T: ?Sized + Eq + std::hash::Hash> Default for Interner<T> {
 }
 
 impl<T: ?Sized + Eq + std::hash::Hash> Interner<T> {
-    pub fn get<Q: std::borrow::Borrow<T> + Into<Arc<T>>>(&mut self, v: Q) -> Arc<T> {
+    pub(crate) fn get<Q: std::borrow::Borrow<T> + Into<Arc<T>>>(&mut self, v: Q) -> Arc<T> {
         if let Some(a) = self.strings.get(v.borrow()) {
             return a.clone();
         }
@@ -598,17 +600,14 @@ impl<T: ?Sized + Eq + std::hash::Hash> Interner<T> {
     }
 
     /// Forgets values held by nobody else.
-    pub fn sweep(&mut self) {
+    pub(crate) fn sweep(&mut self) {
         self.strings.retain(|a| Arc::strong_count(a) > 1);
         self.swept_at = self.strings.len();
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.strings.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.strings.is_empty()
     }
 }
 
@@ -636,7 +635,7 @@ impl KPodSlim {
         self.to_state_interned(&mut Interner::default())
     }
 
-    pub fn to_state_interned(&self, interner: &mut Interner) -> PodState {
+    pub(crate) fn to_state_interned(&self, interner: &mut Interner) -> PodState {
         pod_state(
             &self.metadata,
             self.spec.node_name.as_ref(),
@@ -649,7 +648,7 @@ impl KPodSlim {
     /// The pod's identity as a 128-bit key: its UID (a UUID) read as a
     /// number, so the cache does not keep 150,000 36-byte strings. Any other
     /// UID, or none, is hashed together with namespace and name.
-    pub fn key(&self) -> u128 {
+    pub(crate) fn key(&self) -> u128 {
         pod_key(&self.metadata)
     }
 }
@@ -669,15 +668,15 @@ fn pod_key(m: &ObjectMeta) -> u128 {
 }
 
 /// A UUID read as a number (the `uuid` crate's parser); `None` for anything else.
-pub fn parse_uuid(s: &str) -> Option<u128> {
+pub(crate) fn parse_uuid(s: &str) -> Option<u128> {
     crate::model::state::uid_key(s)
 }
 
 /// Where a node agent serves: its pod's IP (the node's, hostNetwork) and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentEndpoint {
-    pub node: String,
-    pub address: String,
+pub(crate) struct AgentEndpoint {
+    pub(crate) node: String,
+    pub(crate) address: String,
 }
 
 /// Label selector of the node-agent DaemonSet's pods (deploy/daemonset.yaml;
@@ -686,7 +685,7 @@ pub const AGENT_SELECTOR: &str =
     "app.kubernetes.io/name=eks-ipam-exporter,app.kubernetes.io/component=node";
 
 /// Whether a pod's labels match [`AGENT_SELECTOR`].
-pub fn is_agent_pod(labels: Option<&BTreeMap<String, String>>) -> bool {
+pub(crate) fn is_agent_pod(labels: Option<&BTreeMap<String, String>>) -> bool {
     AGENT_SELECTOR.split(',').all(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         labels.and_then(|l| l.get(k)).map(String::as_str) == Some(v)
@@ -697,7 +696,7 @@ pub const AGENT_PORT_NAME: &str = "http-metrics";
 
 impl KPod {
     /// An aws-node pod: owned by the `aws-node` DaemonSet, or labelled like one.
-    pub fn is_aws_node(&self) -> bool {
+    pub(crate) fn is_aws_node(&self) -> bool {
         self.metadata
             .owner_references
             .iter()
@@ -707,7 +706,7 @@ impl KPod {
     }
 
     /// The env of the `aws-node` container, if this is an aws-node pod.
-    pub fn aws_node_env(&self) -> Option<ContainerEnv> {
+    pub(crate) fn aws_node_env(&self) -> Option<ContainerEnv> {
         if !self.is_aws_node() {
             return None;
         }
@@ -739,7 +738,7 @@ type AwsNodeRank = (bool, bool, Option<jiff::Timestamp>);
 /// its running (else newest non-terminated) aws-node pod; terminated pods
 /// never. Ties go to the pod name that sorts last, so the choice does not
 /// depend on list order.
-pub fn aws_node_pod_per_node<'a>(
+pub(crate) fn aws_node_pod_per_node<'a>(
     pods: impl IntoIterator<Item = &'a KPod>,
 ) -> BTreeMap<&'a str, &'a KPod> {
     let mut best: BTreeMap<&str, (&KPod, AwsNodeRank)> = BTreeMap::new();
@@ -763,11 +762,11 @@ pub fn aws_node_pod_per_node<'a>(
 
 impl KPod {
     /// The pod's identity key, as [`KPodSlim::key`].
-    pub fn key(&self) -> u128 {
+    pub(crate) fn key(&self) -> u128 {
         pod_key(&self.metadata)
     }
 
-    pub fn to_state(&self) -> PodState {
+    pub(crate) fn to_state(&self) -> PodState {
         pod_state(
             &self.metadata,
             self.spec.node_name.as_ref(),
@@ -778,7 +777,7 @@ impl KPod {
     }
 
     /// The node agent endpoint this pod serves, if it is a running agent pod.
-    pub fn agent_endpoint(&self) -> Option<AgentEndpoint> {
+    pub(crate) fn agent_endpoint(&self) -> Option<AgentEndpoint> {
         if self.status.phase.as_deref() != Some("Running") {
             return None;
         }
@@ -837,15 +836,15 @@ impl KContainer {
 /// A ConfigMap named by a setting: `data` only (`binaryData` is not what
 /// the kubelet reads for env).
 #[derive(Deserialize, Clone, Debug)]
-pub struct KConfigMap {
-    pub metadata: ObjectMeta,
+pub(crate) struct KConfigMap {
+    pub(crate) metadata: ObjectMeta,
     #[serde(default)]
-    pub data: BTreeMap<String, String>,
+    pub(crate) data: BTreeMap<String, String>,
 }
 
 impl KConfigMap {
     /// (namespace, name).
-    pub fn key(&self) -> (String, String) {
+    pub(crate) fn key(&self) -> (String, String) {
         (
             self.metadata.namespace.clone().unwrap_or_default(),
             self.metadata.name.clone().unwrap_or_default(),
@@ -858,32 +857,32 @@ impl KConfigMap {
 #[derive(Deserialize, Clone, Debug)]
 pub struct KWorkload {
     #[serde(deserialize_with = "meta_labels")]
-    pub metadata: ObjectMeta,
-    pub spec: KWorkloadSpec,
+    pub(crate) metadata: ObjectMeta,
+    pub(crate) spec: KWorkloadSpec,
 }
 
 #[derive(Deserialize, Clone, Debug)]
-pub struct KWorkloadSpec {
-    pub template: KTemplate,
+pub(crate) struct KWorkloadSpec {
+    pub(crate) template: KTemplate,
 }
 
 #[derive(Deserialize, Clone, Debug)]
-pub struct KTemplate {
+pub(crate) struct KTemplate {
     #[serde(default)]
-    pub metadata: Option<KTemplateMeta>,
-    pub spec: KTemplateSpec,
+    pub(crate) metadata: Option<KTemplateMeta>,
+    pub(crate) spec: KTemplateSpec,
 }
 
 #[derive(Deserialize, Default, Clone, Debug)]
-pub struct KTemplateMeta {
+pub(crate) struct KTemplateMeta {
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Clone, Debug)]
-pub struct KTemplateSpec {
+pub(crate) struct KTemplateSpec {
     #[serde(default)]
-    pub containers: Vec<KContainer>,
+    pub(crate) containers: Vec<KContainer>,
 }
 
 /// The aws-node DaemonSet's `aws-node` container env, if the list has it
@@ -904,7 +903,7 @@ pub fn aws_node_daemonset_env<'a>(
 }
 
 /// The Karpenter controller Deployment, found by label in any namespace.
-pub fn karpenter_controller(deployments: &[KWorkload]) -> Option<KarpenterState> {
+pub(crate) fn karpenter_controller(deployments: &[KWorkload]) -> Option<KarpenterState> {
     let is_karpenter = |d: &&KWorkload| {
         let tmpl_labels = d.spec.template.metadata.as_ref().map(|m| &m.labels);
         label(&d.metadata, "app.kubernetes.io/name") == Some("karpenter")
@@ -936,51 +935,51 @@ pub fn karpenter_controller(deployments: &[KWorkload]) -> Option<KarpenterState>
 
 #[derive(Deserialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
-pub struct KEvent {
+pub(crate) struct KEvent {
     #[serde(deserialize_with = "meta_min", default)]
-    pub metadata: ObjectMeta,
+    pub(crate) metadata: ObjectMeta,
     #[serde(default)]
-    pub involved_object: KObjectRef,
+    pub(crate) involved_object: KObjectRef,
     #[serde(default)]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     #[serde(default)]
-    pub message: Option<String>,
+    pub(crate) message: Option<String>,
     #[serde(default)]
-    pub source: Option<KEventSource>,
+    pub(crate) source: Option<KEventSource>,
     #[serde(default)]
-    pub reporting_instance: Option<String>,
+    pub(crate) reporting_instance: Option<String>,
     #[serde(default, deserialize_with = "super::time::de_opt")]
-    pub last_timestamp: Option<jiff::Timestamp>,
+    pub(crate) last_timestamp: Option<jiff::Timestamp>,
     #[serde(default, deserialize_with = "super::time::de_opt")]
-    pub event_time: Option<jiff::Timestamp>,
+    pub(crate) event_time: Option<jiff::Timestamp>,
     #[serde(default)]
-    pub count: Option<u32>,
+    pub(crate) count: Option<u32>,
 }
 
 #[derive(Deserialize, Default, Clone, Debug)]
-pub struct KObjectRef {
+pub(crate) struct KObjectRef {
     #[serde(default)]
-    pub kind: Option<String>,
+    pub(crate) kind: Option<String>,
     #[serde(default)]
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     #[serde(default)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(default)]
-    pub uid: Option<String>,
+    pub(crate) uid: Option<String>,
 }
 
 #[derive(Deserialize, Default, Clone, Debug)]
-pub struct KEventSource {
+pub(crate) struct KEventSource {
     #[serde(default)]
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
 }
 
 /// The CNI plugin's message when ipamd had no IP for the pod.
-pub const IP_ASSIGN_FAILURE: &str = "failed to assign an IP address to container";
+pub(crate) const IP_ASSIGN_FAILURE: &str = "failed to assign an IP address to container";
 
 impl KEvent {
     /// A `FailedCreatePodSandBox` caused by IP exhaustion, or `None`.
-    pub fn sandbox_ip_failure(&self) -> Option<SandboxFailure> {
+    pub(crate) fn sandbox_ip_failure(&self) -> Option<SandboxFailure> {
         if self.reason.as_deref() != Some("FailedCreatePodSandBox") {
             return None;
         }
@@ -1014,13 +1013,13 @@ impl KEvent {
 // ---------- Karpenter and VPC CNI CRDs ----------
 
 #[derive(Deserialize, Clone, Debug)]
-pub struct KNodeClaim {
+pub(crate) struct KNodeClaim {
     #[serde(deserialize_with = "meta_min")]
-    pub metadata: ObjectMeta,
+    pub(crate) metadata: ObjectMeta,
     #[serde(default, deserialize_with = "nodeclaim_spec")]
-    pub spec: KNodeClaimSpec,
+    pub(crate) spec: KNodeClaimSpec,
     #[serde(default, deserialize_with = "nodeclaim_status")]
-    pub status: KNodeClaimStatus,
+    pub(crate) status: KNodeClaimStatus,
 }
 
 /// The NodeClaim fields the view uses; the rest (requirements, resources,
@@ -1028,15 +1027,15 @@ pub struct KNodeClaim {
 /// JSON value so that a field of an odd type is unknown, never an error
 /// for the whole object.
 #[derive(Default, Clone, Debug)]
-pub struct KNodeClaimSpec {
-    pub node_class: Option<String>,
+pub(crate) struct KNodeClaimSpec {
+    pub(crate) node_class: Option<String>,
 }
 
 #[derive(Default, Clone, Debug)]
-pub struct KNodeClaimStatus {
-    pub node_name: Option<String>,
+pub(crate) struct KNodeClaimStatus {
+    pub(crate) node_name: Option<String>,
     /// `status.capacity.pods`, as written.
-    pub capacity_pods: Option<String>,
+    pub(crate) capacity_pods: Option<String>,
 }
 
 fn json_text(v: &Value, pointer: &str) -> Option<String> {
@@ -1061,7 +1060,7 @@ fn nodeclaim_status<'de, D: Deserializer<'de>>(d: D) -> Result<KNodeClaimStatus,
 }
 
 impl KNodeClaim {
-    pub fn to_state(&self) -> NodeClaimState {
+    pub(crate) fn to_state(&self) -> NodeClaimState {
         NodeClaimState {
             name: name_of(&self.metadata),
             node_name: self.status.node_name.clone(),
@@ -1072,17 +1071,17 @@ impl KNodeClaim {
 }
 
 #[derive(Deserialize, Clone, Debug)]
-pub struct KNodeClass {
+pub(crate) struct KNodeClass {
     #[serde(deserialize_with = "meta_min")]
-    pub metadata: ObjectMeta,
+    pub(crate) metadata: ObjectMeta,
     #[serde(default)]
-    pub spec: Value,
+    pub(crate) spec: Value,
     #[serde(default)]
-    pub status: Value,
+    pub(crate) status: Value,
 }
 
 impl KNodeClass {
-    pub fn to_state(&self) -> Result<NodeClassState, String> {
+    pub(crate) fn to_state(&self) -> Result<NodeClassState, String> {
         let max_pods = match self.spec.pointer("/kubelet/maxPods") {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => Some(MaxPodsSetting::Fixed(
@@ -1176,15 +1175,15 @@ impl KNodeClass {
 }
 
 #[derive(Deserialize, Clone, Debug)]
-pub struct KEniConfig {
+pub(crate) struct KEniConfig {
     #[serde(deserialize_with = "meta_min")]
-    pub metadata: ObjectMeta,
+    pub(crate) metadata: ObjectMeta,
     #[serde(default)]
-    pub spec: Value,
+    pub(crate) spec: Value,
 }
 
 impl KEniConfig {
-    pub fn to_state(&self) -> EniConfigState {
+    pub(crate) fn to_state(&self) -> EniConfigState {
         EniConfigState {
             name: name_of(&self.metadata),
             subnet: self
@@ -1198,9 +1197,9 @@ impl KEniConfig {
 
 /// NodePools carry nothing the view uses yet; read to validate the file.
 #[derive(Deserialize, Clone, Debug)]
-pub struct KNodePool {
+pub(crate) struct KNodePool {
     #[serde(deserialize_with = "meta_min")]
-    pub metadata: ObjectMeta,
+    pub(crate) metadata: ObjectMeta,
 }
 
 #[cfg(test)]
@@ -1640,7 +1639,7 @@ mod tests {
 
 /// Label and annotation keys that can select a node's ENIConfig under the
 /// DaemonSet's and each aws-node pod's settings.
-pub fn eni_config_keys(
+pub(crate) fn eni_config_keys(
     ds: Option<&AwsNodeState>,
     pod_env: &BTreeMap<String, Arc<ContainerEnv>>,
     cms: &ConfigMaps,
@@ -1664,12 +1663,12 @@ pub fn eni_config_keys(
 /// The aws-node DaemonSet, watched by name.
 #[derive(Deserialize, Clone, Debug)]
 #[serde(transparent)]
-pub struct KDaemonSet(pub KWorkload);
+pub(crate) struct KDaemonSet(pub KWorkload);
 
 /// Deployments, watched by the Karpenter label.
 #[derive(Deserialize, Clone, Debug)]
 #[serde(transparent)]
-pub struct KDeployment(pub KWorkload);
+pub(crate) struct KDeployment(pub KWorkload);
 
 slim_resource!(KNode, "Node", "", "v1", "nodes", ClusterResourceScope);
 slim_resource!(KPod, "Pod", "", "v1", "pods", NamespaceResourceScope);

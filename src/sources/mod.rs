@@ -1,10 +1,10 @@
 //! One module per data source. Each parser turns the exact bytes a real
 //! source emits into the slim typed state of [`crate::model::state`].
 
-pub mod agent;
+pub(crate) mod agent;
 pub mod bundle;
 pub mod cloudtrail;
-pub mod ec2;
+pub(crate) mod ec2;
 pub mod ipamd;
 pub mod kube;
-pub mod time;
+pub(crate) mod time;

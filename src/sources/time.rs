@@ -8,7 +8,7 @@ use serde_json::Value;
 /// Go's zero `time.Time`, which ipamd prints for "never".
 const GO_ZERO_TIME_YEAR: i16 = 1;
 
-pub fn parse_value(v: &Value) -> Result<Option<Timestamp>, String> {
+pub(crate) fn parse_value(v: &Value) -> Result<Option<Timestamp>, String> {
     match v {
         Value::Null => Ok(None),
         Value::String(s) if s.is_empty() => Ok(None),
@@ -35,7 +35,7 @@ pub fn parse_value(v: &Value) -> Result<Option<Timestamp>, String> {
 }
 
 /// serde helper: an optional timestamp field in either form.
-pub fn de_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+pub(crate) fn de_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
     let v = Option::<Value>::deserialize(d)?;
     match v {
         None => Ok(None),
