@@ -6,23 +6,17 @@
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod glibc {
-    extern "C" {
-        fn mallopt(param: i32, value: i32) -> i32;
-        fn malloc_trim(pad: usize) -> i32;
-    }
-    const M_MMAP_THRESHOLD: i32 = -3;
-
     pub(crate) fn tune() {
         // SAFETY: glibc's documented tuning call, made before any other thread exists.
         unsafe {
-            mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
         }
     }
 
     pub(crate) fn trim() {
         // SAFETY: documented glibc call; thread-safe (it takes each arena's lock).
         unsafe {
-            malloc_trim(0);
+            libc::malloc_trim(0);
         }
     }
 }
