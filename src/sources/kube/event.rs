@@ -1,0 +1,81 @@
+//! Events: FailedCreatePodSandBox IP-assignment failures.
+
+use super::*;
+// ---------- Events ----------
+
+#[derive(Deserialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct KEvent {
+    #[serde(deserialize_with = "meta_min", default)]
+    pub(crate) metadata: ObjectMeta,
+    #[serde(default)]
+    pub(crate) involved_object: KObjectRef,
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
+    #[serde(default)]
+    pub(crate) message: Option<String>,
+    #[serde(default)]
+    pub(crate) source: Option<KEventSource>,
+    #[serde(default)]
+    pub(crate) reporting_instance: Option<String>,
+    #[serde(default, deserialize_with = "crate::sources::time::de_opt")]
+    pub(crate) last_timestamp: Option<jiff::Timestamp>,
+    #[serde(default, deserialize_with = "crate::sources::time::de_opt")]
+    pub(crate) event_time: Option<jiff::Timestamp>,
+    #[serde(default)]
+    pub(crate) count: Option<u32>,
+}
+
+#[derive(Deserialize, Default, Clone, Debug)]
+pub(crate) struct KObjectRef {
+    #[serde(default)]
+    pub(crate) kind: Option<String>,
+    #[serde(default)]
+    pub(crate) namespace: Option<String>,
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    #[serde(default)]
+    pub(crate) uid: Option<String>,
+}
+
+#[derive(Deserialize, Default, Clone, Debug)]
+pub(crate) struct KEventSource {
+    #[serde(default)]
+    pub(crate) host: Option<String>,
+}
+
+/// The CNI plugin's message when ipamd had no IP for the pod.
+pub(crate) const IP_ASSIGN_FAILURE: &str = "failed to assign an IP address to container";
+
+impl KEvent {
+    /// A `FailedCreatePodSandBox` caused by IP exhaustion, or `None`.
+    pub(crate) fn sandbox_ip_failure(&self) -> Option<SandboxFailure> {
+        if self.reason.as_deref() != Some("FailedCreatePodSandBox") {
+            return None;
+        }
+        if !self
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains(IP_ASSIGN_FAILURE))
+        {
+            return None;
+        }
+        let o = &self.involved_object;
+        if o.kind.as_deref().is_some_and(|k| k != "Pod") {
+            return None;
+        }
+        Some(SandboxFailure {
+            namespace: o.namespace.clone().unwrap_or_default(),
+            pod: o.name.clone()?,
+            pod_uid: o.uid.clone(),
+            node: self
+                .source
+                .as_ref()
+                .and_then(|s| s.host.clone())
+                .or_else(|| self.reporting_instance.clone())
+                .filter(|h| !h.is_empty()),
+            last_seen: self.last_timestamp.or(self.event_time),
+            count: self.count.unwrap_or(1),
+        })
+    }
+}
