@@ -5,6 +5,7 @@
 //! [`model::view::View`]; `render` turns the view into Prometheus exposition,
 //! a table or JSON; `server` serves the latest rendered view.
 
+pub mod app;
 pub mod capture;
 pub mod cli;
 pub mod collect;

@@ -39,7 +39,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(cli::run(cli)) {
+    match runtime.block_on(eks_ipam_exporter::app::run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let e = anyhow::Error::from(e);

@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use eks_ipam_exporter::cli::view_from_bundle;
+use eks_ipam_exporter::app::view_from_bundle;
 use eks_ipam_exporter::model::findings::Thresholds;
 use eks_ipam_exporter::render::exposition;
 use eks_ipam_exporter::sources::bundle::EmbeddedBundle;
