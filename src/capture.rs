@@ -10,7 +10,8 @@
 
 use crate::collect::agents;
 use crate::collect::aws_error_kind;
-use crate::collect::cloudtrail::{RateLimiter, POLLED};
+use crate::collect::cloudtrail::POLLED;
+use crate::collect::rate::RateLimiter;
 use crate::model::state::ClusterState;
 use crate::sources::bundle::{self, DirBundle};
 use crate::sources::kube::*;

@@ -7,6 +7,7 @@
 //! account's shared 2 requests/s. Until one full round succeeded the API-call
 //! view is unknown, so silence never reads as "no calls" before we caught up.
 
+use super::rate::RateLimiter;
 use super::{Health, Source};
 use crate::model::state::{ApiCall, ApiCallState, ClusterState, Operation};
 use crate::sources::cloudtrail::{to_api_call, LookupEvent};
@@ -46,49 +47,6 @@ impl Default for CloudTrailOptions {
             overlap: Duration::from_secs(20 * 60),
             max_rps: 0.2,
         }
-    }
-}
-
-/// At most `rps` requests per second on average, with a burst of `burst`
-/// (GCRA): a first round of one query per event name goes out at once,
-/// later rounds are spaced `1/rps` apart, whatever the cluster size.
-pub(crate) struct RateLimiter {
-    interval: Duration,
-    burst: u32,
-    /// Theoretical arrival time of the next request (tokio's clock, so
-    /// tests can pause time).
-    tat: tokio::sync::Mutex<tokio::time::Instant>,
-}
-
-impl RateLimiter {
-    pub(crate) fn new(rps: f64) -> Self {
-        RateLimiter::with_burst(rps, 1)
-    }
-
-    pub(crate) fn with_burst(rps: f64, burst: u32) -> Self {
-        let rps = if rps.is_finite() && rps > 0.0 {
-            rps
-        } else {
-            1.0
-        };
-        RateLimiter {
-            interval: Duration::from_secs_f64(1.0 / rps),
-            burst: burst.max(1),
-            tat: tokio::sync::Mutex::new(tokio::time::Instant::now()),
-        }
-    }
-
-    pub(crate) async fn acquire(&self) {
-        let mut tat = self.tat.lock().await;
-        let now = tokio::time::Instant::now();
-        let t = (*tat).max(now);
-        let allow_at = t
-            .checked_sub(self.interval * (self.burst - 1))
-            .unwrap_or(now);
-        if allow_at > now {
-            tokio::time::sleep(allow_at - now).await;
-        }
-        *tat = t + self.interval;
     }
 }
 
@@ -270,29 +228,5 @@ impl Source for CloudTrailCollector {
                 coverage_start: Some(start),
             });
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn limiter_allows_a_burst_then_keeps_the_rate() {
-        let l = RateLimiter::with_burst(0.2, 4);
-        let start = tokio::time::Instant::now();
-        for _ in 0..4 {
-            l.acquire().await;
-        }
-        assert_eq!(
-            start.elapsed(),
-            Duration::ZERO,
-            "the first round goes out at once"
-        );
-        for _ in 0..6 {
-            l.acquire().await;
-        }
-        // 10 requests at 0.2/s with a burst of 4: the 10th waits until 30 s.
-        assert_eq!(start.elapsed(), Duration::from_secs(30));
     }
 }

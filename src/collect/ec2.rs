@@ -6,6 +6,7 @@
 
 use super::agents::AgentsCollector;
 use super::kube::KubeCollector;
+use super::rate::RateLimiter;
 use super::{Health, Source};
 use crate::model::limits::InstanceLimits;
 use crate::model::state::{ClusterState, NetworkInterfaceState, SubnetState};
@@ -37,34 +38,6 @@ impl Default for Ec2Options {
 
 /// Filter values per request (EC2 allows up to 200 per filter).
 const BATCH: usize = 200;
-
-/// A budget of N requests per rolling minute.
-struct Budget {
-    per_minute: u32,
-    sent: tokio::sync::Mutex<std::collections::VecDeque<Instant>>,
-}
-
-impl Budget {
-    async fn acquire(&self) {
-        let mut sent = self.sent.lock().await;
-        loop {
-            let now = Instant::now();
-            while sent
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
-            {
-                sent.pop_front();
-            }
-            if (sent.len() as u32) < self.per_minute.max(1) {
-                sent.push_back(now);
-                return;
-            }
-            let wait = Duration::from_secs(60)
-                .saturating_sub(now.duration_since(*sent.front().unwrap_or(&now)));
-            tokio::time::sleep(wait).await;
-        }
-    }
-}
 
 #[derive(Default)]
 struct Data {
@@ -109,10 +82,8 @@ impl Ec2Collector {
         });
         let this = me.clone();
         tokio::spawn(async move {
-            let budget = Budget {
-                per_minute: opts.max_requests_per_minute,
-                sent: Default::default(),
-            };
+            let budget =
+                RateLimiter::per_window(opts.max_requests_per_minute, Duration::from_secs(60));
             // Let the first Kubernetes lists land so the first round knows what to ask.
             tokio::time::sleep(Duration::from_secs(2)).await;
             loop {
@@ -144,7 +115,7 @@ impl Ec2Collector {
         kube: &KubeCollector,
         agents: &AgentsCollector,
         opts: &Ec2Options,
-        budget: &Budget,
+        budget: &RateLimiter,
         health: &Health,
     ) -> Result<(), &'static str> {
         // Derived from the state the collectors hold, as `capture` derives it.

@@ -9,6 +9,7 @@ pub(crate) mod agents;
 pub(crate) mod cloudtrail;
 pub(crate) mod ec2;
 pub(crate) mod kube;
+pub(crate) mod rate;
 
 use crate::health::CollectorStatus;
 use crate::model::findings::Thresholds;
