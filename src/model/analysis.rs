@@ -493,7 +493,14 @@ pub(crate) fn analyse(state: &ClusterState) -> Analysis {
     // Settings read from ConfigMaps/Secrets are unknown: so is every number
     // that depends on the settings (never the defaults in their place).
     let ds_resolved = ds_settings.as_ref().filter(|s| s.resolved());
+    let mut pod_settings: HashMap<usize, CniSettings> = HashMap::new();
+    for env in state.aws_node_pod_env.values() {
+        pod_settings
+            .entry(Arc::as_ptr(env) as usize)
+            .or_insert_with(|| CniSettings::from_container(env, &state.config_maps));
+    }
     let joined = Joined {
+        pod_settings: &pod_settings,
         state,
         lookups: &lk,
         daemonset_settings: ds_settings.as_ref(),
@@ -577,18 +584,23 @@ struct Joined<'a> {
     events_known: bool,
     reserved_enis: Option<u32>,
     last_call: &'a HashMap<(&'a str, Operation), Timestamp>,
+    /// Settings of each distinct aws-node pod env (by pointer: the pods of
+    /// one DaemonSet share one), resolved once per analysis, not per node.
+    pod_settings: &'a HashMap<usize, CniSettings>,
 }
 
 fn effective_settings(
     n: &NodeState,
     state: &ClusterState,
     ds: Option<&CniSettings>,
+    pod_settings: &HashMap<usize, CniSettings>,
 ) -> Option<(CniSettings, SettingsSource)> {
     if let Some(env) = state.aws_node_pod_env.get(&n.name) {
-        return Some((
-            CniSettings::from_container(env, &state.config_maps),
-            SettingsSource::AwsNodePod,
-        ));
+        let s = match pod_settings.get(&(Arc::as_ptr(env) as usize)) {
+            Some(s) => s.clone(),
+            None => CniSettings::from_container(env, &state.config_maps),
+        };
+        return Some((s, SettingsSource::AwsNodePod));
     }
     ds.map(|s| (s.clone(), SettingsSource::DaemonSet))
 }
@@ -610,7 +622,7 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
     // its settings nor the IPv4 pool model apply, and the numbers that
     // depend on them are unknown, never computed with the wrong model.
     let ipamd_node = n.compute_type == ComputeType::Ec2 && n.os == NodeOs::Linux;
-    let settings = effective_settings(n, state, ds).filter(|_| ipamd_node);
+    let settings = effective_settings(n, state, ds, j.pod_settings).filter(|_| ipamd_node);
     let limits = n.instance_type.as_deref().and_then(|t| limits_for(lk, t));
     let ipamd = state.ipamd.get(&n.name).filter(|_| ipamd_node);
     let pool = ipamd.and_then(|i| i.pool.as_ref());
