@@ -214,6 +214,25 @@ impl World {
         start_server_env(&["cluster"], &env)
     }
 
+    /// `capture` into the world's directory, then `diagnose --bundle` on
+    /// it (exit 1: both incidents find something): (capture dir, JSON).
+    fn capture_and_diagnose(&self) -> (PathBuf, Value) {
+        let cap = self.dir.path().join("capture");
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let out = run_env(&["capture", "--out", cap.to_str().unwrap()], &env);
+        assert_eq!(out.code, 0, "capture: {}", out.stderr);
+        let offline = run(&[
+            "diagnose",
+            "--bundle",
+            cap.to_str().unwrap(),
+            "--output",
+            "json",
+        ]);
+        assert_eq!(offline.code, 1, "{}", offline.stderr);
+        (cap, serde_json::from_str(&offline.stdout).unwrap())
+    }
+
     fn control(&self, path: &str, body: &str) {
         let (code, text) = http_post(&self.kube.addrs["kube-apiserver"], path, body);
         assert_eq!(code, 200, "{path}: {text}");
@@ -433,20 +452,7 @@ fn live_reproduces_incident_two_and_capture_round_trips() {
     }
 
     // capture -> diagnose --bundle gives the same findings as live.
-    let cap = world.dir.path().join("capture");
-    let env = world.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let out = run_env(&["capture", "--out", cap.to_str().unwrap()], &env);
-    assert_eq!(out.code, 0, "capture: {}", out.stderr);
-    let offline = run(&[
-        "diagnose",
-        "--bundle",
-        cap.to_str().unwrap(),
-        "--output",
-        "json",
-    ]);
-    assert_eq!(offline.code, 1, "{}", offline.stderr);
-    let offline: Value = serde_json::from_str(&offline.stdout).unwrap();
+    let (cap, offline) = world.capture_and_diagnose();
     let live_now = diagnosis(&srv).unwrap();
     assert_eq!(
         findings(&offline),
@@ -542,26 +548,12 @@ fn settings_from_a_config_map_live_forbidden_and_captured() {
     assert!(!blind(&v));
     assert_eq!(node(&v, S1)["ip_growth_blocked"], true);
 
-    let cap = world.dir.path().join("capture");
-    let env = world.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let out = run_env(&["capture", "--out", cap.to_str().unwrap()], &env);
-    assert_eq!(out.code, 0, "capture: {}", out.stderr);
+    let (cap, offline) = world.capture_and_diagnose();
     let cms = std::fs::read_to_string(cap.join("kubernetes/configmaps.json")).unwrap();
     assert!(
         cms.contains("cni-settings") && cms.contains("minimum-ip-target"),
-        "{cms}\n{}\n{}",
-        out.stderr,
-        std::fs::read_to_string(cap.join("bundle.json")).unwrap_or_default()
+        "{cms}"
     );
-    let offline = run(&[
-        "diagnose",
-        "--bundle",
-        cap.to_str().unwrap(),
-        "--output",
-        "json",
-    ]);
-    let offline: Value = serde_json::from_str(&offline.stdout).unwrap();
     assert_eq!(
         findings(&offline),
         findings(&diagnosis(&srv).unwrap()),

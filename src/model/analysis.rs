@@ -59,8 +59,6 @@ pub(crate) struct KarpenterAnalysis {
     pub(crate) name: String,
     /// `None`: unknown (unreadable, or a value the controller would not start with).
     pub(crate) reserved_enis: Option<u32>,
-    /// The env value as resolved, when there is one.
-    pub(crate) reserved_enis_raw: Option<String>,
     /// Why RESERVED_ENIS could not be known, when it could not.
     pub(crate) unresolved: Option<String>,
 }
@@ -76,21 +74,16 @@ pub(crate) fn karpenter_analysis(
         let f = a.trim_start_matches('-');
         f == "reserved-enis" || f.starts_with("reserved-enis=")
     });
-    let (reserved_enis, raw, unresolved) = match env.get("RESERVED_ENIS") {
-        None => (capacity::karpenter_reserved_enis(None, &k.args), None, None),
-        Some(Ok(v)) => (
-            capacity::karpenter_reserved_enis(Some(v), &k.args),
-            Some(v.to_string()),
-            None,
-        ),
-        Some(Err(_)) if flag_set => (capacity::karpenter_reserved_enis(None, &k.args), None, None),
-        Some(Err(why)) => (None, None, Some(why.to_string())),
+    let (reserved_enis, unresolved) = match env.get("RESERVED_ENIS") {
+        None => (capacity::karpenter_reserved_enis(None, &k.args), None),
+        Some(Ok(v)) => (capacity::karpenter_reserved_enis(Some(v), &k.args), None),
+        Some(Err(_)) if flag_set => (capacity::karpenter_reserved_enis(None, &k.args), None),
+        Some(Err(why)) => (None, Some(why.to_string())),
     };
     KarpenterAnalysis {
         namespace: k.namespace.clone(),
         name: k.name.clone(),
         reserved_enis,
-        reserved_enis_raw: raw,
         unresolved,
     }
 }
