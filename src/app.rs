@@ -53,11 +53,13 @@ async fn serve_bundle_then(
     server::serve_then(listen, state, on_listening).await
 }
 
-/// Starts every live collector and the rebuild loop.
+/// Starts every live collector and the rebuild loop; `keep_for_capture`
+/// makes the collectors keep what `capture` writes.
 pub(crate) async fn start_live(
     a: &LiveArgs,
     app: AppState,
     cfg: Thresholds,
+    keep_for_capture: bool,
 ) -> Result<Arc<crate::collect::Live>> {
     use crate::collect::{self, agents, cloudtrail, ec2, kube as kc, Health, Live, Source};
     use std::time::Duration;
@@ -73,6 +75,7 @@ pub(crate) async fn start_live(
             karpenter: true,
             eniconfigs: true,
             agent_namespace: a.agent_namespace.clone(),
+            keep_for_capture,
         },
         health.clone(),
         changed.clone(),
@@ -83,6 +86,7 @@ pub(crate) async fn start_live(
             interval: a.agent_interval,
             timeout: a.agent_timeout,
             concurrency: a.agent_concurrency,
+            keep_for_capture,
         },
         health.clone(),
         changed.clone(),
@@ -105,6 +109,7 @@ pub(crate) async fn start_live(
                 ec2::Ec2Options {
                     interval: a.ec2_interval,
                     max_requests_per_minute: a.ec2_max_requests_per_minute,
+                    keep_for_capture,
                     ..Default::default()
                 },
                 health.clone(),
@@ -118,6 +123,7 @@ pub(crate) async fn start_live(
                     poll_interval: a.cloudtrail_interval,
                     lookback: a.cloudtrail_lookback,
                     max_rps: a.cloudtrail_max_rps,
+                    keep_for_capture,
                     ..Default::default()
                 },
                 health.clone(),
@@ -145,17 +151,32 @@ pub(crate) async fn start_live(
 
 async fn serve_live(a: &LiveArgs, listen: &str, cfg: &Thresholds) -> Result<()> {
     let state = AppState::new();
-    let _live = start_live(a, state.clone(), *cfg).await?;
+    let _live = start_live(a, state.clone(), *cfg, false).await?;
     server::serve(listen, state).await
 }
 
 /// Live `diagnose`: the same collectors as `cluster`, run until every source
 /// has been read once (or `--ready-timeout`), with progress on stderr.
 async fn diagnose_live(a: &LiveArgs, cfg: Thresholds) -> Result<view::View> {
+    let live = start_live(a, AppState::new(), cfg, false).await?;
+    wait_until_read(&live, a).await?;
+    Ok(view::build(&live.assemble(), &cfg))
+}
+
+/// Live `capture`: the collectors of live `diagnose`, keeping their
+/// objects, then written as a bundle. Returns what was skipped.
+async fn capture_live(a: &CaptureArgs) -> Result<crate::capture::Skipped> {
+    let live = start_live(&a.live, AppState::new(), Thresholds::default(), true).await?;
+    let unread = wait_until_read(&live, &a.live).await?;
+    crate::capture::write(&a.out, &live, &unread)
+}
+
+/// Waits until every source has been read once, or `--ready-timeout`, with
+/// progress and failures on stderr. Fails when Kubernetes was not read;
+/// otherwise returns the sources still unread.
+async fn wait_until_read(live: &crate::collect::Live, a: &LiveArgs) -> Result<Vec<&'static str>> {
     use std::io::IsTerminal;
     use std::time::Duration;
-    let app = AppState::new();
-    let live = start_live(a, app, cfg).await?;
     let started = Instant::now();
     let tty = std::io::stderr().is_terminal();
     let mut last_len = 0;
@@ -201,7 +222,7 @@ async fn diagnose_live(a: &LiveArgs, cfg: Thresholds) -> Result<view::View> {
             hint: "check KUBECONFIG, the API endpoint and RBAC; `kubectl get nodes` must work",
         });
     }
-    Ok(view::build(&live.assemble(), &cfg))
+    Ok(missing)
 }
 
 /// What to do about a failing collector, by error kind.
@@ -300,22 +321,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Capture(a) => {
-            let l = &a.live;
-            let skipped = crate::capture::capture(
-                &a.out,
-                &crate::capture::CaptureOptions {
-                    cluster_name: l.cluster_name.clone(),
-                    region: l.region.clone(),
-                    disable_ec2: l.disable_ec2,
-                    disable_cloudtrail: l.disable_cloudtrail,
-                    cloudtrail_lookback: l.cloudtrail_lookback,
-                    cloudtrail_max_rps: l.cloudtrail_max_rps,
-                    agent_timeout: l.agent_timeout,
-                    agent_concurrency: l.agent_concurrency,
-                    agent_namespace: l.agent_namespace.clone(),
-                },
-            )
-            .await?;
+            let skipped = capture_live(&a).await?;
             for (file, why) in &skipped {
                 eprintln!("skipped {file}: {why}");
             }

@@ -7,6 +7,7 @@ use super::{Health, Source};
 use crate::http::{self, FetchError, HttpClient};
 use crate::model::state::{ClusterState, IpamdNodeState};
 use crate::sources::agent::PoolSnapshot;
+use crate::sources::bundle::BundleOut;
 use crate::sources::ipamd;
 use futures::StreamExt;
 use std::collections::BTreeMap;
@@ -22,6 +23,8 @@ pub(crate) struct AgentsOptions {
     pub(crate) interval: Duration,
     pub(crate) timeout: Duration,
     pub(crate) concurrency: usize,
+    /// Also keep each agent's raw payloads, for `capture`.
+    pub(crate) keep_for_capture: bool,
 }
 
 /// What one agent said: the parsed pool and ipamd metrics, and the raw
@@ -35,9 +38,19 @@ pub(crate) struct AgentReading {
 pub(crate) struct AgentsCollector {
     /// Parsed pools only, shared with every rebuild (no copy per rebuild).
     /// The raw payloads (about 12 KB a node) are dropped as soon as each is
-    /// parsed; `capture` calls [`pull`] itself to keep them.
+    /// parsed, unless kept for `capture`.
     readings: Mutex<BTreeMap<String, Arc<IpamdNodeState>>>,
+    /// The last round's payloads and failures by node (capture only).
+    kept: Option<Mutex<Kept>>,
     synced: AtomicBool,
+}
+
+#[derive(Default)]
+struct Kept {
+    /// Payloads that did not parse are dropped: the pool is unknown live,
+    /// and the bundle loader would refuse the file.
+    snapshots: BTreeMap<String, PoolSnapshot>,
+    failed: BTreeMap<String, &'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,14 +107,22 @@ impl AgentsCollector {
         health.register("ipamd");
         let me = Arc::new(AgentsCollector {
             readings: Mutex::new(BTreeMap::new()),
+            kept: opts.keep_for_capture.then(Default::default),
             synced: AtomicBool::new(false),
         });
         let this = me.clone();
         tokio::spawn(async move {
             let client = http::client_without_pool();
+            // Which agents exist is known once the agent pods were listed:
+            // a round before that would read none and call it done.
+            while !kube.agent_pods_synced() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let keep = opts.keep_for_capture;
             loop {
                 let started = Instant::now();
                 let endpoints = kube.agent_endpoints();
+                let mut kept = Kept::default();
                 // Each reply is parsed and its raw payload dropped as it
                 // arrives: collecting the replies first held every node's raw
                 // JSON at once (60+ MB at 5,000 nodes).
@@ -112,16 +133,33 @@ impl AgentsCollector {
                     .map(|ep| {
                         let client = client.clone();
                         async move {
-                            let r = pull(&client, &ep.address, opts.timeout)
-                                .await
-                                .map(|reading| reading.state);
+                            let r = pull(&client, &ep.address, opts.timeout).await.map(
+                                |AgentReading {
+                                     state,
+                                     mut snapshot,
+                                 }| {
+                                    let snapshot = keep.then(|| {
+                                        if state.pool.is_none() {
+                                            snapshot.enis = None;
+                                        }
+                                        if state.metrics.is_none() {
+                                            snapshot.metrics = None;
+                                        }
+                                        snapshot
+                                    });
+                                    (state, snapshot)
+                                },
+                            );
                             (ep.node, r)
                         }
                     })
                     .buffer_unordered(opts.concurrency.max(1));
                 while let Some((node, r)) = replies.next().await {
                     match r {
-                        Ok(state) => {
+                        Ok((state, snapshot)) => {
+                            if let Some(snap) = snapshot {
+                                kept.snapshots.insert(node.clone(), snap);
+                            }
                             // An unchanged pool keeps its old allocation: most
                             // pools do not change between rounds, and
                             // re-allocating 5,000 long-lived pools amid the
@@ -136,6 +174,9 @@ impl AgentsCollector {
                             fresh.insert(node, kept.unwrap_or_else(|| Arc::new(state)));
                         }
                         Err(e) => {
+                            if keep {
+                                kept.failed.insert(node.clone(), e.kind());
+                            }
                             failed += 1;
                             health.count("ipamd", e.kind());
                             tracing::debug!(%node, kind = e.kind(), "node agent not readable");
@@ -149,6 +190,9 @@ impl AgentsCollector {
                     health.success("ipamd", took);
                 }
                 *this.readings.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+                if let Some(k) = &this.kept {
+                    *k.lock().unwrap_or_else(|p| p.into_inner()) = kept;
+                }
                 crate::memory::release_free_pages();
                 // One full round done (possibly with zero agents): readings are now known.
                 this.synced.store(true, Ordering::SeqCst);
@@ -177,6 +221,43 @@ impl Source for AgentsCollector {
             .iter()
         {
             st.ipamd.insert(node.clone(), Arc::clone(r));
+        }
+    }
+
+    /// `ipamd/<node>/enis.json` and `metrics.txt` as the agents served
+    /// them, plus `agent.json` (the agent's own account: when it read
+    /// ipamd and what failed), which also keeps the directory of a node
+    /// whose agent answered without a pool.
+    fn capture(&self, out: &mut BundleOut) {
+        let Some(kept) = &self.kept else {
+            return;
+        };
+        let kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+        for (node, snap) in &kept.snapshots {
+            if let Some(raw) = &snap.enis {
+                out.file(
+                    &format!("ipamd/{node}/enis.json"),
+                    raw.get().as_bytes().to_vec(),
+                );
+            }
+            if let Some(m) = &snap.metrics {
+                out.file(&format!("ipamd/{node}/metrics.txt"), m.as_bytes().to_vec());
+            }
+            out.json(
+                &format!("ipamd/{node}/agent.json"),
+                &serde_json::json!({
+                    "node": snap.node,
+                    "fetchedAt": snap.fetched_at,
+                    "eniConfig": snap.eni_config,
+                    "errors": snap.errors,
+                }),
+            );
+        }
+        for (node, kind) in &kept.failed {
+            out.skip(
+                &format!("ipamd/{node}/"),
+                format!("node agent not readable: {kind}"),
+            );
         }
     }
 }

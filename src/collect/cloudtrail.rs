@@ -10,6 +10,7 @@
 use super::rate::RateLimiter;
 use super::{Health, Source};
 use crate::model::state::{ApiCall, ApiCallState, ClusterState, Operation};
+use crate::sources::bundle::BundleOut;
 use crate::sources::cloudtrail::{to_api_call, LookupEvent};
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_smithy_types::DateTime;
@@ -37,6 +38,8 @@ pub(crate) struct CloudTrailOptions {
     pub(crate) overlap: Duration,
     /// Client-side cap on LookupEvents requests per second.
     pub(crate) max_rps: f64,
+    /// Also keep each call's event as LookupEvents returned it, for `capture`.
+    pub(crate) keep_for_capture: bool,
 }
 
 impl Default for CloudTrailOptions {
@@ -46,6 +49,7 @@ impl Default for CloudTrailOptions {
             lookback: Duration::from_secs(3 * 3600),
             overlap: Duration::from_secs(20 * 60),
             max_rps: 0.2,
+            keep_for_capture: false,
         }
     }
 }
@@ -54,7 +58,8 @@ impl Default for CloudTrailOptions {
 struct Inner {
     /// Last fully successful round.
     last_success: Option<Instant>,
-    calls: HashMap<String, ApiCall>,
+    /// By event id; with the event itself when kept for capture.
+    calls: HashMap<String, (ApiCall, Option<LookupEvent>)>,
     cursors: BTreeMap<Operation, Timestamp>,
     coverage_start: Option<Timestamp>,
     requests: u64,
@@ -158,7 +163,9 @@ impl CloudTrailCollector {
                         cloud_trail_event: e.cloud_trail_event().map(str::to_string),
                     };
                     match to_api_call(&ev) {
-                        Ok(Some(call)) => fresh.push(call),
+                        Ok(Some(call)) => {
+                            fresh.push((call, opts.keep_for_capture.then_some(ev)));
+                        }
                         Ok(None) => {}
                         Err(err) => {
                             health.count("cloudtrail", "invalid_event");
@@ -178,7 +185,7 @@ impl CloudTrailCollector {
         }
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         for c in fresh {
-            inner.calls.entry(c.event_id.clone()).or_insert(c);
+            inner.calls.entry(c.0.event_id.clone()).or_insert(c);
         }
         for (op, t) in cursors {
             inner.cursors.insert(op, t);
@@ -189,7 +196,7 @@ impl CloudTrailCollector {
         // call", and a node silent for longer is reported as silent since
         // coverage start anyway.
         let keep_from = floor - overlap;
-        inner.calls.retain(|_, c| c.time >= keep_from);
+        inner.calls.retain(|_, (c, _)| c.time >= keep_from);
         if let Some(start) = inner.coverage_start {
             inner.coverage_start = Some(start.max(keep_from));
         }
@@ -221,7 +228,7 @@ impl Source for CloudTrailCollector {
             .last_success
             .is_some_and(|t| t.elapsed() <= self.stale_after);
         if let (Some(start), true) = (inner.coverage_start, fresh) {
-            let mut calls: Vec<ApiCall> = inner.calls.values().cloned().collect();
+            let mut calls: Vec<ApiCall> = inner.calls.values().map(|(c, _)| c.clone()).collect();
             calls.sort_by(|a, b| a.time.cmp(&b.time).then(a.event_id.cmp(&b.event_id)));
             st.api_calls = Some(ApiCallState {
                 calls,
@@ -229,4 +236,47 @@ impl Source for CloudTrailCollector {
             });
         }
     }
+
+    /// The kept events as `cloudtrail/<EventName>.json`, one file per
+    /// polled name (empty when there were none), and the window's start;
+    /// nothing when `fill` would show the calls as unknown.
+    fn capture(&self, out: &mut BundleOut) {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = inner
+            .last_success
+            .is_some_and(|t| t.elapsed() <= self.stale_after);
+        let Some(start) = inner.coverage_start.filter(|_| fresh) else {
+            out.skip(
+                "cloudtrail/",
+                "no CloudTrail round succeeded before the capture",
+            );
+            return;
+        };
+        let mut by_op: BTreeMap<Operation, Vec<(&ApiCall, &LookupEvent)>> =
+            POLLED.iter().map(|op| (*op, Vec::new())).collect();
+        for (call, ev) in inner.calls.values() {
+            if let Some(ev) = ev {
+                by_op.entry(call.operation).or_default().push((call, ev));
+            }
+        }
+        for (op, mut events) in by_op {
+            events.sort_by(|a, b| {
+                a.0.time
+                    .cmp(&b.0.time)
+                    .then(a.0.event_id.cmp(&b.0.event_id))
+            });
+            let events: Vec<&LookupEvent> = events.into_iter().map(|(_, e)| e).collect();
+            out.json(
+                &format!("cloudtrail/{}.json", op.as_str()),
+                &LookupEventsOutputRef { events },
+            );
+        }
+        out.cloudtrail_start = Some(start);
+    }
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct LookupEventsOutputRef<'a> {
+    events: Vec<&'a LookupEvent>,
 }

@@ -10,7 +10,8 @@ use super::rate::RateLimiter;
 use super::{Health, Source};
 use crate::model::limits::InstanceLimits;
 use crate::model::state::{ClusterState, NetworkInterfaceState, SubnetState};
-use crate::sources::ec2::sdk;
+use crate::sources::bundle::BundleOut;
+use crate::sources::ec2::{self as wire, sdk};
 use aws_sdk_ec2::types::Filter;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,9 @@ pub(crate) struct Ec2Options {
     pub(crate) instance_types_ttl: Duration,
     /// Most EC2 requests per minute, whatever the cluster size.
     pub(crate) max_requests_per_minute: u32,
+    /// Also keep what EC2 said in its wire form, for `capture` (the live
+    /// exporter keeps only the converted state: ENIs as text cost 4x).
+    pub(crate) keep_for_capture: bool,
 }
 
 impl Default for Ec2Options {
@@ -32,6 +36,7 @@ impl Default for Ec2Options {
             interval: Duration::from_secs(300),
             instance_types_ttl: Duration::from_secs(6 * 3600),
             max_requests_per_minute: 30,
+            keep_for_capture: false,
         }
     }
 }
@@ -47,6 +52,17 @@ struct Data {
     instance_types: BTreeMap<String, (InstanceLimits, Instant)>,
     subnets: Option<Vec<SubnetState>>,
     enis: Option<Arc<Vec<NetworkInterfaceState>>>,
+    /// The last round's answers as the bundle holds them (capture only).
+    wire: Option<Wire>,
+}
+
+/// EC2's answers in the bundle's wire form: only objects that converted,
+/// so the bundle loads to the state the live view had.
+#[derive(Default)]
+struct Wire {
+    instance_types: BTreeMap<String, wire::InstanceTypeInfo>,
+    subnets: Vec<wire::Subnet>,
+    enis: Vec<wire::NetworkInterface>,
 }
 
 pub(crate) struct Ec2Collector {
@@ -54,6 +70,7 @@ pub(crate) struct Ec2Collector {
     stale_after: Duration,
     requests: AtomicU64,
     synced: std::sync::atomic::AtomicBool,
+    keep_for_capture: bool,
 }
 
 fn filter(name: &str, values: &[String]) -> Filter {
@@ -79,13 +96,20 @@ impl Ec2Collector {
             stale_after: opts.interval * 3 + Duration::from_secs(60),
             requests: AtomicU64::new(0),
             synced: false.into(),
+            keep_for_capture: opts.keep_for_capture,
         });
         let this = me.clone();
         tokio::spawn(async move {
             let budget =
                 RateLimiter::per_window(opts.max_requests_per_minute, Duration::from_secs(60));
-            // Let the first Kubernetes lists land so the first round knows what to ask.
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            // What to ask is derived from Kubernetes and the node agents:
+            // wait for their first reads (a minute at most; forbidden or
+            // missing sources then give what they can).
+            let waiting = Instant::now();
+            while !(kube.synced() && agents.synced()) && waiting.elapsed() < Duration::from_secs(60)
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             loop {
                 let started = Instant::now();
                 let result = this
@@ -153,10 +177,15 @@ impl Ec2Collector {
                     .await
                     .map_err(|e| super::aws_error_kind(&e))?;
                 let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
-                for it in resp.instance_types() {
-                    if let Some(l) = sdk::limits(it) {
-                        d.instance_types
-                            .insert(l.instance_type.clone(), (l, Instant::now()));
+                for it in resp.instance_types().iter().filter_map(sdk::instance_type) {
+                    let l = it.to_limits();
+                    d.instance_types
+                        .insert(l.instance_type.clone(), (l, Instant::now()));
+                    if self.keep_for_capture {
+                        d.wire
+                            .get_or_insert_with(Wire::default)
+                            .instance_types
+                            .insert(it.instance_type.clone(), it);
                     }
                 }
                 token = resp.next_token().map(str::to_string);
@@ -169,6 +198,7 @@ impl Ec2Collector {
         // Subnets: by id, as a filter so a deleted subnet is no error.
         let ids: Vec<String> = subnet_ids.into_iter().collect();
         let mut subnets = Vec::new();
+        let mut kept = Wire::default();
         for batch in ids.chunks(BATCH) {
             budget.acquire().await;
             self.requests.fetch_add(1, Ordering::Relaxed);
@@ -179,13 +209,24 @@ impl Ec2Collector {
                 .send()
                 .await
                 .map_err(|e| super::aws_error_kind(&e))?;
-            subnets.extend(resp.subnets().iter().filter_map(sdk::subnet));
+            for sn in resp.subnets().iter().filter_map(sdk::subnet) {
+                match sn.to_state() {
+                    Ok(st) => {
+                        subnets.push(st);
+                        if self.keep_for_capture {
+                            kept.subnets.push(sn);
+                        }
+                    }
+                    Err(e) => invalid(health, &e),
+                }
+            }
         }
 
         // ENIs: of the cluster's instances; in prefix mode also every ENI in
         // those subnets, which the free-/28 count needs.
         let instances: Vec<String> = wanted.instance_ids.iter().cloned().collect();
         let mut enis: BTreeMap<String, NetworkInterfaceState> = BTreeMap::new();
+        let mut kept_enis: BTreeMap<String, wire::NetworkInterface> = BTreeMap::new();
         let mut queries: Vec<Filter> = instances
             .chunks(BATCH)
             .map(|b| filter("attachment.instance-id", b))
@@ -206,9 +247,19 @@ impl Ec2Collector {
                     .send()
                     .await
                     .map_err(|e| super::aws_error_kind(&e))?;
-                for n in resp.network_interfaces() {
-                    if let Some(s) = sdk::network_interface(n) {
-                        enis.insert(s.id.clone(), s);
+                for n in resp
+                    .network_interfaces()
+                    .iter()
+                    .filter_map(sdk::network_interface)
+                {
+                    match n.to_state() {
+                        Ok(st) => {
+                            enis.insert(st.id.clone(), st);
+                            if self.keep_for_capture {
+                                kept_enis.insert(n.network_interface_id.clone(), n);
+                            }
+                        }
+                        Err(e) => invalid(health, &e),
                     }
                 }
                 token = resp
@@ -223,9 +274,21 @@ impl Ec2Collector {
         let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
         d.subnets = Some(subnets);
         d.enis = Some(Arc::new(enis.into_values().collect()));
+        if self.keep_for_capture {
+            let w = d.wire.get_or_insert_with(Wire::default);
+            w.subnets = kept.subnets;
+            w.enis = kept_enis.into_values().collect();
+        }
         d.last_success = Some(Instant::now());
         Ok(())
     }
+}
+
+/// An object EC2 returned that the model cannot read (a CIDR or address
+/// that does not parse): skipped live as the bundle loader would refuse it.
+fn invalid(health: &Health, why: &str) {
+    health.count("ec2", "invalid_object");
+    tracing::debug!(error = why, "skipping an EC2 object");
 }
 
 impl Source for Ec2Collector {
@@ -253,6 +316,36 @@ impl Source for Ec2Collector {
         {
             st.subnets = d.subnets.clone();
             st.network_interfaces = d.enis.clone();
+        }
+    }
+
+    /// What the last round held, as the bundle's `ec2/` files (absent
+    /// before a first successful round, as live shows them unknown).
+    fn capture(&self, out: &mut BundleOut) {
+        let d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(w) = &d.wire else {
+            out.skip("ec2/", "no EC2 round succeeded before the capture");
+            return;
+        };
+        // The same choices as `fill`.
+        if !w.instance_types.is_empty() {
+            let types: Vec<&wire::InstanceTypeInfo> = w.instance_types.values().collect();
+            out.json(
+                "ec2/instance-types.json",
+                &serde_json::json!({ "InstanceTypes": types }),
+            );
+        }
+        if d.last_success
+            .is_some_and(|t| t.elapsed() <= self.stale_after)
+        {
+            out.json(
+                "ec2/subnets.json",
+                &serde_json::json!({ "Subnets": w.subnets }),
+            );
+            out.json(
+                "ec2/network-interfaces.json",
+                &serde_json::json!({ "NetworkInterfaces": w.enis }),
+            );
         }
     }
 }

@@ -7,12 +7,14 @@ use super::{Health, Source};
 use crate::model::env::{ConfigMapRead, ConfigMaps, ContainerEnv};
 use crate::model::state::ClusterState;
 use crate::model::state::{LivePodSummary, PodSummary};
+use crate::sources::bundle::BundleOut;
 use crate::sources::kube::*;
 use futures::StreamExt;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -133,6 +135,8 @@ where
 #[derive(Default)]
 pub(crate) struct PodCache {
     live: Mutex<LivePodSummary>,
+    /// The slim pods themselves, kept for `capture` only.
+    kept: Option<Mutex<HashMap<u128, KPodSlim>>>,
 }
 
 impl PodCache {
@@ -148,26 +152,39 @@ impl PodCache {
 /// `InitDone`, as kube's reflector does.
 struct PodCacheWriter {
     cache: Arc<PodCache>,
-    relist: Option<LivePodSummary>,
+    relist: Option<(LivePodSummary, HashMap<u128, KPodSlim>)>,
     interner: Interner,
+}
+
+impl PodCacheWriter {
+    fn keep(&self, f: impl FnOnce(&mut HashMap<u128, KPodSlim>)) {
+        if let Some(k) = &self.cache.kept {
+            f(&mut k.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+    }
 }
 
 impl Cache<KPodSlim> for PodCacheWriter {
     fn apply(&mut self, ev: &watcher::Event<KPodSlim>) {
         match ev {
-            watcher::Event::Init => self.relist = Some(LivePodSummary::default()),
+            watcher::Event::Init => self.relist = Some(Default::default()),
             watcher::Event::InitApply(p) => {
-                if let Some(m) = self.relist.as_mut() {
+                let keep = self.cache.kept.is_some();
+                if let Some((m, kept)) = self.relist.as_mut() {
                     m.apply(p.key(), &p.to_state_interned(&mut self.interner));
+                    if keep {
+                        kept.insert(p.key(), p.clone());
+                    }
                 }
             }
             watcher::Event::InitDone => {
-                if let Some(m) = self.relist.take() {
+                if let Some((m, kept)) = self.relist.take() {
                     let old = std::mem::replace(
                         &mut *self.cache.live.lock().unwrap_or_else(|p| p.into_inner()),
                         m,
                     );
                     drop(old);
+                    self.keep(|k| *k = kept);
                     self.interner.sweep();
                 }
             }
@@ -178,6 +195,9 @@ impl Cache<KPodSlim> for PodCacheWriter {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .apply(p.key(), &pod);
+                self.keep(|k| {
+                    k.insert(p.key(), p.clone());
+                });
             }
             watcher::Event::Delete(p) => {
                 self.cache
@@ -185,6 +205,9 @@ impl Cache<KPodSlim> for PodCacheWriter {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(p.key());
+                self.keep(|k| {
+                    k.remove(&p.key());
+                });
             }
         }
     }
@@ -385,6 +408,8 @@ pub(crate) struct KubeOptions {
     pub(crate) eniconfigs: bool,
     /// Namespace of the node-agent pods (any namespace when `None`).
     pub(crate) agent_namespace: Option<String>,
+    /// Also keep the pods themselves (not only their summary), for `capture`.
+    pub(crate) keep_for_capture: bool,
 }
 
 /// A cached aws-node pod object and the env read from it.
@@ -495,7 +520,10 @@ impl KubeCollector {
                 &ctx,
             ),
             pods: {
-                let cache = Arc::new(PodCache::default());
+                let cache = Arc::new(PodCache {
+                    live: Default::default(),
+                    kept: opts.keep_for_capture.then(Default::default),
+                });
                 let writer = PodCacheWriter {
                     cache: cache.clone(),
                     relist: None,
@@ -621,6 +649,11 @@ impl KubeCollector {
             .collect()
     }
 
+    /// The agent pods were listed: which agents exist is known.
+    pub(crate) fn agent_pods_synced(&self) -> bool {
+        self.agent_pods.synced()
+    }
+
     fn core_synced(&self) -> bool {
         self.nodes.synced() && self.pods.synced() && self.daemonsets.synced()
     }
@@ -661,6 +694,10 @@ impl Source for KubeCollector {
     fn synced(&self) -> bool {
         // The settings are unknown until the ConfigMaps they name were read.
         self.core_synced() && self.config_maps_read.load(Ordering::Relaxed)
+    }
+
+    fn capture(&self, out: &mut BundleOut) {
+        self.capture_into(out)
     }
 
     fn fill(&self, st: &mut ClusterState) {
@@ -712,6 +749,123 @@ impl Source for KubeCollector {
                 .objects()
                 .map(|v| v.iter().map(|c| c.to_state()).collect());
         }
+    }
+}
+
+/// `objects` as a kubectl-style List file, or why the file is missing
+/// (exactly when `fill` leaves the resource unknown).
+fn write_list<K: serde::Serialize>(
+    out: &mut BundleOut,
+    rel: &str,
+    (api_version, kind): (&str, &str),
+    objects: Option<Vec<Arc<K>>>,
+) {
+    match objects {
+        Some(objs) => {
+            let items = objs
+                .iter()
+                .filter_map(|o| serde_json::to_value(&**o).ok())
+                .collect();
+            out.list(rel, api_version, kind, items);
+        }
+        None => out.skip(rel, "not listed (watch not synced, or failing)"),
+    }
+}
+
+impl KubeCollector {
+    /// What `fill` reads, as the bundle's `kubernetes/` files.
+    fn capture_into(&self, out: &mut BundleOut) {
+        write_list(
+            out,
+            "kubernetes/nodes.json",
+            ("v1", "Node"),
+            self.nodes.objects(),
+        );
+        match (self.pods.pods(), &self.pods.store.kept) {
+            (Some(_), Some(kept)) => {
+                // Every pod in its slim form; aws-node and agent pods with
+                // their containers (settings, agent port), as watched.
+                let mut items: BTreeMap<u128, Value> = kept
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .filter_map(|(k, p)| Some((*k, serde_json::to_value(p).ok()?)))
+                    .collect();
+                let full = [self.aws_node_pods.objects(), self.agent_pods.objects()];
+                for p in full.into_iter().flatten().flatten() {
+                    if let Ok(v) = serde_json::to_value(&*p) {
+                        items.insert(p.key(), v);
+                    }
+                }
+                out.list(
+                    "kubernetes/pods.json",
+                    "v1",
+                    "Pod",
+                    items.into_values().collect(),
+                );
+            }
+            _ => out.skip(
+                "kubernetes/pods.json",
+                "not listed (watch not synced, or failing)",
+            ),
+        }
+        let ds = self.daemonsets.objects();
+        write_list(
+            out,
+            "kubernetes/daemonsets.json",
+            ("apps/v1", "DaemonSet"),
+            ds,
+        );
+        let dep = self.deployments.objects();
+        write_list(
+            out,
+            "kubernetes/deployments.json",
+            ("apps/v1", "Deployment"),
+            dep,
+        );
+        write_list(
+            out,
+            "kubernetes/events.json",
+            ("v1", "Event"),
+            self.events.objects(),
+        );
+        if let Some(w) = &self.nodeclaims {
+            let api = ("karpenter.sh/v1", "NodeClaim");
+            write_list(out, "kubernetes/nodeclaims.json", api, w.objects());
+        }
+        if let Some(w) = &self.nodeclasses {
+            let api = ("karpenter.k8s.aws/v1", "EC2NodeClass");
+            write_list(out, "kubernetes/ec2nodeclasses.json", api, w.objects());
+        }
+        if let Some(w) = &self.eniconfigs {
+            let api = ("crd.k8s.amazonaws.com/v1alpha1", "ENIConfig");
+            write_list(out, "kubernetes/eniconfigs.json", api, w.objects());
+        }
+        // The ConfigMaps as last read: data where it was read; a map that
+        // could not be read is left out and said why (the bundle shows it
+        // unreadable, as live does).
+        const CM: &str = "kubernetes/configmaps.json";
+        let maps = self
+            .config_maps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut items = Vec::new();
+        let mut failed = Vec::new();
+        for ((ns, name), read) in &maps {
+            match read {
+                ConfigMapRead::Data(data) => items.push(serde_json::json!({
+                    "metadata": {"namespace": ns, "name": name},
+                    "data": data,
+                })),
+                ConfigMapRead::NotFound => out.config_maps_not_found.push(format!("{ns}/{name}")),
+                ConfigMapRead::Unreadable(why) => failed.push(format!("{ns}/{name}: {why}")),
+            }
+        }
+        if !failed.is_empty() {
+            out.skip(CM, failed.join("; "));
+        }
+        out.list(CM, "v1", "ConfigMap", items);
     }
 }
 

@@ -15,6 +15,7 @@ use crate::health::CollectorStatus;
 use crate::model::findings::Thresholds;
 use crate::model::state::ClusterState;
 use crate::model::view;
+use crate::sources::bundle::BundleOut;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -168,6 +169,10 @@ pub(crate) fn report_round(
 /// Something that contributes its slice of the state.
 pub(crate) trait Source: Send + Sync {
     fn fill(&self, state: &mut ClusterState);
+    /// Writes what `fill` reads, in the bundle layout, so that loading the
+    /// bundle gives the state `fill` gives (`capture`). Sources started
+    /// without `keep_for_capture` write what they can without it.
+    fn capture(&self, out: &mut BundleOut);
     /// True once the first full read is done (readiness).
     fn synced(&self) -> bool;
     /// Whether the first view waits for this source. The AWS pollers do
@@ -215,6 +220,15 @@ impl Live {
             s.fill(&mut st);
         }
         st
+    }
+
+    /// What every source holds, as a bundle (`capture`).
+    pub(crate) fn capture(&self) -> BundleOut {
+        let mut out = BundleOut::default();
+        for s in &self.sources {
+            s.capture(&mut out);
+        }
+        out
     }
 
     /// Required sources that have not synced, with what each still waits for.

@@ -16,10 +16,6 @@ pub(crate) struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub(crate) fn new(rps: f64) -> Self {
-        RateLimiter::with_burst(rps, 1)
-    }
-
     pub(crate) fn with_burst(rps: f64, burst: u32) -> Self {
         let rps = if rps.is_finite() && rps > 0.0 {
             rps

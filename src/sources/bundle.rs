@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -243,6 +243,98 @@ impl BundleFiles for EmbeddedBundle {
     }
 }
 
+/// A bundle being written in memory: what each live collector holds, in
+/// the layout [`load`] reads (design.md section 4), and what could not be
+/// captured, by file. `capture` writes it to disk; tests load it back.
+#[derive(Default)]
+pub(crate) struct BundleOut {
+    files: BTreeMap<String, Vec<u8>>,
+    skipped: BTreeMap<String, String>,
+    /// Start of the CloudTrail window the `cloudtrail/` files cover.
+    pub(crate) cloudtrail_start: Option<Timestamp>,
+    /// ConfigMaps ("namespace/name") the apiserver said do not exist.
+    pub(crate) config_maps_not_found: Vec<String>,
+}
+
+/// JSON as kubectl and the AWS CLI print it (4-space indent, newline).
+pub(crate) fn pretty_json(v: &impl serde::Serialize) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    // Only maps with string keys and plain values are written: cannot fail.
+    if v.serialize(&mut ser).is_err() {
+        buf.clear();
+        buf.extend_from_slice(b"null");
+    }
+    buf.push(b'\n');
+    buf
+}
+
+impl BundleOut {
+    pub(crate) fn file(&mut self, rel: &str, bytes: Vec<u8>) {
+        self.files.insert(rel.to_string(), bytes);
+    }
+
+    pub(crate) fn json(&mut self, rel: &str, v: &impl serde::Serialize) {
+        self.file(rel, pretty_json(v));
+    }
+
+    /// A kubectl-style `List` of `kind` objects, each with its apiVersion and kind.
+    pub(crate) fn list(&mut self, rel: &str, api_version: &str, kind: &str, items: Vec<Value>) {
+        let items: Vec<Value> = items
+            .into_iter()
+            .map(|mut v| {
+                if let Value::Object(m) = &mut v {
+                    m.insert("apiVersion".into(), Value::from(api_version));
+                    m.insert("kind".into(), Value::from(kind));
+                }
+                v
+            })
+            .collect();
+        self.json(
+            rel,
+            &serde_json::json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}),
+        );
+    }
+
+    pub(crate) fn skip(&mut self, rel: &str, why: impl Into<String>) {
+        self.skipped.insert(rel.to_string(), why.into());
+    }
+
+    pub(crate) fn skipped(&self) -> &BTreeMap<String, String> {
+        &self.skipped
+    }
+
+    pub(crate) fn files(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.files.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+}
+
+impl BundleFiles for BundleOut {
+    fn read(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.files.get(rel).cloned())
+    }
+
+    fn list(&self, rel_dir: &str) -> Result<Vec<(String, bool)>> {
+        let prefix = format!("{}/", rel_dir.trim_end_matches('/'));
+        let mut out: Vec<(String, bool)> = self
+            .files
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix))
+            .map(|rest| match rest.split_once('/') {
+                Some((dir, _)) => (dir.to_string(), true),
+                None => (rest.to_string(), false),
+            })
+            .collect();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn display(&self, rel: &str) -> String {
+        format!("captured {rel}")
+    }
+}
+
 fn parse_json<T: DeserializeOwned>(files: &dyn BundleFiles, rel: &str) -> Result<Option<T>> {
     let Some(bytes) = files.read(rel)? else {
         return Ok(None);
@@ -360,6 +452,10 @@ struct BundleMeta {
     /// Optional: when the CloudTrail files' lookup window began.
     #[serde(default)]
     cloudtrail_start_time: Option<Value>,
+    /// Optional: ConfigMaps ("namespace/name") the apiserver said do not
+    /// exist, which `kubernetes/configmaps.json` cannot say by itself.
+    #[serde(default)]
+    config_maps_not_found: Vec<String>,
 }
 
 /// Every path a bundle may hold (directories end in `/`), for the
@@ -407,6 +503,7 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
     }
     let mut st = ClusterState::default();
     let mut cloudtrail_start: Option<Timestamp> = None;
+    let mut config_maps_not_found = Vec::new();
 
     if let Some(meta) = parse_json::<BundleMeta>(files, "bundle.json")? {
         let ts = |v: &Option<Value>, field: &str| -> Result<Option<Timestamp>> {
@@ -420,6 +517,7 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
         cloudtrail_start = ts(&meta.cloudtrail_start_time, "cloudtrailStartTime")?;
         st.cluster_name = meta.cluster_name;
         st.region = meta.region;
+        config_maps_not_found = meta.config_maps_not_found;
     }
 
     // DaemonSets first: ENI_CONFIG_LABEL_DEF decides which node labels to keep.
@@ -462,6 +560,9 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
             None => ConfigMapRead::Unreadable(format!("not in the bundle ({rel} is absent)")),
             Some(list) => match list.iter().find(|c| c.key() == key) {
                 Some(c) => ConfigMapRead::Data(c.data.clone()),
+                None if config_maps_not_found.contains(&format!("{}/{}", key.0, key.1)) => {
+                    ConfigMapRead::NotFound
+                }
                 None => ConfigMapRead::Unreadable(format!("not in the bundle's {rel}")),
             },
         };

@@ -2,27 +2,29 @@
 //! is a JSON **string** parsed a second time.
 
 use crate::model::state::{ApiCall, Operation};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LookupEventsOutput {
     pub events: Vec<LookupEvent>,
 }
 
-#[derive(Deserialize)]
+/// One event as LookupEvents returns it, with the fields the exporter
+/// reads (`CloudTrailEvent` holds the rest, verbatim).
+#[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct LookupEvent {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_time: Option<Value>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_trail_event: Option<String>,
 }
 

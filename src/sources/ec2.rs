@@ -2,49 +2,49 @@
 
 use crate::model::limits::{Hypervisor, InstanceLimits};
 use crate::model::state::{EniKind, NetworkInterfaceState, SubnetState};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct DescribeInstanceTypes {
     pub(crate) instance_types: Vec<InstanceTypeInfo>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct InstanceTypeInfo {
     pub(crate) instance_type: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) v_cpu_info: Option<VCpuInfo>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) hypervisor: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) bare_metal: Option<bool>,
     pub(crate) network_info: NetworkInfo,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct VCpuInfo {
     pub(crate) default_v_cpus: u32,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct NetworkInfo {
     pub(crate) maximum_network_interfaces: u32,
     pub(crate) ipv4_addresses_per_interface: u32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) maximum_network_cards: Option<u32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) default_network_card_index: Option<u32>,
     #[serde(default)]
     pub(crate) network_cards: Vec<NetworkCard>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct NetworkCard {
     pub(crate) network_card_index: u32,
@@ -80,13 +80,13 @@ impl InstanceTypeInfo {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct DescribeSubnets {
     pub(crate) subnets: Vec<Subnet>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct Tag {
     pub(crate) key: String,
@@ -94,15 +94,17 @@ pub(crate) struct Tag {
     pub(crate) value: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct Subnet {
     pub(crate) subnet_id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) availability_zone: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) cidr_block: Option<String>,
     pub(crate) available_ip_address_count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) vpc_id: Option<String>,
     #[serde(default)]
     pub(crate) tags: Vec<Tag>,
 }
@@ -136,38 +138,38 @@ impl Subnet {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct DescribeNetworkInterfaces {
     pub(crate) network_interfaces: Vec<NetworkInterface>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct NetworkInterface {
     pub(crate) network_interface_id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) subnet_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) attachment: Option<Attachment>,
     #[serde(default)]
     pub(crate) private_ip_addresses: Vec<PrivateIp>,
     #[serde(default)]
     pub(crate) ipv4_prefixes: Vec<Ipv4Prefix>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) interface_type: Option<String>,
     #[serde(default)]
     pub(crate) tag_set: Vec<Tag>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct Attachment {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) instance_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) network_card_index: Option<u32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) device_index: Option<u32>,
 }
 
@@ -175,13 +177,13 @@ pub(crate) struct Attachment {
 const TAG_NO_MANAGE: &str = "node.k8s.amazonaws.com/no_manage";
 const TAG_INSTANCE_ID: &str = "node.k8s.amazonaws.com/instance_id";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct PrivateIp {
     pub(crate) private_ip_address: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct Ipv4Prefix {
     pub(crate) ipv4_prefix: String,
@@ -274,94 +276,193 @@ mod tests {
     }
 }
 
-/// aws-sdk-ec2 types -> state: the same fields the AWS CLI prints.
+/// aws-sdk-ec2 types -> the wire types above, the one conversion the live
+/// collector makes: from there live and bundle share `to_limits`/`to_state`,
+/// and `capture` writes exactly what the collector converted.
 pub(crate) mod sdk {
-    use super::parse_cidr;
-    use crate::model::limits::{Hypervisor, InstanceLimits};
-    use crate::model::state::{EniKind, NetworkInterfaceState, SubnetState};
-    use aws_sdk_ec2::types::{InstanceTypeInfo, NetworkInterface, Subnet};
+    use super::*;
+    use aws_sdk_ec2::types as t;
 
-    fn u(v: Option<i32>) -> u32 {
-        v.and_then(|v| u32::try_from(v).ok()).unwrap_or(0)
+    fn u(v: Option<i32>) -> Option<u32> {
+        v.and_then(|v| u32::try_from(v).ok())
     }
 
-    pub(crate) fn limits(i: &InstanceTypeInfo) -> Option<InstanceLimits> {
+    fn tags(v: &[t::Tag]) -> Vec<Tag> {
+        v.iter()
+            .filter_map(|t| {
+                Some(Tag {
+                    key: t.key()?.to_string(),
+                    value: t.value().unwrap_or("").to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// `None` without a type name or network info (nothing to model).
+    pub(crate) fn instance_type(i: &t::InstanceTypeInfo) -> Option<InstanceTypeInfo> {
         let ni = i.network_info()?;
-        let default_idx = ni.default_network_card_index().unwrap_or(0);
-        let default_card = ni
-            .network_cards()
-            .iter()
-            .find(|c| c.network_card_index().unwrap_or(0) == default_idx)
-            .and_then(|c| c.maximum_network_interfaces())
-            .or(ni.maximum_network_interfaces());
-        Some(InstanceLimits {
+        Some(InstanceTypeInfo {
             instance_type: i.instance_type()?.as_str().to_string(),
-            vcpus: i
-                .v_cpu_info()
-                .and_then(|v| v.default_v_cpus())
-                .and_then(|v| u32::try_from(v).ok()),
-            hypervisor: i
-                .hypervisor()
-                .map(|h| Hypervisor::parse(h.as_str()))
-                .unwrap_or(Hypervisor::Unknown),
-            bare_metal: i.bare_metal().unwrap_or(false),
-            network_cards: u(ni.maximum_network_cards()).max(1),
-            default_card_max_enis: u(default_card),
-            max_enis_total: u(ni.maximum_network_interfaces()),
-            ipv4_per_eni: u(ni.ipv4_addresses_per_interface()),
-            // DescribeInstanceTypes does not say whether a type can have a trunk ENI.
-            trunking_compatible: None,
+            v_cpu_info: u(i.v_cpu_info().and_then(|v| v.default_v_cpus()))
+                .map(|default_v_cpus| VCpuInfo { default_v_cpus }),
+            hypervisor: i.hypervisor().map(|h| h.as_str().to_string()),
+            bare_metal: i.bare_metal(),
+            network_info: NetworkInfo {
+                maximum_network_interfaces: u(ni.maximum_network_interfaces()).unwrap_or(0),
+                ipv4_addresses_per_interface: u(ni.ipv4_addresses_per_interface()).unwrap_or(0),
+                maximum_network_cards: u(ni.maximum_network_cards()),
+                default_network_card_index: u(ni.default_network_card_index()),
+                network_cards: ni
+                    .network_cards()
+                    .iter()
+                    .filter_map(|c| {
+                        Some(NetworkCard {
+                            network_card_index: u(c.network_card_index())?,
+                            maximum_network_interfaces: u(c.maximum_network_interfaces())?,
+                        })
+                    })
+                    .collect(),
+            },
         })
     }
 
-    pub(crate) fn subnet(s: &Subnet) -> Option<SubnetState> {
-        Some(SubnetState {
-            id: s.subnet_id()?.to_string(),
-            zone: s.availability_zone().map(str::to_string),
-            cidr: s.cidr_block().and_then(|c| parse_cidr(c).ok()),
-            available_ips: u64::from(u(s.available_ip_address_count())),
-            tags: s
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-                .collect(),
+    /// `None` without an id or a count (a subnet the view cannot use).
+    pub(crate) fn subnet(s: &t::Subnet) -> Option<Subnet> {
+        Some(Subnet {
+            subnet_id: s.subnet_id()?.to_string(),
+            availability_zone: s.availability_zone().map(str::to_string),
+            cidr_block: s.cidr_block().map(str::to_string),
+            available_ip_address_count: u64::from(u(s.available_ip_address_count())?),
+            vpc_id: s.vpc_id().map(str::to_string),
+            tags: tags(s.tags()),
         })
     }
 
-    pub(crate) fn network_interface(n: &NetworkInterface) -> Option<NetworkInterfaceState> {
-        let tag = |k: &str| {
-            n.tag_set()
-                .iter()
-                .rev()
-                .find(|t| t.key() == Some(k))
-                .map(|t| t.value().unwrap_or("").to_string())
-        };
-        Some(NetworkInterfaceState {
-            kind: EniKind::parse(n.interface_type().map(|t| t.as_str()).unwrap_or("")),
-            network_card_index: n
-                .attachment()
-                .and_then(|a| a.network_card_index())
-                .and_then(|i| u32::try_from(i).ok())
-                .unwrap_or(0),
-            primary: n.attachment().and_then(|a| a.device_index()) == Some(0),
-            no_manage_tag: tag(super::TAG_NO_MANAGE),
-            created_by_instance_tag: tag(super::TAG_INSTANCE_ID),
-            id: n.network_interface_id()?.to_string(),
+    pub(crate) fn network_interface(n: &t::NetworkInterface) -> Option<NetworkInterface> {
+        Some(NetworkInterface {
+            network_interface_id: n.network_interface_id()?.to_string(),
             subnet_id: n.subnet_id().map(str::to_string),
-            instance_id: n
-                .attachment()
-                .and_then(|a| a.instance_id())
-                .map(str::to_string),
-            private_ips: n
+            attachment: n.attachment().map(|a| Attachment {
+                instance_id: a.instance_id().map(str::to_string),
+                network_card_index: u(a.network_card_index()),
+                device_index: u(a.device_index()),
+            }),
+            private_ip_addresses: n
                 .private_ip_addresses()
                 .iter()
-                .filter_map(|p| p.private_ip_address()?.parse().ok())
+                .filter_map(|p| {
+                    Some(PrivateIp {
+                        private_ip_address: p.private_ip_address()?.to_string(),
+                    })
+                })
                 .collect(),
-            prefixes: n
+            ipv4_prefixes: n
                 .ipv4_prefixes()
                 .iter()
-                .filter_map(|p| parse_cidr(p.ipv4_prefix()?).ok())
+                .filter_map(|p| {
+                    Some(Ipv4Prefix {
+                        ipv4_prefix: p.ipv4_prefix()?.to_string(),
+                    })
+                })
                 .collect(),
+            interface_type: n.interface_type().map(|t| t.as_str().to_string()),
+            tag_set: tags(n.tag_set()),
         })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// What the SDK hands the collector converts to the wire type the
+        /// bundle holds, and that wire type survives a JSON round trip: so
+        /// a capture diagnoses as the live view did.
+        #[test]
+        fn sdk_objects_become_the_bundle_wire_types() {
+            let eni = t::NetworkInterface::builder()
+                .network_interface_id("eni-1")
+                .subnet_id("subnet-1")
+                .interface_type(t::NetworkInterfaceType::Interface)
+                .attachment(
+                    t::NetworkInterfaceAttachment::builder()
+                        .instance_id("i-0abc")
+                        .device_index(0)
+                        .network_card_index(1)
+                        .build(),
+                )
+                .private_ip_addresses(
+                    t::NetworkInterfacePrivateIpAddress::builder()
+                        .private_ip_address("10.0.0.5")
+                        .build(),
+                )
+                .ipv4_prefixes(
+                    t::Ipv4PrefixSpecification::builder()
+                        .ipv4_prefix("10.0.1.0/28")
+                        .build(),
+                )
+                .tag_set(
+                    t::Tag::builder()
+                        .key("node.k8s.amazonaws.com/no_manage")
+                        .value("true")
+                        .build(),
+                )
+                .build();
+            let wire = network_interface(&eni).unwrap();
+            let st = wire.to_state().unwrap();
+            assert_eq!(st.network_card_index, 1);
+            assert!(st.primary);
+            assert_eq!(st.no_manage_tag.as_deref(), Some("true"));
+            assert_eq!(st.prefixes, vec![("10.0.1.0".parse().unwrap(), 28)]);
+            let back: NetworkInterface =
+                serde_json::from_value(serde_json::to_value(&wire).unwrap()).unwrap();
+            assert_eq!(back, wire);
+
+            let sn = t::Subnet::builder()
+                .subnet_id("subnet-1")
+                .availability_zone("us-west-2a")
+                .cidr_block("10.0.0.0/24")
+                .available_ip_address_count(17)
+                .vpc_id("vpc-1")
+                .tags(
+                    t::Tag::builder()
+                        .key("kubernetes.io/role/cni")
+                        .value("1")
+                        .build(),
+                )
+                .build();
+            let wire = subnet(&sn).unwrap();
+            assert_eq!(wire.to_state().unwrap().available_ips, 17);
+            let back: Subnet =
+                serde_json::from_value(serde_json::to_value(&wire).unwrap()).unwrap();
+            assert_eq!(back, wire);
+            // No count: not a subnet the view can use (never 0).
+            let no_count = t::Subnet::builder().subnet_id("subnet-2").build();
+            assert!(subnet(&no_count).is_none());
+
+            let it = t::InstanceTypeInfo::builder()
+                .instance_type(t::InstanceType::M5Large)
+                .v_cpu_info(t::VCpuInfo::builder().default_v_cpus(2).build())
+                .network_info(
+                    t::NetworkInfo::builder()
+                        .maximum_network_interfaces(3)
+                        .ipv4_addresses_per_interface(10)
+                        .build(),
+                )
+                .build();
+            let wire = instance_type(&it).unwrap();
+            let l = wire.to_limits();
+            assert_eq!(
+                (
+                    l.vcpus,
+                    l.default_card_max_enis,
+                    l.ipv4_per_eni,
+                    l.network_cards
+                ),
+                (Some(2), 3, 10, 1)
+            );
+            let back: InstanceTypeInfo =
+                serde_json::from_value(serde_json::to_value(&wire).unwrap()).unwrap();
+            assert_eq!(back, wire);
+        }
     }
 }

@@ -43,6 +43,17 @@ pub(crate) fn de_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp
     }
 }
 
+/// serde helper: the inverse of [`de_opt`], RFC 3339 as kubectl prints it.
+pub(crate) fn ser_opt<S: serde::Serializer>(
+    t: &Option<Timestamp>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&t.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

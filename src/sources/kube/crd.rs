@@ -3,13 +3,21 @@
 use super::*;
 // ---------- Karpenter and VPC CNI CRDs ----------
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 pub(crate) struct KNodeClaim {
     #[serde(deserialize_with = "meta_min")]
     pub(crate) metadata: ObjectMeta,
-    #[serde(default, deserialize_with = "nodeclaim_spec")]
+    #[serde(
+        default,
+        deserialize_with = "nodeclaim_spec",
+        serialize_with = "nodeclaim_spec_wire"
+    )]
     pub(crate) spec: KNodeClaimSpec,
-    #[serde(default, deserialize_with = "nodeclaim_status")]
+    #[serde(
+        default,
+        deserialize_with = "nodeclaim_status",
+        serialize_with = "nodeclaim_status_wire"
+    )]
     pub(crate) status: KNodeClaimStatus,
 }
 
@@ -52,6 +60,14 @@ pub(super) fn nodeclaim_status<'de, D: Deserializer<'de>>(
     })
 }
 
+fn nodeclaim_spec_wire<S: Serializer>(v: &KNodeClaimSpec, s: S) -> Result<S::Ok, S::Error> {
+    serde_json::json!({"nodeClassRef": {"name": v.node_class}}).serialize(s)
+}
+
+fn nodeclaim_status_wire<S: Serializer>(v: &KNodeClaimStatus, s: S) -> Result<S::Ok, S::Error> {
+    serde_json::json!({"nodeName": v.node_name, "capacity": {"pods": v.capacity_pods}}).serialize(s)
+}
+
 impl KNodeClaim {
     pub(crate) fn to_state(&self) -> NodeClaimState {
         NodeClaimState {
@@ -63,7 +79,7 @@ impl KNodeClaim {
     }
 }
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 pub(crate) struct KNodeClass {
     #[serde(deserialize_with = "meta_min")]
     pub(crate) metadata: ObjectMeta,
@@ -167,7 +183,7 @@ impl KNodeClass {
     }
 }
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 pub(crate) struct KEniConfig {
     #[serde(deserialize_with = "meta_min")]
     pub(crate) metadata: ObjectMeta,
@@ -189,7 +205,7 @@ impl KEniConfig {
 }
 
 /// NodePools carry nothing the view uses yet; read to validate the file.
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 pub(crate) struct KNodePool {
     #[serde(deserialize_with = "meta_min")]
     pub(crate) metadata: ObjectMeta,

@@ -2,7 +2,7 @@
 
 use super::*;
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct KEnv {
     pub(crate) name: String,
@@ -14,20 +14,29 @@ pub(crate) struct KEnv {
 
 /// `valueFrom`: only a ConfigMap key is kept; a Secret's name and key are
 /// not even stored.
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct KEnvSource {
     #[serde(default)]
     pub(crate) config_map_key_ref: Option<KKeySelector>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "present")]
     pub(crate) secret_key_ref: Option<IgnoredAny>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "present")]
     pub(crate) field_ref: Option<IgnoredAny>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "present")]
     pub(crate) resource_field_ref: Option<IgnoredAny>,
 }
 
-#[derive(Deserialize, Clone, Debug)]
+/// A source that is only known to be there is written back as `{}`
+/// (what it named was never stored).
+fn present<S: Serializer>(v: &Option<IgnoredAny>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => serde_json::Map::new().serialize(s),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug)]
 pub(crate) struct KKeySelector {
     #[serde(default)]
     pub(crate) name: String,
@@ -38,7 +47,7 @@ pub(crate) struct KKeySelector {
 }
 
 /// `envFrom[]`.
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct KEnvFrom {
     #[serde(default)]
@@ -50,13 +59,13 @@ pub(crate) struct KEnvFrom {
     pub(crate) secret_ref: Option<KOptional>,
 }
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 pub(crate) struct KOptional {
     #[serde(default)]
     pub(crate) optional: Option<bool>,
 }
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 pub(crate) struct KNameRef {
     #[serde(default)]
     pub(crate) name: String,
@@ -95,7 +104,7 @@ impl KEnv {
     }
 }
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 pub(crate) struct KContainer {
     pub(crate) name: String,
     #[serde(default)]
@@ -110,7 +119,7 @@ pub(crate) struct KContainer {
     pub(crate) ports: Vec<KPort>,
 }
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct KPort {
     #[serde(default)]

@@ -3,7 +3,7 @@
 use super::*;
 // ---------- Events ----------
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct KEvent {
     #[serde(deserialize_with = "meta_min", default)]
@@ -18,15 +18,23 @@ pub(crate) struct KEvent {
     pub(crate) source: Option<KEventSource>,
     #[serde(default)]
     pub(crate) reporting_instance: Option<String>,
-    #[serde(default, deserialize_with = "crate::sources::time::de_opt")]
+    #[serde(
+        default,
+        deserialize_with = "crate::sources::time::de_opt",
+        serialize_with = "crate::sources::time::ser_opt"
+    )]
     pub(crate) last_timestamp: Option<jiff::Timestamp>,
-    #[serde(default, deserialize_with = "crate::sources::time::de_opt")]
+    #[serde(
+        default,
+        deserialize_with = "crate::sources::time::de_opt",
+        serialize_with = "crate::sources::time::ser_opt"
+    )]
     pub(crate) event_time: Option<jiff::Timestamp>,
     #[serde(default)]
     pub(crate) count: Option<u32>,
 }
 
-#[derive(Deserialize, Default, Clone, Debug)]
+#[derive(Deserialize, Serialize, Default, Clone, Debug)]
 pub(crate) struct KObjectRef {
     #[serde(default)]
     pub(crate) kind: Option<String>,
@@ -38,7 +46,7 @@ pub(crate) struct KObjectRef {
     pub(crate) uid: Option<String>,
 }
 
-#[derive(Deserialize, Default, Clone, Debug)]
+#[derive(Deserialize, Serialize, Default, Clone, Debug)]
 pub(crate) struct KEventSource {
     #[serde(default)]
     pub(crate) host: Option<String>,

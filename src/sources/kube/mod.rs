@@ -14,7 +14,7 @@ use crate::model::state::*;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
@@ -163,12 +163,12 @@ macro_rules! slim_resource {
 // ---------- kube::Resource for the slim types ----------
 
 /// The aws-node DaemonSet, watched by name.
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(transparent)]
 pub(crate) struct KDaemonSet(pub KWorkload);
 
 /// Deployments, watched by the Karpenter label.
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(transparent)]
 pub(crate) struct KDeployment(pub KWorkload);
 

@@ -98,6 +98,41 @@ impl From<KNodeWire> for KNode {
     }
 }
 
+/// The node as the API would return it, with only the fields kept (the
+/// inverse of the `KNodeWire` conversion; `capture` writes it).
+impl Serialize for KNode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let map = |m: &CompactMap| -> serde_json::Map<String, Value> {
+            m.iter()
+                .map(|(k, v)| (k.to_string(), Value::from(v)))
+                .collect()
+        };
+        let mut meta = serde_json::to_value(&self.metadata).map_err(serde::ser::Error::custom)?;
+        if let Value::Object(m) = &mut meta {
+            m.insert("labels".into(), Value::Object(map(&self.labels)));
+            m.insert("annotations".into(), Value::Object(map(&self.annotations)));
+        }
+        let mut spec = serde_json::Map::new();
+        if let Some(p) = &self.provider_id {
+            spec.insert("providerID".into(), Value::from(&**p));
+        }
+        if self.unschedulable {
+            spec.insert("unschedulable".into(), Value::from(true));
+        }
+        let mut status = serde_json::Map::new();
+        if let Some(p) = &self.capacity_pods {
+            status.insert("capacity".into(), serde_json::json!({ "pods": &**p }));
+        }
+        if let Some(ip) = &self.internal_ip {
+            status.insert(
+                "addresses".into(),
+                serde_json::json!([{ "type": "InternalIP", "address": &**ip }]),
+            );
+        }
+        serde_json::json!({ "metadata": meta, "spec": spec, "status": status }).serialize(s)
+    }
+}
+
 /// A string map in two heap blocks: keys and values back to back in one
 /// string, and where each ends. As a `BTreeMap<String, String>`, a node's
 /// 25 labels and annotations are ~50 blocks plus tree nodes.

@@ -3,7 +3,7 @@
 use super::*;
 // ---------- Pod ----------
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 pub(crate) struct KPod {
     #[serde(deserialize_with = "meta_labels")]
     pub(crate) metadata: ObjectMeta,
@@ -13,7 +13,7 @@ pub(crate) struct KPod {
     pub(crate) status: KPodStatus,
 }
 
-#[derive(Deserialize, Default, Clone, Debug)]
+#[derive(Deserialize, Serialize, Default, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct KPodSpec {
     #[serde(default)]
@@ -24,7 +24,7 @@ pub(crate) struct KPodSpec {
     pub(crate) containers: Vec<KContainer>,
 }
 
-#[derive(Deserialize, Default, Clone, Debug)]
+#[derive(Deserialize, Serialize, Default, Clone, Debug)]
 pub(crate) struct KPodStatus {
     #[serde(default)]
     pub(crate) phase: Option<String>,
@@ -34,7 +34,7 @@ pub(crate) struct KPodStatus {
 
 /// A pod without its containers: what the all-pods watch keeps (150,000
 /// pods must fit comfortably, so no env, no labels, no annotations).
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 pub struct KPodSlim {
     #[serde(deserialize_with = "meta_min")]
     pub(crate) metadata: ObjectMeta,
@@ -44,7 +44,7 @@ pub struct KPodSlim {
     pub(crate) status: KPodStatus,
 }
 
-#[derive(Deserialize, Default, Clone, Debug)]
+#[derive(Deserialize, Serialize, Default, Clone, Debug)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct KPodSpecSlim {
     #[serde(default)]
@@ -170,13 +170,6 @@ pub(crate) struct AgentEndpoint {
 pub const AGENT_SELECTOR: &str =
     "app.kubernetes.io/name=eks-ipam-exporter,app.kubernetes.io/component=node";
 
-/// Whether a pod's labels match [`AGENT_SELECTOR`].
-pub(crate) fn is_agent_pod(labels: Option<&BTreeMap<String, String>>) -> bool {
-    AGENT_SELECTOR.split(',').all(|kv| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        labels.and_then(|l| l.get(k)).map(String::as_str) == Some(v)
-    })
-}
 /// Port name of the node agent's HTTP endpoint.
 pub const AGENT_PORT_NAME: &str = "http-metrics";
 

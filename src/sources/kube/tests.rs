@@ -430,3 +430,99 @@ fn node_class_max_pods_int_or_expression() {
     assert!(nc(serde_json::json!({"maxPods": -1})).is_err());
     assert!(nc(serde_json::json!({"maxPods": [1]})).is_err());
 }
+
+/// `capture` writes the slim types back (serde `Serialize`, or by hand for
+/// nodes and NodeClaims); reading what it wrote must give the same object,
+/// for every object of every bundle in the repository.
+#[test]
+fn every_slim_type_reads_back_what_it_writes() {
+    fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug>(
+        file: &std::path::Path,
+    ) -> usize {
+        let text = std::fs::read_to_string(file).unwrap();
+        let list: Value = serde_json::from_str(&text).unwrap();
+        let items = list["items"].as_array().unwrap();
+        for item in items {
+            let once: T = serde_json::from_value(item.clone()).unwrap();
+            let written = serde_json::to_value(&once).unwrap();
+            let twice: T = serde_json::from_value(written.clone())
+                .unwrap_or_else(|e| panic!("{}: {e}: {written}", file.display()));
+            assert_eq!(
+                format!("{once:?}"),
+                format!("{twice:?}"),
+                "{} wrote {written}",
+                file.display()
+            );
+        }
+        items.len()
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs: Vec<_> = std::fs::read_dir(root.join("tests/bundles"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.push(root.join("bundles/demo"));
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for dir in dirs {
+        for (name, n) in [
+            (
+                "nodes.json",
+                round_trip::<KNode> as fn(&std::path::Path) -> usize,
+            ),
+            ("pods.json", round_trip::<KPod>),
+            ("pods.json", round_trip::<KPodSlim>),
+            ("daemonsets.json", round_trip::<KDaemonSet>),
+            ("deployments.json", round_trip::<KDeployment>),
+            ("events.json", round_trip::<KEvent>),
+            ("nodeclaims.json", round_trip::<KNodeClaim>),
+            ("ec2nodeclasses.json", round_trip::<KNodeClass>),
+            ("eniconfigs.json", round_trip::<KEniConfig>),
+            ("configmaps.json", round_trip::<KConfigMap>),
+        ] {
+            let file = dir.join("kubernetes").join(name);
+            if file.is_file() {
+                *seen.entry(name).or_default() += n(&file);
+            }
+        }
+    }
+    for name in [
+        "nodes.json",
+        "pods.json",
+        "daemonsets.json",
+        "events.json",
+        "nodeclaims.json",
+    ] {
+        assert!(
+            seen.get(name).copied().unwrap_or(0) > 0,
+            "no {name} objects checked: {seen:?}"
+        );
+    }
+}
+
+/// A Secret reference is written back as a bare `{}`: it stays "unread",
+/// and what it named was never stored, so it cannot leak into a bundle.
+#[test]
+fn secret_references_are_written_without_what_they_name() {
+    let pod: KPod = serde_json::from_str(
+        r#"{"metadata":{"name":"aws-node-1","namespace":"kube-system","labels":{"k8s-app":"aws-node"}},
+            "spec":{"nodeName":"n1","containers":[{"name":"aws-node","env":[
+              {"name":"WARM_IP_TARGET","valueFrom":{"secretKeyRef":{"name":"s3cr3t-name","key":"k3y"}}}],
+              "envFrom":[{"secretRef":{"name":"other-s3cr3t"}}]}]}}"#,
+    )
+    .unwrap();
+    let text = serde_json::to_string(&pod).unwrap();
+    assert!(!text.contains("s3cr3t") && !text.contains("k3y"), "{text}");
+    let back: KPod = serde_json::from_str(&text).unwrap();
+    let env = back.aws_node_env().expect("aws-node env");
+    let unread = env
+        .env
+        .iter()
+        .find(|v| v.name == "WARM_IP_TARGET")
+        .map(|v| v.value.clone());
+    assert_eq!(
+        unread,
+        Some(crate::model::env::EnvValue::Unread("secretKeyRef")),
+        "{text}"
+    );
+}

@@ -5,7 +5,7 @@ use super::*;
 
 /// A ConfigMap named by a setting: `data` only (`binaryData` is not what
 /// the kubelet reads for env).
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 pub(crate) struct KConfigMap {
     pub(crate) metadata: ObjectMeta,
     #[serde(default)]
@@ -24,32 +24,32 @@ impl KConfigMap {
 
 // ---------- DaemonSet / Deployment ----------
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 pub struct KWorkload {
     #[serde(deserialize_with = "meta_labels")]
     pub(crate) metadata: ObjectMeta,
     pub(crate) spec: KWorkloadSpec,
 }
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 pub(crate) struct KWorkloadSpec {
     pub(crate) template: KTemplate,
 }
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 pub(crate) struct KTemplate {
     #[serde(default)]
     pub(crate) metadata: Option<KTemplateMeta>,
     pub(crate) spec: KTemplateSpec,
 }
 
-#[derive(Deserialize, Default, Clone, Debug)]
+#[derive(Deserialize, Serialize, Default, Clone, Debug)]
 pub(crate) struct KTemplateMeta {
     #[serde(default)]
     pub(crate) labels: BTreeMap<String, String>,
 }
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 pub(crate) struct KTemplateSpec {
     #[serde(default)]
     pub(crate) containers: Vec<KContainer>,
