@@ -334,6 +334,12 @@ def overview_dashboard():
                    "Free IPs summed per availability zone and subnet role (eks_ipam:zone_available_ips:sum). A zone "
                    "running dry blocks pods on every node in it even when other zones have room.",
                    [target("eks_ipam:zone_available_ips:sum", "{{availability_zone}} ({{role}})")], "short", minv=0),
+        timeseries("Pod-IP headroom by zone (candidate subnets)",
+                   "Free IPs over the subnets ipamd can create the zone's nodes' next ENIs in "
+                   "(eks_ipam_zone_pod_ips_available): with enhanced subnet discovery the node subnets plus subnets "
+                   "tagged kubernetes.io/role/cni, under custom networking the ENIConfig subnets. This, not one full "
+                   "subnet, is what pods depend on when a zone has several candidates (EksIpamZonePodIpsLow/Exhausted).",
+                   [target("eks_ipam_zone_pod_ips_available", "{{availability_zone}}")], "short", minv=0),
         bargauge("Subnet headroom",
                  "Free fraction of each subnet, fullest first (eks_ipam:subnet_available_ips:ratio).",
                  [target("sort(eks_ipam:subnet_available_ips:ratio)", "{{subnet_id}} {{availability_zone}} ({{role}})",

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Notify;
 
 const MAX_POOL_BODY: usize = 8 * 1024 * 1024;
@@ -118,89 +118,103 @@ impl AgentsCollector {
             while !kube.agent_pods_synced() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            let keep = opts.keep_for_capture;
-            loop {
-                let started = Instant::now();
-                let endpoints = kube.agent_endpoints();
-                let mut kept = Kept::default();
-                // Each reply is parsed and its raw payload dropped as it
-                // arrives: collecting the replies first held every node's raw
-                // JSON at once (60+ MB at 5,000 nodes).
-                let mut fresh = BTreeMap::new();
-                let mut failed = 0usize;
-                let asked = endpoints.len();
-                let mut replies = futures::stream::iter(endpoints)
-                    .map(|ep| {
-                        let client = client.clone();
-                        async move {
-                            let r = pull(&client, &ep.address, opts.timeout).await.map(
-                                |AgentReading {
-                                     state,
-                                     mut snapshot,
-                                 }| {
-                                    let snapshot = keep.then(|| {
-                                        if state.pool.is_none() {
-                                            snapshot.enis = None;
-                                        }
-                                        if state.metrics.is_none() {
-                                            snapshot.metrics = None;
-                                        }
-                                        snapshot
-                                    });
-                                    (state, snapshot)
-                                },
-                            );
-                            (ep.node, r)
-                        }
-                    })
-                    .buffer_unordered(opts.concurrency.max(1));
-                while let Some((node, r)) = replies.next().await {
-                    match r {
-                        Ok((state, snapshot)) => {
-                            if let Some(snap) = snapshot {
-                                kept.snapshots.insert(node.clone(), snap);
-                            }
-                            // An unchanged pool keeps its old allocation: most
-                            // pools do not change between rounds, and
-                            // re-allocating 5,000 long-lived pools amid the
-                            // round's short-lived reply buffers fragments the heap.
-                            let kept = this
-                                .readings
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .get(&node)
-                                .filter(|old| ***old == state)
-                                .cloned();
-                            fresh.insert(node, kept.unwrap_or_else(|| Arc::new(state)));
-                        }
-                        Err(e) => {
-                            if keep {
-                                kept.failed.insert(node.clone(), e.kind());
-                            }
-                            failed += 1;
-                            health.count("ipamd", e.kind());
-                            tracing::debug!(%node, kind = e.kind(), "node agent not readable");
-                        }
-                    }
-                }
-                let took = started.elapsed();
-                if failed > 0 && fresh.is_empty() && asked > 0 {
-                    health.failure("ipamd", "all_agents_failed", took);
-                } else {
-                    health.success("ipamd", took);
-                }
-                *this.readings.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
-                if let Some(k) = &this.kept {
-                    *k.lock().unwrap_or_else(|p| p.into_inner()) = kept;
-                }
-                crate::memory::release_free_pages();
+            super::run_poller(
+                "ipamd",
+                opts.interval,
+                health.clone(),
+                changed,
+                "keeping nothing: the unreadable nodes' pools are unknown",
+                || this.round(&client, &kube, &opts, &health),
                 // One full round done (possibly with zero agents): readings are now known.
-                this.synced.store(true, Ordering::SeqCst);
-                changed.notify_one();
-                tokio::time::sleep(opts.interval).await;
-            }
+                |_| this.synced.store(true, Ordering::SeqCst),
+            )
+            .await
         });
         me
+    }
+
+    /// Reads every agent once. Fails only when every agent asked failed.
+    async fn round(
+        &self,
+        client: &HttpClient,
+        kube: &KubeCollector,
+        opts: &AgentsOptions,
+        health: &Health,
+    ) -> Result<(), &'static str> {
+        let keep = opts.keep_for_capture;
+        let endpoints = kube.agent_endpoints();
+        let mut kept = Kept::default();
+        // Each reply is parsed and its raw payload dropped as it
+        // arrives: collecting the replies first held every node's raw
+        // JSON at once (60+ MB at 5,000 nodes).
+        let mut fresh = BTreeMap::new();
+        let mut failed = 0usize;
+        let asked = endpoints.len();
+        let mut replies = futures::stream::iter(endpoints)
+            .map(|ep| {
+                let client = client.clone();
+                async move {
+                    let r = pull(&client, &ep.address, opts.timeout).await.map(
+                        |AgentReading {
+                             state,
+                             mut snapshot,
+                         }| {
+                            let snapshot = keep.then(|| {
+                                if state.pool.is_none() {
+                                    snapshot.enis = None;
+                                }
+                                if state.metrics.is_none() {
+                                    snapshot.metrics = None;
+                                }
+                                snapshot
+                            });
+                            (state, snapshot)
+                        },
+                    );
+                    (ep.node, r)
+                }
+            })
+            .buffer_unordered(opts.concurrency.max(1));
+        while let Some((node, r)) = replies.next().await {
+            match r {
+                Ok((state, snapshot)) => {
+                    if let Some(snap) = snapshot {
+                        kept.snapshots.insert(node.clone(), snap);
+                    }
+                    // An unchanged pool keeps its old allocation: most
+                    // pools do not change between rounds, and
+                    // re-allocating 5,000 long-lived pools amid the
+                    // round's short-lived reply buffers fragments the heap.
+                    let unchanged = self
+                        .readings
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(&node)
+                        .filter(|old| ***old == state)
+                        .cloned();
+                    fresh.insert(node, unchanged.unwrap_or_else(|| Arc::new(state)));
+                }
+                Err(e) => {
+                    if keep {
+                        kept.failed.insert(node.clone(), e.kind());
+                    }
+                    failed += 1;
+                    health.count("ipamd", e.kind());
+                    tracing::debug!(%node, kind = e.kind(), "node agent not readable");
+                }
+            }
+        }
+        let all_failed = failed > 0 && fresh.is_empty() && asked > 0;
+        *self.readings.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+        if let Some(k) = &self.kept {
+            *k.lock().unwrap_or_else(|p| p.into_inner()) = kept;
+        }
+        crate::memory::release_free_pages();
+        if all_failed {
+            Err("all_agents_failed")
+        } else {
+            Ok(())
+        }
     }
 }
 

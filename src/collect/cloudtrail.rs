@@ -91,19 +91,17 @@ impl CloudTrailCollector {
         let this = me.clone();
         tokio::spawn(async move {
             let limiter = RateLimiter::with_burst(opts.max_rps, POLLED.len() as u32);
-            loop {
-                let started = Instant::now();
-                let result = this.round(&client, &opts, &limiter, &health).await;
-                super::report_round(
-                    &health,
-                    &changed,
-                    "cloudtrail",
-                    started.elapsed(),
-                    result,
-                    "keeping the previous calls",
-                );
-                tokio::time::sleep(opts.poll_interval).await;
-            }
+            let (health, interval) = (health.clone(), opts.poll_interval);
+            super::run_poller(
+                "cloudtrail",
+                interval,
+                health.clone(),
+                changed,
+                "keeping the previous calls",
+                || this.round(&client, &opts, &limiter, &health),
+                |_| {},
+            )
+            .await
         });
         me
     }

@@ -110,25 +110,21 @@ impl Ec2Collector {
             {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            loop {
-                let started = Instant::now();
-                let result = this
-                    .round(&client, &kube, &agents, &opts, &budget, &health)
-                    .await;
-                let on_failure =
-                    "keeping the previous data (instance limits fall back to the embedded table)";
-                if super::report_round(
-                    &health,
-                    &changed,
-                    "ec2",
-                    started.elapsed(),
-                    result,
-                    on_failure,
-                ) {
-                    this.synced.store(true, Ordering::SeqCst);
-                }
-                tokio::time::sleep(opts.interval).await;
-            }
+            let (health, interval) = (health.clone(), opts.interval);
+            super::run_poller(
+                "ec2",
+                interval,
+                health.clone(),
+                changed,
+                "keeping the previous data (instance limits fall back to the embedded table)",
+                || this.round(&client, &kube, &agents, &opts, &budget, &health),
+                |ok| {
+                    if ok {
+                        this.synced.store(true, Ordering::SeqCst);
+                    }
+                },
+            )
+            .await
         });
         me
     }
@@ -195,30 +191,84 @@ impl Ec2Collector {
             }
         }
 
-        // Subnets: by id, as a filter so a deleted subnet is no error.
+        // Subnets: by id, as a filter so a deleted subnet is no error; then,
+        // with subnet discovery, every subnet of those VPCs tagged
+        // `kubernetes.io/role/cni` (any value: `0` excludes, and the
+        // analysis must see it). ipamd asks for its VPC and zone
+        // (`GetVpcSubnets`, pkg/awsutils/awsutils.go); one query per batch
+        // of VPCs serves every zone.
         let ids: Vec<String> = subnet_ids.into_iter().collect();
+        let mut by_id: BTreeMap<String, (SubnetState, wire::Subnet)> = BTreeMap::new();
+        let mut queries: Vec<Vec<Filter>> = ids
+            .chunks(BATCH)
+            .map(|b| vec![filter("subnet-id", b)])
+            .collect();
+        let mut tagged_asked = !wanted.tagged_subnets;
+        while let Some(q) = queries.pop() {
+            let mut token = None;
+            loop {
+                budget.acquire().await;
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                health.request("ec2");
+                let resp = client
+                    .describe_subnets()
+                    .set_filters(Some(q.clone()))
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| super::aws_error_kind(&e))?;
+                for sn in resp.subnets().iter().filter_map(sdk::subnet) {
+                    match sn.to_state() {
+                        Ok(st) => {
+                            by_id.insert(st.id.clone(), (st, sn));
+                        }
+                        Err(e) => invalid(health, &e),
+                    }
+                }
+                token = resp
+                    .next_token()
+                    .map(str::to_string)
+                    .filter(|t| !t.is_empty());
+                if token.is_none() {
+                    break;
+                }
+            }
+            if queries.is_empty() && !tagged_asked {
+                tagged_asked = true;
+                let vpcs: Vec<String> = by_id
+                    .values()
+                    .filter_map(|(st, _)| st.vpc_id.clone())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                queries.extend(vpcs.chunks(BATCH).map(|b| {
+                    vec![
+                        filter("vpc-id", b),
+                        filter("tag-key", &[crate::model::discovery::CNI_TAG.to_string()]),
+                    ]
+                }));
+            }
+        }
+        // In prefix mode the free-/28 count needs every ENI of every
+        // subnet new prefixes may come from: the candidates too.
+        let prefix_subnets: Vec<String> = by_id
+            .values()
+            .filter(|(st, _)| {
+                ids.contains(&st.id)
+                    || st
+                        .tags
+                        .get(crate::model::discovery::CNI_TAG)
+                        .map(String::as_str)
+                        != Some("0")
+            })
+            .map(|(st, _)| st.id.clone())
+            .collect();
         let mut subnets = Vec::new();
         let mut kept = Wire::default();
-        for batch in ids.chunks(BATCH) {
-            budget.acquire().await;
-            self.requests.fetch_add(1, Ordering::Relaxed);
-            health.request("ec2");
-            let resp = client
-                .describe_subnets()
-                .filters(filter("subnet-id", batch))
-                .send()
-                .await
-                .map_err(|e| super::aws_error_kind(&e))?;
-            for sn in resp.subnets().iter().filter_map(sdk::subnet) {
-                match sn.to_state() {
-                    Ok(st) => {
-                        subnets.push(st);
-                        if self.keep_for_capture {
-                            kept.subnets.push(sn);
-                        }
-                    }
-                    Err(e) => invalid(health, &e),
-                }
+        for (st, sn) in by_id.into_values() {
+            subnets.push(st);
+            if self.keep_for_capture {
+                kept.subnets.push(sn);
             }
         }
 
@@ -232,7 +282,7 @@ impl Ec2Collector {
             .map(|b| filter("attachment.instance-id", b))
             .collect();
         if wanted.prefix_mode {
-            queries.extend(ids.chunks(BATCH).map(|b| filter("subnet-id", b)));
+            queries.extend(prefix_subnets.chunks(BATCH).map(|b| filter("subnet-id", b)));
         }
         for f in queries {
             let mut token = None;

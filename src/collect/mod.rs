@@ -166,6 +166,38 @@ pub(crate) fn report_round(
     ok
 }
 
+/// Runs `round` for ever, `interval` apart: each round is recorded in
+/// `health` and wakes the rebuild loop ([`report_round`]); `after` gets
+/// whether it succeeded. The one loop of the EC2, CloudTrail and node-agent
+/// pollers.
+pub(crate) async fn run_poller<F, Fut>(
+    collector: &'static str,
+    interval: Duration,
+    health: Arc<Health>,
+    changed: Arc<Notify>,
+    on_failure: &'static str,
+    mut round: F,
+    after: impl Fn(bool),
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), &'static str>>,
+{
+    loop {
+        let started = Instant::now();
+        let result = round().await;
+        let ok = report_round(
+            &health,
+            &changed,
+            collector,
+            started.elapsed(),
+            result,
+            on_failure,
+        );
+        after(ok);
+        tokio::time::sleep(interval).await;
+    }
+}
+
 /// Something that contributes its slice of the state.
 pub(crate) trait Source: Send + Sync {
     fn fill(&self, state: &mut ClusterState);

@@ -24,6 +24,8 @@ pub(crate) struct Analysis {
     pub(crate) nodes: Vec<NodeAnalysis>,
     /// Sorted by id.
     pub(crate) subnets: Vec<SubnetAnalysis>,
+    /// Zones with known ENI subnet candidates, sorted by name.
+    pub(crate) zones: Vec<ZoneAnalysis>,
     pub(crate) api_calls: Vec<ApiCallCount>,
     /// The Karpenter controller, when known and installed.
     pub(crate) karpenter: Option<KarpenterAnalysis>,
@@ -157,6 +159,12 @@ pub(crate) struct NodeAnalysis {
     pub(crate) warm_eni_target: Option<u32>,
     pub(crate) warm_prefix_target: Option<u32>,
     pub(crate) eni_config: Option<String>,
+    /// Subnet of the node's primary ENI (ipamd's pool, else EC2).
+    pub(crate) subnet_id: Option<String>,
+    /// Where ipamd can create the node's next ENI, most free IPs first
+    /// (see [`super::discovery`]); `None` when unknown, or not an IPv4
+    /// ipamd node.
+    pub(crate) eni_subnet_candidates: Option<Vec<String>>,
     /// IPs ipamd can hand to pods under the node's settings.
     pub(crate) pod_ip_capacity: Option<u32>,
     /// pod_ip_capacity + the 2 host-network pods the formulas assume.
@@ -202,11 +210,58 @@ impl SubnetRole {
     }
 }
 
+/// What the VPC CNI uses a subnet for (design.md section 8: one value per
+/// subnet, in this order of precedence).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum CniUse {
+    /// Tagged `kubernetes.io/role/cni=0`: ipamd creates no ENI in it.
+    Excluded,
+    /// Named by an ENIConfig (custom networking).
+    Pod,
+    /// A node's primary subnet (or an EC2NodeClass's).
+    Node,
+    /// Tagged `kubernetes.io/role/cni`: a discovered candidate for new ENIs.
+    Discovered,
+}
+
+impl CniUse {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            CniUse::Excluded => "excluded",
+            CniUse::Pod => "pod",
+            CniUse::Node => "node",
+            CniUse::Discovered => "discovered",
+        }
+    }
+}
+
+/// The subnets of one zone that ipamd can draw new pod IPs from (the
+/// union of its nodes' ENI subnet candidates), and their headroom.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub(crate) struct ZoneAnalysis {
+    pub(crate) zone: String,
+    /// Candidate subnets, sorted by id.
+    pub(crate) subnets: Vec<String>,
+    pub(crate) available_ips: u64,
+    /// `None` when a candidate's size is unknown.
+    pub(crate) size_ips: Option<u64>,
+    /// `None` when a candidate's free /28 count is unknown.
+    pub(crate) free_prefixes: Option<u64>,
+    /// Nodes whose next ENI can go to one of them.
+    pub(crate) nodes: u32,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub(crate) struct SubnetAnalysis {
     pub(crate) id: String,
     pub(crate) zone: Option<String>,
     pub(crate) role: SubnetRole,
+    pub(crate) cni_use: CniUse,
+    /// Size of the zone candidate set this subnet belongs to (0: it is no
+    /// node's candidate for new ENIs). Above 1, the zone's headroom, not
+    /// this subnet's, is what pods depend on.
+    pub(crate) zone_candidates: u32,
     pub(crate) cidr: Option<String>,
     pub(crate) available_ips: u64,
     /// Usable addresses: CIDR size minus the 5 AWS reserves.
@@ -332,11 +387,6 @@ struct Lookups<'a> {
     excluded_subnets: Option<BTreeSet<&'a str>>,
 }
 
-/// Subnet tag of enhanced subnet discovery; value `0` excludes the subnet
-/// from pod IPs (amazon-vpc-cni-k8s v1.23.1 `pkg/awsutils/awsutils.go`
-/// `isSubnetValidForENICreation`, `IsSubnetExcluded`).
-pub(crate) const CNI_ROLE_TAG: &str = "kubernetes.io/role/cni";
-
 fn limits_for<'a>(lk: &Lookups<'a>, t: &str) -> Option<(&'a InstanceLimits, LimitsSource)> {
     if let Some(l) = lk.limits_live.get(t) {
         return Some((l, LimitsSource::DescribeInstanceTypes));
@@ -375,7 +425,7 @@ pub(crate) fn analyse(state: &ClusterState) -> Analysis {
         excluded_subnets: state.subnets.as_ref().map(|subnets| {
             subnets
                 .iter()
-                .filter(|s| s.tags.get(CNI_ROLE_TAG).map(String::as_str) == Some("0"))
+                .filter(|s| super::discovery::excluded(&s.tags))
                 .map(|s| s.id.as_str())
                 .collect()
         }),
@@ -505,7 +555,8 @@ pub(crate) fn analyse(state: &ClusterState) -> Analysis {
     let mut nodes: Vec<NodeAnalysis> = nodes_in.iter().map(|n| analyse_node(n, &joined)).collect();
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let subnets = analyse_subnets(state, &nodes, ds_settings.as_ref());
+    let mut subnets = analyse_subnets(state, &nodes, ds_settings.as_ref());
+    let zones = analyse_zones(&nodes, &mut subnets);
 
     let cluster = ClusterAnalysis {
         name: state.cluster_name.clone(),
@@ -548,6 +599,7 @@ pub(crate) fn analyse(state: &ClusterState) -> Analysis {
         cluster,
         nodes,
         subnets,
+        zones,
         api_calls,
         karpenter: karpenter.flatten(),
         eniconfig_names: lk
@@ -649,6 +701,41 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
     };
     let enis_max = match (s, limits) {
         (Some(s), Some((l, _))) => Some(capacity::max_enis(s, l)),
+        _ => None,
+    };
+    let subnet_id = pool
+        .and_then(|p| p.enis.iter().find(|e| e.primary))
+        .and_then(|e| e.subnet_id.clone())
+        .or_else(|| {
+            let by_instance = lk.enis_by_instance.as_ref()?;
+            by_instance
+                .get(n.instance_id.as_deref()?)?
+                .iter()
+                .find(|e| e.primary)
+                .and_then(|e| e.subnet_id.clone())
+        })
+        .filter(|_| ipamd_node);
+    let eni_subnet_candidates = match (s, &state.subnets) {
+        (Some(s), Some(subnets)) => {
+            let eniconfig_subnet =
+                s.custom_networking
+                    .then(|| eni_config_name(n, s))
+                    .and_then(|name| {
+                        state
+                            .eniconfigs
+                            .iter()
+                            .flatten()
+                            .find(|e| e.name == name)
+                            .and_then(|e| e.subnet.as_deref())
+                    });
+            super::discovery::candidate_subnets(
+                subnet_id.as_deref().unwrap_or_default(),
+                subnets,
+                s,
+                eniconfig_subnet,
+            )
+            .map(|v| v.into_iter().map(|x| x.id.clone()).collect())
+        }
         _ => None,
     };
 
@@ -777,6 +864,8 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
         eni_config: s
             .filter(|s| s.custom_networking)
             .map(|s| eni_config_name(n, s)),
+        subnet_id,
+        eni_subnet_candidates,
         pod_ip_capacity,
         cni_max_pods: pod_ip_capacity.map(|c| c + capacity::FORMULA_HOST_NETWORK_PODS),
         max_pods: n.capacity_pods,
@@ -1029,7 +1118,9 @@ fn analyse_subnets(
         }
         for eni in ipamd.pool.iter().flat_map(|p| &p.enis) {
             if let Some(s) = &eni.subnet_id {
-                let role = if eni.primary || !custom {
+                // Secondary ENIs sit in pod subnets (an ENIConfig's, or a
+                // discovered one); in the node's own subnet it stays "node".
+                let role = if eni.primary {
                     SubnetRole::Node
                 } else {
                     SubnetRole::Pod
@@ -1049,12 +1140,30 @@ fn analyse_subnets(
                 .as_deref()
                 .and_then(|i| instance_node.get(i)),
         ) {
-            // Without ipamd data we cannot tell primary from secondary here;
-            // under custom networking the ENIConfig marking already set "pod".
-            let role = roles.get(s).map(|r| r.0).unwrap_or(SubnetRole::Node);
+            let role = if eni.primary {
+                SubnetRole::Node
+            } else {
+                SubnetRole::Pod
+            };
             mark(&mut roles, s, role, Some(node));
         }
     }
+    // Where nodes' next ENIs can go: pod subnets unless nodes live there.
+    for n in nodes {
+        for id in n.eni_subnet_candidates.iter().flatten() {
+            mark(&mut roles, id, SubnetRole::Pod, None);
+        }
+    }
+    let eniconfig_subnets: BTreeSet<&str> = if custom {
+        state
+            .eniconfigs
+            .iter()
+            .flatten()
+            .filter_map(|e| e.subnet.as_deref())
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
     if let Some(cluster) = &state.cluster_name {
         let tag = format!("kubernetes.io/cluster/{cluster}");
         for s in subnets {
@@ -1102,10 +1211,21 @@ fn analyse_subnets(
                 }
                 _ => None,
             };
+            let cni_use = if super::discovery::excluded(&s.tags) {
+                CniUse::Excluded
+            } else if eniconfig_subnets.contains(s.id.as_str()) {
+                CniUse::Pod
+            } else if *role == SubnetRole::Node {
+                CniUse::Node
+            } else {
+                CniUse::Discovered
+            };
             Some(SubnetAnalysis {
                 id: s.id.clone(),
                 zone: s.zone.clone(),
                 role: *role,
+                cni_use,
+                zone_candidates: 0,
                 cidr: s.cidr.map(|(ip, len)| format!("{ip}/{len}")),
                 available_ips: s.available_ips,
                 size_ips: s.cidr.map(parse_cidr_size),
@@ -1116,6 +1236,48 @@ fn analyse_subnets(
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
+}
+
+/// Per zone, the union of its nodes' ENI subnet candidates and their
+/// headroom; marks each member subnet with its set's size.
+fn analyse_zones(nodes: &[NodeAnalysis], subnets: &mut [SubnetAnalysis]) -> Vec<ZoneAnalysis> {
+    let index: HashMap<String, usize> = subnets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.clone(), i))
+        .collect();
+    // zone -> (candidate subnet indexes, nodes)
+    let mut zones: BTreeMap<String, (BTreeSet<usize>, BTreeSet<&str>)> = BTreeMap::new();
+    for n in nodes {
+        for id in n.eni_subnet_candidates.iter().flatten() {
+            let Some(&i) = index.get(id) else { continue };
+            let Some(zone) = subnets[i].zone.clone() else {
+                continue;
+            };
+            let z = zones.entry(zone).or_default();
+            z.0.insert(i);
+            z.1.insert(n.name.as_str());
+        }
+    }
+    zones
+        .into_iter()
+        .map(|(zone, (members, users))| {
+            for &i in &members {
+                subnets[i].zone_candidates = members.len() as u32;
+            }
+            let m: Vec<&SubnetAnalysis> = members.iter().map(|&i| &subnets[i]).collect();
+            let mut ids: Vec<String> = m.iter().map(|s| s.id.clone()).collect();
+            ids.sort();
+            ZoneAnalysis {
+                zone,
+                subnets: ids,
+                available_ips: m.iter().map(|s| s.available_ips).sum(),
+                size_ips: m.iter().map(|s| s.size_ips).sum(),
+                free_prefixes: m.iter().map(|s| s.free_prefixes).sum(),
+                nodes: users.len() as u32,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -35,6 +35,13 @@ pub struct CniSettings {
     pub(crate) ipv6: bool,
     pub(crate) eni_config_label_def: Option<String>,
     pub(crate) eni_config_annotation_def: Option<String>,
+    /// ENABLE_SUBNET_DISCOVERY (default true, VPC CNI >= 1.18): new ENIs
+    /// may go to subnets of the node's zone tagged `kubernetes.io/role/cni`
+    /// (`UseSubnetDiscovery` in pkg/ipamd/ipamd.go).
+    pub(crate) subnet_discovery: bool,
+    /// CLUSTER_NAME: restricts discovered subnets that carry
+    /// `cni.networking.k8s.aws/cluster/<name>` tags to this cluster.
+    pub(crate) cluster_name: Option<String>,
     /// Settings that matter to the diagnosis whose value could not be
     /// known (a Secret, a ConfigMap the exporter cannot read, ...), each
     /// with why: the numbers that depend on settings are unknown.
@@ -65,6 +72,8 @@ pub(crate) const KNOWN: &[&str] = &[
     "ENABLE_IPv6",
     "ENI_CONFIG_LABEL_DEF",
     "ENI_CONFIG_ANNOTATION_DEF",
+    "ENABLE_SUBNET_DISCOVERY",
+    "CLUSTER_NAME",
 ];
 
 /// Go's `strconv.Atoi` for the values that appear in practice: optional
@@ -123,6 +132,8 @@ impl CniSettings {
             ipv6: false,
             eni_config_label_def: None,
             eni_config_annotation_def: None,
+            subnet_discovery: true,
+            cluster_name: None,
             unresolved: Vec::new(),
             invalid: Vec::new(),
         };
@@ -215,6 +226,9 @@ impl CniSettings {
             "ENI_CONFIG_ANNOTATION_DEF" => {
                 self.eni_config_annotation_def = Some(value.to_string()).filter(|v| !v.is_empty())
             }
+            "ENABLE_SUBNET_DISCOVERY" => self.subnet_discovery = boolean(true, &mut invalid),
+            // os.Getenv: an empty value is "not set".
+            "CLUSTER_NAME" => self.cluster_name = Some(value.to_string()).filter(|v| !v.is_empty()),
             _ => {}
         }
         if invalid {

@@ -1,7 +1,7 @@
 //! Diagnosis rules: the view's numbers -> findings with stable codes, a
 //! one-line summary, the evidence used and the exact remediation.
 
-use super::analysis::{Analysis, NodeAnalysis, SubnetAnalysis};
+use super::analysis::{Analysis, NodeAnalysis, SubnetAnalysis, ZoneAnalysis};
 use super::cni::CniSettings;
 use super::growth::GrowthOutcome;
 use super::state::ComputeType;
@@ -57,6 +57,8 @@ pub(crate) enum FindingCode {
     SubnetIpsLow,
     SubnetIpsExhausted,
     SubnetNoFreePrefix,
+    ZonePodIpsLow,
+    ZonePodIpsExhausted,
     EniConfigMissing,
     IpProvisioningDisabled,
     SettingUnresolved,
@@ -73,6 +75,8 @@ impl FindingCode {
             FindingCode::SubnetIpsLow => "SubnetIpsLow",
             FindingCode::SubnetIpsExhausted => "SubnetIpsExhausted",
             FindingCode::SubnetNoFreePrefix => "SubnetNoFreePrefix",
+            FindingCode::ZonePodIpsLow => "ZonePodIpsLow",
+            FindingCode::ZonePodIpsExhausted => "ZonePodIpsExhausted",
             FindingCode::EniConfigMissing => "EniConfigMissing",
             FindingCode::IpProvisioningDisabled => "IpProvisioningDisabled",
             FindingCode::SettingUnresolved => "SettingUnresolved",
@@ -88,6 +92,8 @@ pub(crate) struct Finding {
     pub(crate) node: String,
     /// Empty when the finding is not about a subnet.
     pub(crate) subnet_id: String,
+    /// Empty when the finding is not about a subnet or a zone.
+    pub(crate) availability_zone: String,
     pub(crate) summary: String,
     pub(crate) remediation: String,
     /// The numbers the rule used.
@@ -152,12 +158,16 @@ pub(crate) fn evaluate(a: &Analysis, t: &Thresholds) -> Vec<Finding> {
     for s in &a.subnets {
         subnet_ips(i, s, &mut out);
     }
+    for z in &a.zones {
+        zone_pod_ips(i, z, &mut out);
+    }
     out.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
             .then(a.code.cmp(&b.code))
             .then(a.node.cmp(&b.node))
             .then(a.subnet_id.cmp(&b.subnet_id))
+            .then(a.availability_zone.cmp(&b.availability_zone))
     });
     out
 }
@@ -225,6 +235,7 @@ fn minimum_ip_target_without_warm(i: &Inputs<'_>, out: &mut Vec<Finding>) {
         severity,
         node: String::new(),
         subnet_id: String::new(),
+        availability_zone: String::new(),
         summary: format!(
             "aws-node has MINIMUM_IP_TARGET={min} without WARM_IP_TARGET: ipamd stops adding IPs once a node holds {min}, \
              even with zero free; {tail}"
@@ -284,6 +295,7 @@ fn karpenter_reserved_enis(i: &Inputs<'_>, out: &mut Vec<Finding>) {
         severity: Severity::Warning,
         node: String::new(),
         subnet_id: String::new(),
+        availability_zone: String::new(),
         summary: format!(
             "Karpenter ({}) has RESERVED_ENIS={reserved} although {why} on: it sets max-pods as if every ENI carried pod IPs; \
              {} of {} Karpenter node(s) are overcommitted",
@@ -323,6 +335,7 @@ fn setting_unresolved(i: &Inputs<'_>, out: &mut Vec<Finding>) {
             code: FindingCode::SettingUnresolved,
             severity: Severity::Info,
             subnet_id: String::new(),
+            availability_zone: String::new(),
             summary: format!(
                 "{what}: the value of {} could not be read; the numbers that depend on it are unknown",
                 settings.join(", ")
@@ -372,6 +385,7 @@ fn provisioning_disabled(i: &Inputs<'_>, out: &mut Vec<Finding>) {
         severity: Severity::Info,
         node: String::new(),
         subnet_id: String::new(),
+        availability_zone: String::new(),
         summary: format!("aws-node has {var}: ipamd attaches no ENIs and assigns no IPs; nodes only use what something else attached"),
         remediation: "Intended when another tool manages ENIs. Otherwise remove the variable from the aws-node DaemonSet.".to_string(),
         evidence: ev(&[("setting", json!(var))]),
@@ -413,6 +427,7 @@ fn pod_capacity_exceeds_ip_capacity(i: &Inputs<'_>, n: &NodeAnalysis, out: &mut 
         severity: Severity::Warning,
         node: n.name.clone(),
         subnet_id: String::new(),
+        availability_zone: String::new(),
         summary: format!(
             "{} ({}) accepts {max} pods but its CNI can serve {right} ({cap} pod IPs + {host} host-network pods): \
              {over} pod(s) can be scheduled that will never get an IP",
@@ -490,6 +505,7 @@ fn ipamd_allocation_stalled(i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Find
         severity: Severity::Critical,
         node: n.name.clone(),
         subnet_id: String::new(),
+        availability_zone: String::new(),
         summary: format!(
             "{}: {waiting} pod(s) wait for an IP, ipamd holds {} IPs all assigned (node could hold {}), {silence_text}: {why}",
             n.name,
@@ -530,6 +546,7 @@ fn eni_limit_reached(_i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Finding>) 
         severity: Severity::Warning,
         node: n.name.clone(),
         subnet_id: String::new(),
+        availability_zone: String::new(),
         summary: format!(
             "{}: all {enis} of {max} ENIs attached and all {} pod IPs assigned; {waiting} pod(s) wait for an IP that cannot come",
             n.name, ips.total
@@ -562,6 +579,7 @@ fn eni_config_missing(i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Finding>) 
         severity: Severity::Critical,
         node: n.name.clone(),
         subnet_id: String::new(),
+        availability_zone: String::new(),
         summary: format!(
             "{}: custom networking selects ENIConfig {want:?}, which does not exist: ipamd cannot attach pod ENIs",
             n.name
@@ -594,12 +612,21 @@ fn subnet_ips(i: &Inputs<'_>, s: &SubnetAnalysis, out: &mut Vec<Finding>) {
                    subnetSelectorTerms or a new ENIConfig; hold fewer idle IPs per node (WARM_IP_TARGET/MINIMUM_IP_TARGET together \
                    instead of a whole warm ENI); delete leaked ENIs (`aws ec2 describe-network-interfaces --filters \
                    Name=status,Values=available`).";
-    if s.available_ips == 0 {
+    // A subnet with sibling candidates in its zone: ipamd puts the next ENI
+    // in whichever has the most free IPs, so the zone's headroom is what
+    // pods depend on (ZonePodIps*), not this subnet's.
+    let has_siblings = s.zone_candidates > 1;
+    let zone =
+        i.a.zones
+            .iter()
+            .find(|z| s.zone.as_deref() == Some(z.zone.as_str()));
+    if s.available_ips == 0 && !has_siblings {
         out.push(Finding {
             code: FindingCode::SubnetIpsExhausted,
             severity: Severity::Critical,
             node: String::new(),
             subnet_id: s.id.clone(),
+            availability_zone: s.zone.clone().unwrap_or_default(),
             summary: format!(
                 "{} subnet {} has no free IP: no node or pod IP can come from it",
                 s.role.as_str(),
@@ -608,7 +635,7 @@ fn subnet_ips(i: &Inputs<'_>, s: &SubnetAnalysis, out: &mut Vec<Finding>) {
             remediation: add_ips.to_string(),
             evidence: base.clone(),
         });
-    } else if let Some(size) = s.size_ips {
+    } else if let (Some(size), false) = (s.size_ips, has_siblings) {
         // Same rule as the EksIpamSubnetIpsLow alert: under the ratio, or under
         // 32 free IPs (about one warm ENI) in any case.
         let threshold = (size as f64 * i.t.subnet_low_ratio).max(SUBNET_LOW_MIN_IPS);
@@ -618,6 +645,7 @@ fn subnet_ips(i: &Inputs<'_>, s: &SubnetAnalysis, out: &mut Vec<Finding>) {
                 severity: Severity::Warning,
                 node: String::new(),
                 subnet_id: s.id.clone(),
+                availability_zone: s.zone.clone().unwrap_or_default(),
                 summary: format!(
                     "{} subnet {} ({}) has {} of {size} IPs free ({:.1}%)",
                     s.role.as_str(),
@@ -632,7 +660,9 @@ fn subnet_ips(i: &Inputs<'_>, s: &SubnetAnalysis, out: &mut Vec<Finding>) {
         }
     }
     let prefix_mode = i.a.cluster.prefix_delegation == Some(true);
-    if prefix_mode && s.available_ips > 0 && s.free_prefixes == Some(0) {
+    // A sibling with free /28s takes the next prefixes' ENI.
+    let siblings_have_prefixes = has_siblings && zone.is_some_and(|z| z.free_prefixes > Some(0));
+    if prefix_mode && s.available_ips > 0 && s.free_prefixes == Some(0) && !siblings_have_prefixes {
         let mut evidence = base;
         evidence.insert("free_prefixes".into(), json!(0));
         out.push(Finding {
@@ -640,6 +670,7 @@ fn subnet_ips(i: &Inputs<'_>, s: &SubnetAnalysis, out: &mut Vec<Finding>) {
             severity: Severity::Warning,
             node: String::new(),
             subnet_id: s.id.clone(),
+            availability_zone: s.zone.clone().unwrap_or_default(),
             summary: format!(
                 "subnet {} has {} free IPs but no free aligned /28: prefix delegation fails with InsufficientCidrBlocks",
                 s.id, s.available_ips
@@ -649,6 +680,70 @@ fn subnet_ips(i: &Inputs<'_>, s: &SubnetAnalysis, out: &mut Vec<Finding>) {
                 .to_string(),
             evidence,
         });
+    }
+}
+
+/// The zone rule: the thresholds of [`subnet_ips`] applied to the total of
+/// the zone's candidate subnets, when there is more than one (with one,
+/// the subnet's own findings say it).
+fn zone_pod_ips(i: &Inputs<'_>, z: &ZoneAnalysis, out: &mut Vec<Finding>) {
+    if z.subnets.len() < 2 {
+        return;
+    }
+    let per_subnet: Vec<Value> = z
+        .subnets
+        .iter()
+        .filter_map(|id| i.a.subnets.iter().find(|s| &s.id == id))
+        .map(|s| json!({"subnet_id": s.id, "available_ips": s.available_ips, "size_ips": s.size_ips, "cni_use": s.cni_use.as_str()}))
+        .collect();
+    let evidence = ev(&[
+        ("available_ips", json!(z.available_ips)),
+        ("size_ips", json!(z.size_ips)),
+        ("free_prefixes", json!(z.free_prefixes)),
+        ("candidate_subnets", json!(per_subnet)),
+        ("nodes", json!(z.nodes)),
+        ("low_ratio", json!(i.t.subnet_low_ratio)),
+        ("low_min_ips", json!(SUBNET_LOW_MIN_IPS)),
+    ]);
+    let remediation = "Add room in this zone: tag another subnet of the VPC and zone `kubernetes.io/role/cni=1` \
+                       (ipamd picks it up for new ENIs, VPC CNI >= 1.18 with ENABLE_SUBNET_DISCOVERY), or add a secondary \
+                       VPC CIDR with such a subnet; hold fewer idle IPs per node (WARM_IP_TARGET/MINIMUM_IP_TARGET); delete \
+                       leaked ENIs (`aws ec2 describe-network-interfaces --filters Name=status,Values=available`).";
+    let finding = |code, severity, summary| Finding {
+        code,
+        severity,
+        node: String::new(),
+        subnet_id: String::new(),
+        availability_zone: z.zone.clone(),
+        summary,
+        remediation: remediation.to_string(),
+        evidence: evidence.clone(),
+    };
+    if z.available_ips == 0 {
+        out.push(finding(
+            FindingCode::ZonePodIpsExhausted,
+            Severity::Critical,
+            format!(
+                "zone {}: none of its {} candidate subnets has a free IP: no node there can add pod IPs",
+                z.zone,
+                z.subnets.len()
+            ),
+        ));
+    } else if let Some(size) = z.size_ips {
+        let threshold = (size as f64 * i.t.subnet_low_ratio).max(SUBNET_LOW_MIN_IPS);
+        if (z.available_ips as f64) < threshold {
+            out.push(finding(
+                FindingCode::ZonePodIpsLow,
+                Severity::Warning,
+                format!(
+                    "zone {} has {} of {size} IPs free over its {} candidate subnets ({:.1}%)",
+                    z.zone,
+                    z.available_ips,
+                    z.subnets.len(),
+                    100.0 * z.available_ips as f64 / size.max(1) as f64
+                ),
+            ));
+        }
     }
 }
 
@@ -913,6 +1008,150 @@ mod tests {
             &subnet_cluster("10.0.0.0/24", 1, &[]),
             SubnetIpsExhausted
         ));
+    }
+
+    /// Enhanced subnet discovery: node n1 lives in subnet-node (a /24, 251
+    /// usable); subnet-cni (a /20, 4,091 usable) in the same VPC and zone
+    /// is tagged `kubernetes.io/role/cni=1`, so ipamd's next ENI can go there.
+    fn discovery_cluster(own_free: u64, sibling_free: u64, env: &[(&str, &str)]) -> Cluster {
+        Cluster::new()
+            .aws_node(env)
+            .subnet("subnet-node", "us-west-2a", "10.0.0.0/24", own_free)
+            .subnet("subnet-cni", "us-west-2a", "10.0.16.0/20", sibling_free)
+            .subnet_tags("subnet-cni", &[("kubernetes.io/role/cni", "1")])
+            .node(
+                Node::new("n1", "m5.large", 29)
+                    .pool(Pool::new().eni_with(Eni::new(true).subnet("subnet-node").ips(9, 9))),
+            )
+    }
+
+    #[test]
+    fn a_full_node_subnet_with_a_discovered_sibling_does_not_page() {
+        let f = discovery_cluster(0, 3000, &[]).findings();
+        assert!(
+            !codes(&f).iter().any(|c| matches!(
+                c,
+                SubnetIpsExhausted | SubnetIpsLow | ZonePodIpsLow | ZonePodIpsExhausted
+            )),
+            "{:?}",
+            codes(&f)
+        );
+        let a = discovery_cluster(0, 3000, &[]).analyse();
+        let z = &a.zones[0];
+        assert_eq!(
+            (z.zone.as_str(), z.available_ips, z.size_ips),
+            ("us-west-2a", 3000, Some(4342))
+        );
+        assert_eq!(z.subnets, ["subnet-cni", "subnet-node"]);
+    }
+
+    #[test]
+    fn zone_pod_ips_low_and_exhausted() {
+        // 4,342 usable over both: 10 % is 434.2.
+        let f = discovery_cluster(0, 434, &[]).findings();
+        let low = only(&f, ZonePodIpsLow);
+        assert_eq!(
+            (low.severity, low.availability_zone.as_str()),
+            (Severity::Warning, "us-west-2a")
+        );
+        assert_eq!(low.evidence["available_ips"], json!(434));
+        assert!(!has(&discovery_cluster(0, 435, &[]), ZonePodIpsLow));
+        assert!(!has(&discovery_cluster(200, 235, &[]), ZonePodIpsLow));
+        // Zero everywhere escalates (and is neither low nor a subnet page).
+        let f = discovery_cluster(0, 0, &[]).findings();
+        assert_eq!(only(&f, ZonePodIpsExhausted).severity, Severity::Critical);
+        assert!(!codes(&f)
+            .iter()
+            .any(|c| matches!(c, ZonePodIpsLow | SubnetIpsExhausted)));
+        assert!(!has(&discovery_cluster(1, 0, &[]), ZonePodIpsExhausted));
+    }
+
+    /// Where the sibling is no candidate, the node subnet's own findings
+    /// stand, as before subnet discovery.
+    #[test]
+    fn without_a_candidate_sibling_the_subnet_pages_as_before() {
+        let off = [("ENABLE_SUBNET_DISCOVERY", "false")];
+        let f = discovery_cluster(0, 3000, &off).findings();
+        assert_eq!(only(&f, SubnetIpsExhausted).subnet_id, "subnet-node");
+        assert!(!codes(&f)
+            .iter()
+            .any(|c| matches!(c, ZonePodIpsLow | ZonePodIpsExhausted)));
+        // Sibling tagged 0; or reserved for another cluster by name.
+        let excluded = discovery_cluster(0, 3000, &[])
+            .subnet_tags("subnet-cni", &[("kubernetes.io/role/cni", "0")]);
+        assert!(has(&excluded, SubnetIpsExhausted));
+        let other = discovery_cluster(0, 3000, &[("CLUSTER_NAME", "green")]).subnet_tags(
+            "subnet-cni",
+            &[("cni.networking.k8s.aws/cluster/blue", "shared")],
+        );
+        assert!(has(&other, SubnetIpsExhausted));
+        let mine = discovery_cluster(0, 3000, &[("CLUSTER_NAME", "blue")]).subnet_tags(
+            "subnet-cni",
+            &[("cni.networking.k8s.aws/cluster/blue", "shared")],
+        );
+        assert!(!has(&mine, SubnetIpsExhausted));
+        // A sibling in another zone is no candidate either.
+        let elsewhere = discovery_cluster(0, 3000, &[]).with_state(|st| {
+            st.subnets.as_mut().unwrap()[1].zone = Some("us-west-2b".into());
+        });
+        assert!(has(&elsewhere, SubnetIpsExhausted));
+    }
+
+    #[test]
+    fn subnets_say_what_the_cni_uses_them_for() {
+        let a = discovery_cluster(10, 3000, &[])
+            .subnet("subnet-off", "us-west-2a", "10.0.1.0/24", 100)
+            .subnet_tags("subnet-off", &[("kubernetes.io/role/cni", "0")])
+            .node(
+                Node::new("n2", "m5.large", 29)
+                    .pool(Pool::new().eni_with(Eni::new(true).subnet("subnet-off").ips(9, 9))),
+            )
+            .analyse();
+        let uses: Vec<(&str, &str, u32)> = a
+            .subnets
+            .iter()
+            .map(|s| (s.id.as_str(), s.cni_use.as_str(), s.zone_candidates))
+            .collect();
+        assert_eq!(
+            uses,
+            [
+                ("subnet-cni", "discovered", 2),
+                ("subnet-node", "node", 2),
+                ("subnet-off", "excluded", 0)
+            ]
+        );
+        let n1 = a.nodes.iter().find(|n| n.name == "n1").unwrap();
+        assert_eq!(
+            n1.eni_subnet_candidates.as_deref(),
+            Some(&["subnet-cni".to_string(), "subnet-node".to_string()][..]),
+            "most free IPs first, as ipamd tries them"
+        );
+        let n2 = a.nodes.iter().find(|n| n.name == "n2").unwrap();
+        assert_eq!(n2.subnet_id.as_deref(), Some("subnet-off"));
+        assert_eq!(
+            n2.eni_subnet_candidates.as_deref(),
+            Some(&["subnet-cni".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn prefix_findings_defer_to_a_sibling_with_free_prefixes() {
+        let pd = [("ENABLE_PREFIX_DELEGATION", "true")];
+        // subnet-node has 11 free IPs but no free /28; subnet-cni is empty
+        // of ENIs, so all its aligned blocks but the reserved ones are free.
+        let c = || {
+            Cluster::new()
+                .aws_node(&pd)
+                .subnet("subnet-node", "us-west-2a", "10.0.0.0/28", 11)
+                .subnet("subnet-cni", "us-west-2a", "10.0.16.0/24", 251)
+                .subnet_tags("subnet-cni", &[("kubernetes.io/role/cni", "1")])
+                .node(Node::new("n1", "m5.large", 29).pool(
+                    Pool::new().eni_with(Eni::new(true).subnet("subnet-node").prefixes(1, 1)),
+                ))
+        };
+        assert!(!has(&c(), SubnetNoFreePrefix));
+        let lone = c().subnet_tags("subnet-cni", &[("kubernetes.io/role/cni", "0")]);
+        assert!(has(&lone, SubnetNoFreePrefix));
     }
 
     #[test]

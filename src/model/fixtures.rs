@@ -243,6 +243,7 @@ impl Cluster {
             .push(SubnetState {
                 id: id.into(),
                 zone: Some(zone.into()),
+                vpc_id: Some("vpc-0demo".into()),
                 cidr: Some((net.parse().expect("ipv4"), len.parse().expect("len"))),
                 available_ips: available,
                 tags: [(
@@ -252,6 +253,20 @@ impl Cluster {
                 .into_iter()
                 .collect(),
             });
+        self
+    }
+
+    /// Adds tags to a subnet added with [`Cluster::subnet`].
+    pub(crate) fn subnet_tags(mut self, id: &str, tags: &[(&str, &str)]) -> Self {
+        let s = self
+            .state
+            .subnets
+            .iter_mut()
+            .flatten()
+            .find(|s| s.id == id)
+            .expect("subnet added first");
+        s.tags
+            .extend(tags.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         self
     }
 
@@ -404,6 +419,11 @@ impl Eni {
 
     pub(crate) fn excluded(mut self) -> Self {
         self.0.excluded = true;
+        self
+    }
+
+    pub(crate) fn subnet(mut self, id: &str) -> Self {
+        self.0.subnet_id = Some(id.into());
         self
     }
 

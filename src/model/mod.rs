@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod capacity;
 pub mod cni;
+pub(crate) mod discovery;
 pub mod env;
 pub mod findings;
 #[cfg(test)]

@@ -54,6 +54,10 @@ pub(crate) struct Ec2Wants {
     pub(crate) subnet_ids: std::collections::BTreeSet<String>,
     /// ipamd runs in prefix mode (DaemonSet settings): ask for prefixes.
     pub(crate) prefix_mode: bool,
+    /// Some aws-node runs with subnet discovery (and without custom
+    /// networking): also ask for the subnets of the node subnets' VPCs
+    /// tagged `kubernetes.io/role/cni`, ipamd's candidates for new ENIs.
+    pub(crate) tagged_subnets: bool,
 }
 
 impl ClusterState {
@@ -77,10 +81,18 @@ impl ClusterState {
                 w.subnet_ids.extend(e.subnet_id.clone());
             }
         }
-        w.prefix_mode = self.aws_node.iter().flatten().any(|a| {
-            super::cni::CniSettings::from_container(&a.daemonset_env, &self.config_maps)
-                .prefix_delegation
-        });
+        let settings: Vec<super::cni::CniSettings> = self
+            .aws_node
+            .iter()
+            .flatten()
+            .map(|a| &a.daemonset_env)
+            .chain(self.aws_node_pod_env.values().map(|e| &**e))
+            .map(|env| super::cni::CniSettings::from_container(env, &self.config_maps))
+            .collect();
+        w.prefix_mode = settings.iter().any(|s| s.prefix_delegation);
+        w.tagged_subnets = settings
+            .iter()
+            .any(|s| s.subnet_discovery && !s.custom_networking);
         w
     }
 
@@ -453,6 +465,7 @@ pub struct EniConfigState {
 pub struct SubnetState {
     pub(crate) id: String,
     pub(crate) zone: Option<String>,
+    pub(crate) vpc_id: Option<String>,
     pub(crate) cidr: Option<(Ipv4Addr, u8)>,
     pub(crate) available_ips: u64,
     pub(crate) tags: BTreeMap<String, String>,

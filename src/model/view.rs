@@ -2,7 +2,9 @@
 //! of a [`ClusterState`] plus the findings evaluated on it. Data flows one
 //! way: state -> [`analysis::analyse`] -> [`findings::evaluate`] -> [`View`].
 
-use super::analysis::{self, ApiCallCount, ClusterAnalysis, NodeAnalysis, SubnetAnalysis};
+use super::analysis::{
+    self, ApiCallCount, ClusterAnalysis, NodeAnalysis, SubnetAnalysis, ZoneAnalysis,
+};
 use super::findings::{self, Finding, Severity, Thresholds};
 use super::state::ClusterState;
 use serde::Serialize;
@@ -15,6 +17,7 @@ pub struct View {
     pub(crate) findings: Vec<Finding>,
     pub(crate) nodes: Vec<NodeAnalysis>,
     pub(crate) subnets: Vec<SubnetAnalysis>,
+    pub(crate) zones: Vec<ZoneAnalysis>,
     pub(crate) api_calls: Vec<ApiCallCount>,
 }
 
@@ -28,6 +31,7 @@ pub fn build(state: &ClusterState, thresholds: &Thresholds) -> View {
         findings,
         nodes: a.nodes,
         subnets: a.subnets,
+        zones: a.zones,
         api_calls: a.api_calls,
     }
 }

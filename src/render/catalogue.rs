@@ -104,8 +104,20 @@ metrics! {
         "Usable IPv4 addresses in the subnet: CIDR size minus the 5 AWS reserves.";
     SUBNET_FREE_PREFIXES: "eks_ipam_subnet_free_prefixes", Gauge, Cluster, ["subnet_id", "availability_zone", "role"],
         "Fully free aligned /28 blocks in the subnet (prefix delegation needs one per prefix).";
-    FINDING: "eks_ipam_finding", Gauge, Cluster, ["code", "severity", "node", "subnet_id"],
-        "Active diagnosis findings; always 1. node and subnet_id are empty when they do not apply.";
+    SUBNET_INFO: "eks_ipam_subnet_info", Gauge, Cluster, ["subnet_id", "availability_zone", "cni_use"],
+        "Subnet metadata; always 1. cni_use: excluded (tagged kubernetes.io/role/cni=0), pod (an ENIConfig's), node (a node's primary subnet), discovered (a tagged candidate for new ENIs).";
+    SUBNET_ZONE_CANDIDATES: "eks_ipam_subnet_zone_candidates", Gauge, Cluster, ["subnet_id", "availability_zone"],
+        "Subnets in the zone candidate set this subnet belongs to (0: no node's next ENI can go here). Above 1, watch the zone's headroom, not this subnet's.";
+    ZONE_POD_IPS_AVAILABLE: "eks_ipam_zone_pod_ips_available", Gauge, Cluster, ["availability_zone"],
+        "Free IPs over the subnets ipamd can create new ENIs in for the zone's nodes (node subnets, tagged kubernetes.io/role/cni subnets, or ENIConfig subnets).";
+    ZONE_POD_IPS_SIZE: "eks_ipam_zone_pod_ips_size", Gauge, Cluster, ["availability_zone"],
+        "Usable IPs over the same subnets as eks_ipam_zone_pod_ips_available.";
+    ZONE_POD_IP_SUBNETS: "eks_ipam_zone_pod_ip_subnets", Gauge, Cluster, ["availability_zone"],
+        "Subnets in the zone's candidate set.";
+    ZONE_FREE_PREFIXES: "eks_ipam_zone_free_prefixes", Gauge, Cluster, ["availability_zone"],
+        "Fully free aligned /28 blocks over the zone's candidate subnets (prefix delegation).";
+    FINDING: "eks_ipam_finding", Gauge, Cluster, ["code", "severity", "node", "subnet_id", "availability_zone"],
+        "Active diagnosis findings; always 1. node, subnet_id and availability_zone are empty when they do not apply.";
     IPAMD_UP: "eks_ipam_ipamd_up", Gauge, Node, ["node"],
         "1 when ipamd's /v1/enis answered with a pool this agent could read.";
     IPAMD_IPS: "eks_ipam_ipamd_ips", Gauge, Node, ["node", "state"],
@@ -221,9 +233,7 @@ mod tests {
     const CONTRACT_NOT_YET_EXPORTED: &[&str] = &[
         "eks_ipam_node_resource",
         "eks_ipam_pods_unschedulable",
-        "eks_ipam_subnet_info",
         "eks_ipam_subnet_ips",
-        "eks_ipam_zone_pod_ips_available",
     ];
 
     #[test]

@@ -243,6 +243,43 @@ pub fn render(view: &View, collectors: &[CollectorStatus], out: &mut String) {
     for f in [avail, size, free28] {
         f.finish(out);
     }
+    let mut info = Family::new(&catalogue::SUBNET_INFO);
+    let mut candidates = Family::new(&catalogue::SUBNET_ZONE_CANDIDATES);
+    for s in &view.subnets {
+        let zone = s.zone.as_deref().unwrap_or("");
+        info.sample(
+            &[
+                ("subnet_id", s.id.as_str()),
+                ("availability_zone", zone),
+                ("cni_use", s.cni_use.as_str()),
+            ],
+            1.0,
+        );
+        candidates.sample(
+            &[("subnet_id", s.id.as_str()), ("availability_zone", zone)],
+            f64::from(s.zone_candidates),
+        );
+    }
+    info.finish(out);
+    candidates.finish(out);
+    let mut zone_avail = Family::new(&catalogue::ZONE_POD_IPS_AVAILABLE);
+    let mut zone_size = Family::new(&catalogue::ZONE_POD_IPS_SIZE);
+    let mut zone_subnets = Family::new(&catalogue::ZONE_POD_IP_SUBNETS);
+    let mut zone_prefixes = Family::new(&catalogue::ZONE_FREE_PREFIXES);
+    for z in &view.zones {
+        let l = [("availability_zone", z.zone.as_str())];
+        zone_avail.sample(&l, z.available_ips as f64);
+        if let Some(v) = z.size_ips {
+            zone_size.sample(&l, v as f64);
+        }
+        zone_subnets.sample(&l, z.subnets.len() as f64);
+        if let Some(v) = z.free_prefixes {
+            zone_prefixes.sample(&l, v as f64);
+        }
+    }
+    for f in [zone_avail, zone_size, zone_subnets, zone_prefixes] {
+        f.finish(out);
+    }
 
     let mut findings = Family::new(&catalogue::FINDING);
     for f in &view.findings {
@@ -252,6 +289,7 @@ pub fn render(view: &View, collectors: &[CollectorStatus], out: &mut String) {
                 ("severity", f.severity.as_str()),
                 ("node", f.node.as_str()),
                 ("subnet_id", f.subnet_id.as_str()),
+                ("availability_zone", f.availability_zone.as_str()),
             ],
             1.0,
         );

@@ -320,6 +320,8 @@ mod tests {
             id: format!("subnet-{s}"),
             zone: Some(format!("zone-{s}")),
             role: SubnetRole::Node,
+            cni_use: crate::model::analysis::CniUse::Node,
+            zone_candidates: 1,
             cidr: Some(format!("cidr-{s}")),
             available_ips: 3,
             size_ips: Some(251),
@@ -336,6 +338,7 @@ mod tests {
                 severity: Severity::Warning,
                 node,
                 subnet_id,
+                availability_zone: String::new(),
                 summary: format!("summary-{s}"),
                 remediation: format!("fix-{s}"),
                 evidence: [

@@ -127,6 +127,7 @@ impl Subnet {
         Ok(SubnetState {
             id: self.subnet_id.clone(),
             zone: self.availability_zone.clone(),
+            vpc_id: self.vpc_id.clone(),
             cidr: self.cidr_block.as_deref().map(parse_cidr).transpose()?,
             available_ips: self.available_ip_address_count,
             tags: self

@@ -49,6 +49,9 @@ CONTRACT_METRICS = {
     "eks_ipam_karpenter_reserved_enis", "eks_ipam_cni_custom_networking_enabled",
     "eks_ipam_cni_prefix_delegation_enabled", "eks_ipam_api_calls_total", "eks_ipam_cloudtrail_lag_seconds",
     "eks_ipam_subnet_available_ips", "eks_ipam_subnet_size_ips", "eks_ipam_subnet_free_prefixes", "eks_ipam_finding",
+    # design.md section 8 (zone view of enhanced subnet discovery)
+    "eks_ipam_zone_pod_ips_available", "eks_ipam_zone_pod_ips_size", "eks_ipam_zone_pod_ip_subnets",
+    "eks_ipam_zone_free_prefixes", "eks_ipam_subnet_info", "eks_ipam_subnet_zone_candidates",
     # both roles
     "eks_ipam_collector_up", "eks_ipam_collector_last_success_timestamp_seconds",
     "eks_ipam_collector_duration_seconds", "eks_ipam_build_info",
