@@ -820,3 +820,161 @@ fn measure_aws_requests_at_100_nodes() {
     assert!(per_min("cloudtrail") / 60.0 <= 0.2);
     assert!(per_min("ec2") <= 30.0);
 }
+
+/// Issue 15 item 5: enhanced subnet discovery end to end. Subnets of the
+/// node subnet's VPC and zone are tagged in moto; the exporter finds them
+/// with DescribeSubnets by `vpc-id` + `tag-key`, and the zone's headroom
+/// counts the valid ones (`1`) but not the excluded (`0`), the untagged or
+/// another zone's.
+#[test]
+fn subnet_discovery_live_from_tagged_subnets_in_moto() {
+    let world = World::start("tests/bundles/min-ip-target-stall", &[]);
+    let srv = world.cluster();
+    let node_subnet = world.world["ids"]["subnet"]["subnet-07b3e9d1c5a8f2460"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = wait_for(&srv, 90, "S1's subnet in the view", |v| {
+        v["subnets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == node_subnet.as_str())
+    });
+    let zone = v["subnets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == node_subnet.as_str())
+        .unwrap()["zone"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other_zone = if zone == "us-west-2a" {
+        "us-west-2b"
+    } else {
+        "us-west-2a"
+    };
+    let script = format!(
+        r#"
+import boto3, json
+ec2 = boto3.client('ec2', region_name='us-west-2', endpoint_url='{moto}', aws_access_key_id='t', aws_secret_access_key='t')
+vpc = ec2.describe_subnets(SubnetIds=['{node_subnet}'])['Subnets'][0]['VpcId']
+def make(cidr, zone, value):
+    s = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone)['Subnet']['SubnetId']
+    if value is not None:
+        ec2.create_tags(Resources=[s], Tags=[{{'Key': 'kubernetes.io/role/cni', 'Value': value}}])
+    return s
+print(json.dumps({{
+    'tagged': make('10.0.240.0/22', '{zone}', '1'),
+    'excluded': make('10.0.244.0/24', '{zone}', '0'),
+    'untagged': make('10.0.245.0/24', '{zone}', None),
+    'elsewhere': make('10.0.246.0/24', '{other_zone}', '1'),
+}}))
+"#,
+        moto = world.moto,
+    );
+    let made = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let ids: Value = serde_json::from_slice(&made.stdout).unwrap();
+    let tagged = ids["tagged"].as_str().unwrap().to_string();
+
+    // The next EC2 round (every 10 s here) brings the tagged subnets in.
+    let v = wait_for(&srv, 60, "the discovered subnet", |v| {
+        v["subnets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == tagged.as_str())
+    });
+    let subnets = v["subnets"].as_array().unwrap();
+    let by_id = |id: &str| subnets.iter().find(|s| s["id"] == id);
+    let t = by_id(&tagged).unwrap();
+    assert_eq!(t["cni_use"], "discovered", "{t}");
+    assert_eq!(t["available_ips"], 1019, "a /22 less AWS's 5");
+    for gone in ["excluded", "untagged"] {
+        assert!(
+            by_id(ids[gone].as_str().unwrap()).is_none(),
+            "{gone} subnet is no candidate of any node: {v}"
+        );
+    }
+    let s1 = node(&v, S1);
+    let candidates: Vec<&str> = s1["eni_subnet_candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(candidates.contains(&tagged.as_str()), "{candidates:?}");
+    let free: Vec<u64> = candidates
+        .iter()
+        .map(|id| by_id(id).unwrap()["available_ips"].as_u64().unwrap())
+        .collect();
+    assert!(
+        free.windows(2).all(|w| w[0] >= w[1]),
+        "most free IPs first, as ipamd tries them: {candidates:?} {free:?}"
+    );
+    assert!(candidates.contains(&node_subnet.as_str()), "{candidates:?}");
+    // The other zone's tagged subnet is a candidate there, not for S1.
+    let elsewhere = ids["elsewhere"].as_str().unwrap();
+    assert!(!candidates.contains(&elsewhere), "{candidates:?}");
+    let other = v["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|z| z["zone"] == other_zone)
+        .unwrap();
+    assert!(
+        other["subnets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == elsewhere),
+        "{other}"
+    );
+    let z = v["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|z| z["zone"] == zone.as_str())
+        .unwrap();
+    let members: Vec<&str> = z["subnets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let total: u64 = members
+        .iter()
+        .map(|id| by_id(id).unwrap()["available_ips"].as_u64().unwrap())
+        .sum();
+    assert_eq!(z["available_ips"].as_u64(), Some(total), "{z}");
+    assert!(members.contains(&tagged.as_str()));
+    // The same numbers on /metrics.
+    let (code, metrics) = http_get(&srv.addr, "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains(&format!(
+            "eks_ipam_zone_pod_ips_available{{availability_zone=\"{zone}\"}} {total}\n"
+        )),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("zone_pod_ips"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(metrics.contains(&format!(
+        "eks_ipam_subnet_info{{subnet_id=\"{tagged}\",availability_zone=\"{zone}\",cni_use=\"discovered\"}} 1\n"
+    )));
+    // A capture carries the discovered subnets and diagnoses the same zones.
+    let (_cap, offline) = world.capture_and_diagnose();
+    assert_eq!(timeless(&offline["zones"]), timeless(&v["zones"]));
+}
