@@ -13,23 +13,9 @@ use std::path::Path;
 const NODE_SUBNET: &str = "subnet-07b3e9d1c5a8f2460";
 const SIBLING: &str = "subnet-0f00dcafe0000d15c";
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
-}
-
 /// The bundle with the node subnet full and a sibling `(zone, free, tags)`.
 fn bundle(sibling: Option<(&str, u64, Value)>) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&repo("tests/bundles/min-ip-target-stall"), dir.path());
+    let dir = copy_bundle(&repo("tests/bundles/min-ip-target-stall"));
     let path = dir.path().join("ec2/subnets.json");
     let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let subnets = doc["Subnets"].as_array_mut().unwrap();
