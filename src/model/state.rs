@@ -81,12 +81,21 @@ impl ClusterState {
                 w.subnet_ids.extend(e.subnet_id.clone());
             }
         }
-        let settings: Vec<super::cni::CniSettings> = self
+        // The pods of one DaemonSet share one env: parse each distinct one once.
+        let mut distinct: Vec<&super::env::ContainerEnv> = Vec::new();
+        for env in self
             .aws_node
             .iter()
             .flatten()
             .map(|a| &a.daemonset_env)
             .chain(self.aws_node_pod_env.values().map(|e| &**e))
+        {
+            if !distinct.iter().any(|d| std::ptr::eq(*d, env) || *d == env) {
+                distinct.push(env);
+            }
+        }
+        let settings: Vec<super::cni::CniSettings> = distinct
+            .into_iter()
             .map(|env| super::cni::CniSettings::from_container(env, &self.config_maps))
             .collect();
         w.prefix_mode = settings.iter().any(|s| s.prefix_delegation);
