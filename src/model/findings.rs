@@ -598,6 +598,12 @@ fn eni_config_missing(i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Finding>) 
 /// Free IPs below which a subnet is low whatever its size.
 pub(crate) const SUBNET_LOW_MIN_IPS: f64 = 32.0;
 
+/// The "low" rule of subnets and zones (and of their alerts): under the
+/// ratio of the size, or under [`SUBNET_LOW_MIN_IPS`] in any case.
+fn below_low_line(available: u64, size: u64, t: &Thresholds) -> bool {
+    (available as f64) < (size as f64 * t.subnet_low_ratio).max(SUBNET_LOW_MIN_IPS)
+}
+
 fn subnet_ips(i: &Inputs<'_>, s: &SubnetAnalysis, out: &mut Vec<Finding>) {
     let base = ev(&[
         ("available_ips", json!(s.available_ips)),
@@ -638,8 +644,7 @@ fn subnet_ips(i: &Inputs<'_>, s: &SubnetAnalysis, out: &mut Vec<Finding>) {
     } else if let (Some(size), false) = (s.size_ips, has_siblings) {
         // Same rule as the EksIpamSubnetIpsLow alert: under the ratio, or under
         // 32 free IPs (about one warm ENI) in any case.
-        let threshold = (size as f64 * i.t.subnet_low_ratio).max(SUBNET_LOW_MIN_IPS);
-        if (s.available_ips as f64) < threshold {
+        if below_low_line(s.available_ips, size, i.t) {
             out.push(Finding {
                 code: FindingCode::SubnetIpsLow,
                 severity: Severity::Warning,
@@ -730,8 +735,7 @@ fn zone_pod_ips(i: &Inputs<'_>, z: &ZoneAnalysis, out: &mut Vec<Finding>) {
             ),
         ));
     } else if let Some(size) = z.size_ips {
-        let threshold = (size as f64 * i.t.subnet_low_ratio).max(SUBNET_LOW_MIN_IPS);
-        if (z.available_ips as f64) < threshold {
+        if below_low_line(z.available_ips, size, i.t) {
             out.push(finding(
                 FindingCode::ZonePodIpsLow,
                 Severity::Warning,

@@ -5,7 +5,7 @@ use crate::model::state::{ApiCall, Operation};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LookupEventsOutput {
     pub events: Vec<LookupEvent>,
