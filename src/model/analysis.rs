@@ -52,6 +52,9 @@ pub(crate) struct ClusterAnalysis {
     pub(crate) karpenter_deployment: Option<String>,
     pub(crate) cloudtrail_lag_seconds: Option<f64>,
     pub(crate) cloudtrail_coverage_start: Option<String>,
+    /// Pending pods the scheduler refused for lack of each VPC resource;
+    /// `None` when pods are unknown.
+    pub(crate) pods_unschedulable: Option<PerResource<u32>>,
 }
 
 /// The Karpenter controller's RESERVED_ENIS as it runs with it.
@@ -116,6 +119,24 @@ pub(crate) struct ApiCallActivity {
     /// True when no call was seen and the silence is counted from the start
     /// of CloudTrail coverage: the real silence is at least this long.
     pub(crate) silence_is_lower_bound: bool,
+}
+
+/// One VPC extended resource on one node, as the scheduler sees it.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub(crate) struct ResourceUse {
+    /// `status.allocatable`; `None` when the node does not advertise it.
+    pub(crate) allocatable: Option<u32>,
+    /// Sum of the effective requests of the node's non-terminated pods;
+    /// `None` when pods are unknown or a request is not a count.
+    pub(crate) requested: Option<u32>,
+}
+
+impl ResourceUse {
+    /// Every unit the node advertises is requested (the scheduler places no
+    /// further pod that asks for one).
+    pub(crate) fn exhausted(&self) -> bool {
+        matches!((self.allocatable, self.requested), (Some(a), Some(r)) if a > 0 && r >= a)
+    }
 }
 
 /// The node's pod IP family: IPv6 when ipamd runs with `ENABLE_IPv6` or its
@@ -184,6 +205,9 @@ pub(crate) struct NodeAnalysis {
     pub(crate) ip_growth_blocked: Option<bool>,
     pub(crate) ipamd_no_available_ip_total: Option<f64>,
     pub(crate) api_calls: Vec<ApiCallActivity>,
+    /// The VPC extended resources the node advertises and its pods request
+    /// (security groups for pods, Windows IPs); scheduler-side, on every shape.
+    pub(crate) vpc_resources: PerResource<ResourceUse>,
     /// The effective aws-node settings the numbers above were computed with
     /// (not serialised: the target fields above show them).
     #[serde(skip)]
@@ -583,6 +607,7 @@ pub(crate) fn analyse(state: &ClusterState) -> Analysis {
             .as_ref()
             .and_then(|a| a.coverage_start)
             .map(|t| t.to_string()),
+        pods_unschedulable: state.pods.as_ref().map(|p| p.unschedulable),
     };
 
     let api_calls = counts
@@ -739,6 +764,16 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
         _ => None,
     };
 
+    let vpc_resources = PerResource::from_fn(|r| ResourceUse {
+        allocatable: *n.vpc_allocatable.get(r),
+        requested: state
+            .pods
+            .as_ref()
+            .and_then(|p| match p.nodes.get(n.name.as_str()) {
+                None => Some(0),
+                Some(c) => (*c.vpc_requests_unknown.get(r) == 0).then_some(*c.vpc_requested.get(r)),
+            }),
+    });
     let (pods_pod, pods_host, waiting) = if state.pods.is_some() {
         let (p, h, w) = pods
             .map(|c| (c.pod, c.host, c.waiting))
@@ -883,6 +918,7 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
             .and_then(|i| i.metrics.as_ref())
             .and_then(|m| m.no_available_ip_addresses),
         api_calls,
+        vpc_resources,
         // Only where the IPv4 pool model applies (the findings read it).
         settings: s.cloned(),
         settings_unresolved: unresolved,

@@ -4,7 +4,7 @@
 use super::analysis::{Analysis, NodeAnalysis, SubnetAnalysis, ZoneAnalysis};
 use super::cni::CniSettings;
 use super::growth::GrowthOutcome;
-use super::state::ComputeType;
+use super::state::{ComputeType, VpcResource};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -62,6 +62,8 @@ pub(crate) enum FindingCode {
     EniConfigMissing,
     IpProvisioningDisabled,
     SettingUnresolved,
+    BranchEniExhausted,
+    WindowsPodIpsExhausted,
 }
 
 impl FindingCode {
@@ -80,6 +82,8 @@ impl FindingCode {
             FindingCode::EniConfigMissing => "EniConfigMissing",
             FindingCode::IpProvisioningDisabled => "IpProvisioningDisabled",
             FindingCode::SettingUnresolved => "SettingUnresolved",
+            FindingCode::BranchEniExhausted => "BranchEniExhausted",
+            FindingCode::WindowsPodIpsExhausted => "WindowsPodIpsExhausted",
         }
     }
 }
@@ -160,6 +164,9 @@ pub(crate) fn evaluate(a: &Analysis, t: &Thresholds) -> Vec<Finding> {
     }
     for z in &a.zones {
         zone_pod_ips(i, z, &mut out);
+    }
+    for r in VpcResource::ALL {
+        vpc_resource_exhausted(i, r, &mut out);
     }
     out.sort_by(|a, b| {
         b.severity
@@ -565,6 +572,96 @@ fn eni_limit_reached(_i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Finding>) 
             ("pod_ip_capacity", json!(n.pod_ip_capacity)),
         ]),
     });
+}
+
+/// Scheduler-side exhaustion of a VPC extended resource (design.md section
+/// 8): a node whose every advertised unit is requested is a warning; pods
+/// the scheduler refused for it make it critical (on the full nodes, or
+/// cluster-wide when no node is full: none advertises the resource).
+fn vpc_resource_exhausted(i: &Inputs<'_>, r: VpcResource, out: &mut Vec<Finding>) {
+    let code = match r {
+        VpcResource::PodEni => FindingCode::BranchEniExhausted,
+        VpcResource::PrivateIpv4Address => FindingCode::WindowsPodIpsExhausted,
+    };
+    let what = match r {
+        VpcResource::PodEni => "branch ENIs (security groups for pods)",
+        VpcResource::PrivateIpv4Address => "Windows pod IPs",
+    };
+    let remediation = match r {
+        VpcResource::PodEni => "Each pod that matches a SecurityGroupPolicy takes one branch ENI (vpc.amazonaws.com/pod-eni) of its node's trunk ENI, \
+            and an instance type has a fixed number (e.g. m5.large 9; amazon-vpc-resource-controller-k8s pkg/aws/vpc/limits.go). \
+            Add nodes or use instance types with more branch interfaces (only trunking-compatible Nitro types advertise any), \
+            or narrow the SecurityGroupPolicy selectors so fewer pods need one.",
+        VpcResource::PrivateIpv4Address => "Each Windows pod takes one vpc.amazonaws.com/PrivateIPv4Address, handed out by the VPC resource controller \
+            (enable-windows-ipam in the amazon-vpc-cni ConfigMap). Add Windows nodes or use larger instance types, or enable \
+            prefix delegation for Windows (enable-windows-prefix-delegation), which gives a node far more addresses.",
+    };
+    let refused = i.a.cluster.pods_unschedulable.map_or(0, |u| *u.get(r));
+    let severity = if refused > 0 {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    let mut full = 0;
+    for n in &i.a.nodes {
+        let u = n.vpc_resources.get(r);
+        if !u.exhausted() {
+            continue;
+        }
+        full += 1;
+        let (a, q) = (u.allocatable.unwrap_or(0), u.requested.unwrap_or(0));
+        let refused_note = if refused > 0 {
+            format!(
+                "; {refused} pending pod(s) are refused by the scheduler for {}",
+                r.name()
+            )
+        } else {
+            String::new()
+        };
+        out.push(Finding {
+            code,
+            severity,
+            node: n.name.clone(),
+            subnet_id: String::new(),
+            availability_zone: String::new(),
+            summary: format!(
+                "{}: all {a} {what} are requested ({q} requested of {a} allocatable){refused_note}",
+                n.name
+            ),
+            remediation: remediation.to_string(),
+            evidence: ev(&[
+                ("resource", json!(r.name())),
+                ("allocatable", json!(a)),
+                ("requested", json!(q)),
+                ("pods_unschedulable", json!(refused)),
+            ]),
+        });
+    }
+    if full == 0 && refused > 0 {
+        let advertising =
+            i.a.nodes
+                .iter()
+                .filter(|n| n.vpc_resources.get(r).allocatable.is_some_and(|a| a > 0))
+                .count();
+        out.push(Finding {
+            code,
+            severity: Severity::Critical,
+            node: String::new(),
+            subnet_id: String::new(),
+            availability_zone: String::new(),
+            summary: format!(
+                "{refused} pending pod(s) are refused by the scheduler for {} (Insufficient {}); {advertising} node(s) advertise any",
+                what,
+                r.name()
+            ),
+            remediation: remediation.to_string(),
+            evidence: ev(&[
+                ("resource", json!(r.name())),
+                ("pods_unschedulable", json!(refused)),
+                ("nodes_advertising", json!(advertising)),
+            ]),
+        });
+    }
 }
 
 fn eni_config_missing(i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Finding>) {
@@ -1354,5 +1451,66 @@ mod tests {
             &min_ip_cluster(&[("MINIMUM_IP_TARGET", "25")], 20, 0),
             SettingUnresolved
         ));
+    }
+
+    /// m5.large: 9 branch ENIs (resource controller limits.go); Windows
+    /// m5.large: 9 secondary IPv4 addresses per ENI, less the primary.
+    #[test]
+    fn vpc_resources_exhausted_on_the_scheduler_side() {
+        use crate::model::state::VpcResource::*;
+        for (r, code, os) in [
+            (PodEni, BranchEniExhausted, None),
+            (PrivateIpv4Address, WindowsPodIpsExhausted, Some("windows")),
+        ] {
+            let node = |name: &str, alloc: u32, req: u32| {
+                Node::new(name, "m5.large", 29)
+                    .shape(None, os)
+                    .vpc(r, alloc, req)
+            };
+            // Quiet below the line: 8 of 9 requested.
+            let c = Cluster::new().node(node("n1", 9, 8));
+            assert!(!has(&c, code), "{code:?} 8/9");
+            // Fires as a warning at exactly 9 of 9, on that node only.
+            let c = Cluster::new().node(node("n1", 9, 9)).node(node("n2", 9, 3));
+            let f = c.findings();
+            let w = only(&f, code);
+            assert_eq!((w.severity, w.node.as_str()), (Severity::Warning, "n1"));
+            assert_eq!(w.evidence["allocatable"], json!(9));
+            assert_eq!(w.evidence["requested"], json!(9));
+            // Escalates once the scheduler refuses pods for it.
+            let f = Cluster::new()
+                .node(node("n1", 9, 9))
+                .unschedulable(r, 2)
+                .findings();
+            let c = only(&f, code);
+            assert_eq!(c.severity, Severity::Critical);
+            assert_eq!(c.evidence["pods_unschedulable"], json!(2));
+            // Refused with no full node (no node advertises it): cluster-wide critical.
+            let f = Cluster::new()
+                .node(Node::new("n1", "m5.large", 29).shape(None, os))
+                .unschedulable(r, 3)
+                .findings();
+            let c = only(&f, code);
+            assert_eq!((c.severity, c.node.as_str()), (Severity::Critical, ""));
+            assert_eq!(c.evidence["nodes_advertising"], json!(0));
+            // A node advertising 0 (trunk not attached, IPAM off) is not "full".
+            assert!(!has(&Cluster::new().node(node("n1", 0, 0)), code));
+            // Unknown pods: requested unknown, nothing said.
+            let unknown = Cluster::new()
+                .node(node("n1", 9, 9))
+                .with_state(|s| s.pods = None);
+            assert!(!has(&unknown, code));
+            // Refusals of the other resource do not count.
+            let other = if r == PodEni {
+                PrivateIpv4Address
+            } else {
+                PodEni
+            };
+            let f = Cluster::new()
+                .node(node("n1", 9, 9))
+                .unschedulable(other, 5)
+                .findings();
+            assert_eq!(only(&f, code).severity, Severity::Warning);
+        }
     }
 }

@@ -178,12 +178,16 @@ impl Cluster {
             host_network,
             waiting,
             pool,
+            vpc_requested,
         } = n;
         let name: Arc<str> = state.name.as_str().into();
         if let Some(pods) = self.state.pods.as_mut() {
             let c = pods.nodes.entry(name.clone()).or_default();
             c.pod_network += pod_network;
             c.host_network += host_network;
+            for r in VpcResource::ALL {
+                *c.vpc_requested.get_mut(r) += *vpc_requested.get(r);
+            }
             for i in 0..waiting {
                 let pod = format!("{}-waiting-{i}", state.name);
                 let key = pod_uid(&pod);
@@ -293,6 +297,14 @@ impl Cluster {
 
     /// Changes the state directly: a source unknown (`None`), as when its
     /// file or API is missing, or a field no builder sets.
+    /// `n` pending pods on no node that the scheduler refused for `r`.
+    pub(crate) fn unschedulable(mut self, r: VpcResource, n: u32) -> Self {
+        if let Some(p) = self.state.pods.as_mut() {
+            *p.unschedulable.get_mut(r) += n;
+        }
+        self
+    }
+
     pub(crate) fn with_state(mut self, f: impl FnOnce(&mut ClusterState)) -> Self {
         f(&mut self.state);
         self
@@ -314,6 +326,7 @@ pub(crate) struct Node {
     host_network: u32,
     waiting: u32,
     pool: Option<IpamdPool>,
+    vpc_requested: PerResource<u32>,
 }
 
 impl Node {
@@ -334,6 +347,7 @@ impl Node {
             host_network: 2,
             waiting: 0,
             pool: None,
+            vpc_requested: PerResource::default(),
         }
     }
 
@@ -371,6 +385,13 @@ impl Node {
     pub(crate) fn waiting(mut self, n: u32) -> Self {
         self.waiting = n;
         self.pod_network += n;
+        self
+    }
+
+    /// The node advertises `allocatable` of `r` and its pods request `requested`.
+    pub(crate) fn vpc(mut self, r: VpcResource, allocatable: u32, requested: u32) -> Self {
+        *self.state.vpc_allocatable.get_mut(r) = Some(allocatable);
+        *self.vpc_requested.get_mut(r) = requested;
         self
     }
 

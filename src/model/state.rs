@@ -143,6 +143,9 @@ pub struct NodeState {
     pub(crate) compute_type: ComputeType,
     /// `kubernetes.io/os`.
     pub(crate) os: NodeOs,
+    /// `status.allocatable` of the VPC extended resources; `None` where the
+    /// node does not advertise one (or its quantity is not a count).
+    pub(crate) vpc_allocatable: PerResource<Option<u32>>,
     /// Only the labels/annotations ENIConfig selection can use.
     pub(crate) labels: BTreeMap<String, String>,
     pub(crate) annotations: BTreeMap<String, String>,
@@ -215,6 +218,64 @@ impl NodeOs {
     }
 }
 
+/// The extended resources through which the VPC resource controller hands
+/// out pod networking (amazon-vpc-resource-controller-k8s `pkg/config/type.go`
+/// at b8d425119bdb: `ResourceNamePodENI`, `ResourceNameIPAddress`). Its
+/// webhook adds a request of 1 to the first container of a pod that matches a
+/// SecurityGroupPolicy (pod-eni) or of every Windows pod (PrivateIPv4Address,
+/// `webhooks/core/pod_webhook.go`), and the scheduler refuses a pod when no
+/// node has one left (`Insufficient <name>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum VpcResource {
+    /// Branch ENIs of security groups for pods.
+    PodEni,
+    /// Secondary IPv4 addresses of Windows pods.
+    PrivateIpv4Address,
+}
+
+impl VpcResource {
+    pub(crate) const ALL: [VpcResource; 2] = [VpcResource::PodEni, VpcResource::PrivateIpv4Address];
+
+    /// The resource name, as in pod requests, node allocatable and the
+    /// scheduler's message.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            VpcResource::PodEni => "vpc.amazonaws.com/pod-eni",
+            VpcResource::PrivateIpv4Address => "vpc.amazonaws.com/PrivateIPv4Address",
+        }
+    }
+}
+
+/// One value per [`VpcResource`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
+pub(crate) struct PerResource<T> {
+    pub(crate) pod_eni: T,
+    pub(crate) private_ipv4: T,
+}
+
+impl<T> PerResource<T> {
+    pub(crate) fn get(&self, r: VpcResource) -> &T {
+        match r {
+            VpcResource::PodEni => &self.pod_eni,
+            VpcResource::PrivateIpv4Address => &self.private_ipv4,
+        }
+    }
+
+    pub(crate) fn get_mut(&mut self, r: VpcResource) -> &mut T {
+        match r {
+            VpcResource::PodEni => &mut self.pod_eni,
+            VpcResource::PrivateIpv4Address => &mut self.private_ipv4,
+        }
+    }
+
+    pub(crate) fn from_fn(mut f: impl FnMut(VpcResource) -> T) -> Self {
+        PerResource {
+            pod_eni: f(VpcResource::PodEni),
+            private_ipv4: f(VpcResource::PrivateIpv4Address),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PodPhase {
     Pending,
@@ -251,6 +312,12 @@ pub struct PodState {
     pub(crate) host_network: bool,
     pub phase: PodPhase,
     pub has_ip: bool,
+    /// The pod's effective request of each VPC resource (the scheduler's
+    /// rule, see `sources::kube::pod`); `None`: a quantity that is not a count.
+    pub(crate) vpc_requests: PerResource<Option<u32>>,
+    /// `PodScheduled` is False with reason `Unschedulable` and the message
+    /// names `Insufficient <resource>`.
+    pub(crate) refused_for: PerResource<bool>,
 }
 
 /// Non-terminated pods on one node.
@@ -258,6 +325,10 @@ pub struct PodState {
 pub(crate) struct PodCounts {
     pub(crate) pod_network: u32,
     pub(crate) host_network: u32,
+    /// Sum of the pods' VPC resource requests (the scheduler's "requested").
+    pub(crate) vpc_requested: PerResource<u32>,
+    /// Pods whose request of the resource is not a count: the sum is unknown.
+    pub(crate) vpc_requests_unknown: PerResource<u32>,
 }
 
 /// A Kubernetes UID (a UUID) read as a number: the identity key of pods,
@@ -284,34 +355,69 @@ pub(crate) struct PendingPod {
 pub struct PodSummary {
     pub(crate) nodes: HashMap<Arc<str>, PodCounts>,
     pub(crate) pending_without_ip: Vec<PendingPod>,
+    /// Pending pods on no node that the scheduler refused for lack of the
+    /// resource (design.md section 8: `eks_ipam_pods_unschedulable`).
+    pub(crate) unschedulable: PerResource<u32>,
 }
 
 /// How one pod enters a [`PodSummary`]; kept per pod by the live summary
 /// so an update or delete can take the old contribution back out (24 bytes
-/// a pod: the node name is shared).
+/// a pod: the node name is shared, the requests packed).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum PodContribution {
-    /// Terminated, or not on a node.
+    /// Terminated, or on no node and not refused by the scheduler.
     Nothing,
-    HostNetwork(Arc<str>),
-    PodNetwork(Arc<str>),
+    HostNetwork(Arc<str>, PackedRequests),
+    PodNetwork(Arc<str>, PackedRequests),
     /// Pod network, and pending without an IP.
-    PendingPodNetwork(Arc<str>),
+    PendingPodNetwork(Arc<str>, PackedRequests),
+    /// Pending on no node, refused for these resources.
+    Refused(PerResource<bool>),
+}
+
+/// A pod's VPC resource requests in 4 bytes; `u16::MAX` is unknown (no pod
+/// requests 65,535 branch ENIs or addresses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PackedRequests([u16; 2]);
+
+impl PackedRequests {
+    fn pack(r: PerResource<Option<u32>>) -> Self {
+        let one = |q: Option<u32>| {
+            q.and_then(|q| u16::try_from(q).ok())
+                .map_or(u16::MAX, |q| q.min(u16::MAX - 1))
+        };
+        PackedRequests([one(r.pod_eni), one(r.private_ipv4)])
+    }
+
+    fn get(self, r: VpcResource) -> Option<u32> {
+        let q = match r {
+            VpcResource::PodEni => self.0[0],
+            VpcResource::PrivateIpv4Address => self.0[1],
+        };
+        (q != u16::MAX).then_some(u32::from(q))
+    }
 }
 
 impl PodState {
     pub(crate) fn contribution(&self) -> PodContribution {
-        let Some(node) = self.node_name.clone() else {
-            return PodContribution::Nothing;
-        };
         if self.phase.terminated() {
-            PodContribution::Nothing
-        } else if self.host_network {
-            PodContribution::HostNetwork(node)
+            return PodContribution::Nothing;
+        }
+        let Some(node) = self.node_name.clone() else {
+            let refused = self.refused_for;
+            return if self.phase == PodPhase::Pending && refused != PerResource::default() {
+                PodContribution::Refused(refused)
+            } else {
+                PodContribution::Nothing
+            };
+        };
+        let req = PackedRequests::pack(self.vpc_requests);
+        if self.host_network {
+            PodContribution::HostNetwork(node, req)
         } else if self.phase == PodPhase::Pending && !self.has_ip {
-            PodContribution::PendingPodNetwork(node)
+            PodContribution::PendingPodNetwork(node, req)
         } else {
-            PodContribution::PodNetwork(node)
+            PodContribution::PodNetwork(node, req)
         }
     }
 
@@ -351,6 +457,7 @@ pub struct LivePodSummary {
     pods: HashMap<u128, PodContribution>,
     nodes: HashMap<Arc<str>, PodCounts>,
     pending: HashMap<u128, PendingPod>,
+    unschedulable: PerResource<u32>,
 }
 
 impl LivePodSummary {
@@ -361,15 +468,39 @@ impl LivePodSummary {
             return;
         }
         self.remove(key);
-        match &c {
-            PodContribution::Nothing => {}
-            PodContribution::HostNetwork(n) => self.counts(n).host_network += 1,
-            PodContribution::PodNetwork(n) => self.counts(n).pod_network += 1,
-            PodContribution::PendingPodNetwork(n) => {
+        let (node, req) = match &c {
+            PodContribution::Nothing => return self.remember(key, c),
+            PodContribution::Refused(r) => {
+                for res in VpcResource::ALL {
+                    *self.unschedulable.get_mut(res) += u32::from(*r.get(res));
+                }
+                return self.remember(key, c);
+            }
+            PodContribution::HostNetwork(n, req) => {
+                self.counts(n).host_network += 1;
+                (n, *req)
+            }
+            PodContribution::PodNetwork(n, req) => {
+                self.counts(n).pod_network += 1;
+                (n, *req)
+            }
+            PodContribution::PendingPodNetwork(n, req) => {
                 self.counts(n).pod_network += 1;
                 self.pending.insert(key, pod.pending(n, key));
+                (n, *req)
+            }
+        };
+        let counts = self.counts(node);
+        for res in VpcResource::ALL {
+            match req.get(res) {
+                Some(q) => *counts.vpc_requested.get_mut(res) += q,
+                None => *counts.vpc_requests_unknown.get_mut(res) += 1,
             }
         }
+        self.remember(key, c);
+    }
+
+    fn remember(&mut self, key: u128, c: PodContribution) {
         self.pods.insert(key, c);
     }
 
@@ -377,29 +508,45 @@ impl LivePodSummary {
         let Some(old) = self.pods.remove(&key) else {
             return;
         };
-        match &old {
-            PodContribution::Nothing => {}
-            PodContribution::HostNetwork(n) => self.dec(n, |c| &mut c.host_network),
-            PodContribution::PodNetwork(n) => self.dec(n, |c| &mut c.pod_network),
-            PodContribution::PendingPodNetwork(n) => {
-                self.pending.remove(&key);
-                self.dec(n, |c| &mut c.pod_network);
+        let (n, req, pod_network) = match &old {
+            PodContribution::Nothing => return,
+            PodContribution::Refused(r) => {
+                for res in VpcResource::ALL {
+                    let u = self.unschedulable.get_mut(res);
+                    *u = u.saturating_sub(u32::from(*r.get(res)));
+                }
+                return;
             }
+            PodContribution::HostNetwork(n, req) => (n, *req, false),
+            PodContribution::PodNetwork(n, req) => (n, *req, true),
+            PodContribution::PendingPodNetwork(n, req) => {
+                self.pending.remove(&key);
+                (n, *req, true)
+            }
+        };
+        let Some(c) = self.nodes.get_mut(n) else {
+            return;
+        };
+        let f = if pod_network {
+            &mut c.pod_network
+        } else {
+            &mut c.host_network
+        };
+        *f = f.saturating_sub(1);
+        for res in VpcResource::ALL {
+            let f = match req.get(res) {
+                Some(q) => (c.vpc_requested.get_mut(res), q),
+                None => (c.vpc_requests_unknown.get_mut(res), 1),
+            };
+            *f.0 = f.0.saturating_sub(f.1);
+        }
+        if *c == PodCounts::default() {
+            self.nodes.remove(n);
         }
     }
 
     fn counts(&mut self, node: &Arc<str>) -> &mut PodCounts {
         self.nodes.entry(node.clone()).or_default()
-    }
-
-    fn dec(&mut self, node: &Arc<str>, field: impl Fn(&mut PodCounts) -> &mut u32) {
-        if let Some(c) = self.nodes.get_mut(node) {
-            let f = field(c);
-            *f = f.saturating_sub(1);
-            if *c == PodCounts::default() {
-                self.nodes.remove(node);
-            }
-        }
     }
 
     /// Pods known (terminated ones included).
@@ -415,6 +562,7 @@ impl LivePodSummary {
         PodSummary {
             nodes: self.nodes.clone(),
             pending_without_ip,
+            unschedulable: self.unschedulable,
         }
     }
 }
@@ -667,8 +815,10 @@ mod tests {
     /// field that grows these records shows up in RSS.
     #[test]
     fn per_pod_and_per_ip_records_stay_small() {
+        // PodState is transient live (each pod becomes a 24-byte
+        // PodContribution); 72 since it carries the VPC requests.
         assert!(
-            std::mem::size_of::<PodState>() <= 56,
+            std::mem::size_of::<PodState>() <= 72,
             "{}",
             std::mem::size_of::<PodState>()
         );
@@ -703,6 +853,11 @@ mod tests {
             host_network: host,
             phase,
             has_ip: ip,
+            vpc_requests: PerResource {
+                pod_eni: Some(0),
+                private_ipv4: Some(0),
+            },
+            refused_for: PerResource::default(),
         }
     }
 
@@ -765,7 +920,7 @@ mod tests {
                     0 => None,
                     n => Some(format!("node-{n}")),
                 };
-                let p = pod(
+                let mut p = pod(
                     "ns",
                     &format!("pod-{key}"),
                     node.as_deref(),
@@ -773,6 +928,19 @@ mod tests {
                     phases[next(5) as usize],
                     next(2) == 0,
                 );
+                // VPC requests (0-2, sometimes not a count) and refusals.
+                let mut req = || match next(7) {
+                    0 => None,
+                    n => Some(u32::try_from(n % 3).unwrap_or(0)),
+                };
+                p.vpc_requests = PerResource {
+                    pod_eni: req(),
+                    private_ipv4: req(),
+                };
+                p.refused_for = PerResource {
+                    pod_eni: next(3) == 0,
+                    private_ipv4: next(4) == 0,
+                };
                 live.apply(key, &p);
                 truth.insert(key, p);
             }
@@ -785,5 +953,91 @@ mod tests {
                 assert_eq!(live.len(), truth.len());
             }
         }
+    }
+
+    #[test]
+    fn summary_sums_vpc_requests_and_counts_refusals() {
+        let with = |mut p: PodState, eni: Option<u32>, refused: bool| {
+            p.vpc_requests.pod_eni = eni;
+            p.refused_for.pod_eni = refused;
+            p
+        };
+        let pods = [
+            with(
+                pod("a", "sgp-1", Some("n1"), false, PodPhase::Running, true),
+                Some(1),
+                false,
+            ),
+            with(
+                pod("a", "sgp-2", Some("n1"), false, PodPhase::Pending, false),
+                Some(1),
+                false,
+            ),
+            // Terminated pods hold nothing.
+            with(
+                pod(
+                    "a",
+                    "sgp-done",
+                    Some("n1"),
+                    false,
+                    PodPhase::Succeeded,
+                    false,
+                ),
+                Some(1),
+                false,
+            ),
+            // Refused: pending on no node; counted once per resource it names.
+            with(
+                pod("a", "sgp-3", None, false, PodPhase::Pending, false),
+                Some(1),
+                true,
+            ),
+            // A refusal on a pod that is no longer pending (or not on a node) does not count.
+            with(
+                pod("a", "old", None, false, PodPhase::Failed, false),
+                Some(1),
+                true,
+            ),
+            with(
+                pod("a", "odd", Some("n2"), false, PodPhase::Running, true),
+                None,
+                false,
+            ),
+        ];
+        let s = PodSummary::from_pods(&pods);
+        let n1 = s.nodes.get("n1").copied().unwrap();
+        assert_eq!(n1.vpc_requested.pod_eni, 2);
+        assert_eq!(n1.vpc_requests_unknown.pod_eni, 0);
+        let n2 = s.nodes.get("n2").copied().unwrap();
+        assert_eq!(n2.vpc_requests_unknown.pod_eni, 1);
+        assert_eq!(
+            s.unschedulable,
+            PerResource {
+                pod_eni: 1,
+                private_ipv4: 0
+            }
+        );
+        // A scheduled pod leaves the refused count and adds its request.
+        let mut live = LivePodSummary::default();
+        let refused = with(
+            pod("a", "p", None, false, PodPhase::Pending, false),
+            Some(1),
+            true,
+        );
+        live.apply(7, &refused);
+        assert_eq!(live.summary().unschedulable.pod_eni, 1);
+        live.apply(
+            7,
+            &with(
+                pod("a", "p", Some("n1"), false, PodPhase::Pending, false),
+                Some(1),
+                false,
+            ),
+        );
+        let s = live.summary();
+        assert_eq!(s.unschedulable.pod_eni, 0);
+        assert_eq!(s.nodes["n1"].vpc_requested.pod_eni, 1);
+        live.remove(7);
+        assert!(live.summary().nodes.is_empty());
     }
 }

@@ -3,6 +3,7 @@
 //! written). Label values are node/subnet names or closed sets.
 
 use crate::health::CollectorStatus;
+use crate::model::state::VpcResource;
 use crate::model::view::View;
 use crate::render::catalogue::{self, MetricDef};
 use std::fmt::Write;
@@ -106,6 +107,7 @@ pub fn render(view: &View, collectors: &[CollectorStatus], out: &mut String) {
     let mut enis_max = Family::new(&catalogue::NODE_ENIS_MAX);
     let mut blocked = Family::new(&catalogue::NODE_IP_GROWTH_BLOCKED);
     let mut target = Family::new(&catalogue::NODE_CNI_TARGET);
+    let mut resource = Family::new(&catalogue::NODE_RESOURCE);
     let mut last = Family::new(&catalogue::API_CALL_LAST_TIMESTAMP);
     let mut silence = Family::new(&catalogue::API_CALL_SILENCE);
 
@@ -176,6 +178,29 @@ pub fn render(view: &View, collectors: &[CollectorStatus], out: &mut String) {
                 target.sample(&[("node", node), ("target", name)], f64::from(v));
             }
         }
+        for r in VpcResource::ALL {
+            let u = n.vpc_resources.get(r);
+            if let Some(a) = u.allocatable {
+                resource.sample(
+                    &[
+                        ("node", node),
+                        ("resource", r.name()),
+                        ("state", "allocatable"),
+                    ],
+                    f64::from(a),
+                );
+            }
+            if let Some(q) = u.requested.filter(|q| u.allocatable.is_some() || *q > 0) {
+                resource.sample(
+                    &[
+                        ("node", node),
+                        ("resource", r.name()),
+                        ("state", "requested"),
+                    ],
+                    f64::from(q),
+                );
+            }
+        }
         for c in &n.api_calls {
             if let Some(t) = c.last_timestamp {
                 last.sample(&[("operation", c.operation), ("node", node)], t);
@@ -186,13 +211,20 @@ pub fn render(view: &View, collectors: &[CollectorStatus], out: &mut String) {
         }
     }
     for f in [
-        info, cap, maxp, kexp, over, pods, waiting, ips, enis, enis_max, blocked, target, last,
-        silence,
+        info, cap, maxp, kexp, over, pods, waiting, ips, enis, enis_max, blocked, target, resource,
+        last, silence,
     ] {
         f.finish(out);
     }
 
     let c = &view.cluster;
+    let mut unschedulable = Family::new(&catalogue::PODS_UNSCHEDULABLE);
+    if let Some(u) = c.pods_unschedulable {
+        for r in VpcResource::ALL {
+            unschedulable.sample(&[("resource", r.name())], f64::from(*u.get(r)));
+        }
+    }
+    unschedulable.finish(out);
     let mut reserved = Family::new(&catalogue::KARPENTER_RESERVED_ENIS);
     if let Some(v) = c.karpenter_reserved_enis {
         reserved.sample(&[], f64::from(v));

@@ -117,6 +117,16 @@ pub(crate) struct KContainer {
     pub(crate) env_from: Vec<KEnvFrom>,
     #[serde(default)]
     pub(crate) ports: Vec<KPort>,
+    /// `Always` on an init container: a sidecar.
+    #[serde(
+        default,
+        rename = "restartPolicy",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub(crate) restart_policy: Option<String>,
+    /// The VPC resource requests only.
+    #[serde(default, skip_serializing_if = "KResources::is_empty")]
+    pub(crate) resources: KResources,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug)]

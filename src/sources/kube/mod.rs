@@ -25,6 +25,7 @@ mod env;
 mod event;
 mod node;
 mod pod;
+mod resources;
 #[cfg(test)]
 mod tests;
 mod workload;
@@ -34,6 +35,7 @@ pub(crate) use env::*;
 pub(crate) use event::*;
 pub use node::*;
 pub use pod::*;
+pub(crate) use resources::*;
 pub use workload::*;
 
 /// The metadata fields the exporter reads. Everything else (managedFields

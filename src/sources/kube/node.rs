@@ -25,6 +25,8 @@ pub struct KNode {
     pub(crate) capacity_pods: Option<Box<str>>,
     /// The first `InternalIP` of `status.addresses`.
     pub(crate) internal_ip: Option<Box<str>>,
+    /// `status.allocatable` of the VPC extended resources, as written.
+    pub(crate) vpc_allocatable: KVpcQuantities,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +58,8 @@ pub(super) struct KTaint {
 pub(super) struct KNodeStatusWire {
     #[serde(default)]
     capacity: KNodeCapacityWire,
+    #[serde(default)]
+    allocatable: KVpcQuantities,
     #[serde(default)]
     addresses: Vec<KAddress>,
 }
@@ -94,6 +98,7 @@ impl From<KNodeWire> for KNode {
                 .into_iter()
                 .find(|a| a.kind == "InternalIP")
                 .map(|a| a.address.into_boxed_str()),
+            vpc_allocatable: w.status.allocatable,
         }
     }
 }
@@ -122,6 +127,12 @@ impl Serialize for KNode {
         let mut status = serde_json::Map::new();
         if let Some(p) = &self.capacity_pods {
             status.insert("capacity".into(), serde_json::json!({ "pods": &**p }));
+        }
+        if !self.vpc_allocatable.is_empty() {
+            status.insert(
+                "allocatable".into(),
+                serde_json::to_value(&self.vpc_allocatable).map_err(serde::ser::Error::custom)?,
+            );
         }
         if let Some(ip) = &self.internal_ip {
             status.insert(
@@ -290,6 +301,9 @@ impl KNode {
             internal_ip: self.internal_ip.as_deref().map(str::to_string),
             compute_type: ComputeType::parse(l.get("eks.amazonaws.com/compute-type")),
             os: NodeOs::parse(l.get("kubernetes.io/os")),
+            vpc_allocatable: PerResource::from_fn(|r| {
+                self.vpc_allocatable.count(r).and_then(Result::ok)
+            }),
             labels,
             annotations,
             name: name_of(&self.metadata),

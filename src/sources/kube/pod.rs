@@ -22,6 +22,8 @@ pub(crate) struct KPodSpec {
     pub(crate) host_network: Option<bool>,
     #[serde(default)]
     pub(crate) containers: Vec<KContainer>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) init_containers: Vec<KContainer>,
 }
 
 #[derive(Deserialize, Serialize, Default, Clone, Debug)]
@@ -30,10 +32,18 @@ pub(crate) struct KPodStatus {
     pub(crate) phase: Option<String>,
     #[serde(default, rename = "podIP")]
     pub(crate) pod_ip: Option<String>,
+    /// `PodScheduled` only (the scheduler's verdict).
+    #[serde(
+        default,
+        deserialize_with = "scheduled_condition",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub(crate) conditions: Vec<KPodCondition>,
 }
 
-/// A pod without its containers: what the all-pods watch keeps (150,000
-/// pods must fit comfortably, so no env, no labels, no annotations).
+/// A pod without its containers (only those requesting a VPC resource,
+/// and only that request): what the all-pods watch reads (150,000 pods
+/// must fit comfortably, so no env, no labels, no annotations).
 #[derive(Deserialize, Serialize, Clone, Debug)]
 pub struct KPodSlim {
     #[serde(deserialize_with = "meta_min")]
@@ -51,6 +61,18 @@ pub(crate) struct KPodSpecSlim {
     pub(crate) node_name: Option<String>,
     #[serde(default)]
     pub(crate) host_network: Option<bool>,
+    #[serde(
+        default,
+        deserialize_with = "vpc_containers",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub(crate) containers: Vec<KContainerRequests>,
+    #[serde(
+        default,
+        deserialize_with = "vpc_containers",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub(crate) init_containers: Vec<KContainerRequests>,
 }
 
 /// Hands out one shared copy of each distinct value: strings (namespace and
@@ -102,9 +124,12 @@ pub(super) fn pod_state(
     node_name: Option<&String>,
     host_network: Option<bool>,
     status: &KPodStatus,
+    vpc_requests: PerResource<Option<u32>>,
     interner: &mut Interner,
 ) -> PodState {
     PodState {
+        vpc_requests,
+        refused_for: refused_for(&status.conditions),
         namespace: interner.get(meta.namespace.as_deref().unwrap_or_default()),
         name: meta.name.as_deref().unwrap_or_default().into(),
         node_name: node_name
@@ -122,11 +147,19 @@ impl KPodSlim {
     }
 
     pub(crate) fn to_state_interned(&self, interner: &mut Interner) -> PodState {
+        let sidecar = |c: &KContainerRequests| c.restart_policy.as_deref() == Some("Always");
         pod_state(
             &self.metadata,
             self.spec.node_name.as_ref(),
             self.spec.host_network,
             &self.status,
+            effective_requests(
+                self.spec.containers.iter().map(|c| &c.resources),
+                self.spec
+                    .init_containers
+                    .iter()
+                    .map(|c| (&c.resources, sidecar(c))),
+            ),
             interner,
         )
     }
@@ -246,11 +279,19 @@ impl KPod {
     }
 
     pub(crate) fn to_state(&self) -> PodState {
+        let sidecar = |c: &KContainer| c.restart_policy.as_deref() == Some("Always");
         pod_state(
             &self.metadata,
             self.spec.node_name.as_ref(),
             self.spec.host_network,
             &self.status,
+            effective_requests(
+                self.spec.containers.iter().map(|c| &c.resources),
+                self.spec
+                    .init_containers
+                    .iter()
+                    .map(|c| (&c.resources, sidecar(c))),
+            ),
             &mut Interner::default(),
         )
     }

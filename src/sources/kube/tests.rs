@@ -526,3 +526,76 @@ fn secret_references_are_written_without_what_they_name() {
         "{text}"
     );
 }
+
+/// A pod as the VPC resource controller's webhook leaves it (request and
+/// limit of 1 on the first container) and as the scheduler marks it when
+/// refused: both readers (full and slim) see the same request and refusal,
+/// and both survive `capture`'s write-back.
+#[test]
+fn vpc_requests_and_refusals_from_the_wire() {
+    let text = r#"{"metadata":{"name":"web-7","namespace":"shop","uid":"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"},
+        "spec":{"containers":[
+            {"name":"app","resources":{"requests":{"cpu":"250m","memory":"1Gi","vpc.amazonaws.com/pod-eni":"1"},
+                                       "limits":{"vpc.amazonaws.com/pod-eni":"1"}}},
+            {"name":"envoy","resources":{"requests":{"cpu":"100m"}}}],
+          "initContainers":[{"name":"log","restartPolicy":"Always",
+            "resources":{"requests":{"vpc.amazonaws.com/PrivateIPv4Address":"1"}}}]},
+        "status":{"phase":"Pending","conditions":[
+            {"type":"PodScheduled","status":"False","reason":"Unschedulable","lastTransitionTime":"2026-08-25T12:00:00Z",
+             "message":"0/4 nodes are available: 4 Insufficient vpc.amazonaws.com/pod-eni. preemption: 0/4 nodes are available: 4 No preemption victims found for incoming pod."},
+            {"type":"Ready","status":"False"}]}}"#;
+    let full: KPod = serde_json::from_str(text).unwrap();
+    let slim: KPodSlim = serde_json::from_str(text).unwrap();
+    let want_req = PerResource {
+        pod_eni: Some(1),
+        private_ipv4: Some(1),
+    };
+    let want_refused = PerResource {
+        pod_eni: true,
+        private_ipv4: false,
+    };
+    for st in [full.to_state(), slim.to_state()] {
+        assert_eq!(st.vpc_requests, want_req);
+        assert_eq!(st.refused_for, want_refused);
+    }
+    // The slim pod keeps only the containers with VPC requests, and only them.
+    assert_eq!(slim.spec.containers.len(), 1);
+    let written = serde_json::to_string(&slim).unwrap();
+    assert!(
+        !written.contains("cpu") && !written.contains("Ready"),
+        "{written}"
+    );
+    for back in [
+        serde_json::from_str::<KPod>(&written).unwrap().to_state(),
+        serde_json::from_str::<KPodSlim>(&written)
+            .unwrap()
+            .to_state(),
+    ] {
+        assert_eq!(
+            (back.vpc_requests, back.refused_for),
+            (want_req, want_refused)
+        );
+    }
+}
+
+#[test]
+fn node_vpc_allocatable_read_and_written_back() {
+    let node: KNode = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "n1"},
+        "status": {"capacity": {"pods": "29", "vpc.amazonaws.com/pod-eni": "9"},
+                   "allocatable": {"cpu": "1930m", "pods": "29", "vpc.amazonaws.com/pod-eni": "9",
+                                   "vpc.amazonaws.com/PrivateIPv4Address": "1.5"}}
+    }))
+    .unwrap();
+    let st = node.to_state(&HashSet::new(), &HashSet::new());
+    // A quantity that is not a count is unknown, not rounded.
+    assert_eq!(
+        st.vpc_allocatable,
+        PerResource {
+            pod_eni: Some(9),
+            private_ipv4: None
+        }
+    );
+    let back: KNode = serde_json::from_str(&serde_json::to_string(&node).unwrap()).unwrap();
+    assert_eq!(back.to_state(&HashSet::new(), &HashSet::new()), st);
+}
