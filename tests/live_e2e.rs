@@ -978,3 +978,104 @@ print(json.dumps({{
     let (_cap, offline) = world.capture_and_diagnose();
     assert_eq!(timeless(&offline["zones"]), timeless(&v["zones"]));
 }
+
+/// Security groups for pods, live (issue 15 item 3): the VPC resource
+/// controller advertises 9 branch ENIs on H1, nine running pods hold one,
+/// and the scheduler refuses a tenth with its own message. The exporter
+/// reads it through the pod and node watches: warning once full, critical
+/// while a pod is refused, back to warning when the refused pod goes.
+#[test]
+fn branch_eni_exhaustion_live_from_the_watches() {
+    const H1: &str = "ip-10-0-20-14.us-west-2.compute.internal";
+    const POD_ENI: &str = "vpc.amazonaws.com/pod-eni";
+    let world = World::start("tests/bundles/healthy", &[]);
+    let srv = world.cluster();
+    wait_for(&srv, 90, "H1 in the view", |v| {
+        v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["name"] == H1)
+    });
+    let nodes: Value = serde_json::from_str(
+        &std::fs::read_to_string(world.dir.path().join("world/kubernetes/nodes.json")).unwrap(),
+    )
+    .unwrap();
+    let mut h1 = nodes["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["metadata"]["name"] == H1)
+        .unwrap()
+        .clone();
+    h1["status"]["allocatable"][POD_ENI] = "9".into();
+    let apply = |resource: &str, object: &Value| {
+        world.control(
+            "/_control/apply",
+            &serde_json::json!({"resource": resource, "object": object}).to_string(),
+        )
+    };
+    apply("nodes", &h1);
+    let pod = |name: &str, node: Option<&str>| {
+        let mut p = serde_json::json!({
+            "metadata": {"name": name, "namespace": "payments"},
+            "spec": {"containers": [{"name": "api", "image": "payments:1.4",
+                "resources": {"requests": {POD_ENI: "1"}, "limits": {POD_ENI: "1"}}}]},
+            "status": {"phase": "Pending"}
+        });
+        match node {
+            Some(n) => {
+                p["spec"]["nodeName"] = n.into();
+                p["status"] = serde_json::json!({"phase": "Running", "podIP": "10.0.20.201"});
+            }
+            None => {
+                p["status"]["conditions"] = serde_json::json!([{"type": "PodScheduled", "status": "False",
+                    "reason": "Unschedulable", "message": "0/2 nodes are available: 1 Insufficient vpc.amazonaws.com/pod-eni, 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."}]);
+            }
+        }
+        p
+    };
+    for i in 0..9 {
+        apply("pods", &pod(&format!("payments-{i}"), Some(H1)));
+    }
+    let code_of = |v: &Value| -> Vec<(String, String)> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["code"] == "BranchEniExhausted")
+            .map(|f| {
+                (
+                    f["severity"].as_str().unwrap().to_string(),
+                    f["node"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let v = wait_for(&srv, 30, "H1's branch ENIs all requested", |v| {
+        node(v, H1)["vpc_resources"]["pod_eni"]
+            == serde_json::json!({"allocatable": 9, "requested": 9})
+    });
+    assert_eq!(code_of(&v), vec![("warning".to_string(), H1.to_string())]);
+    assert_eq!(v["cluster"]["pods_unschedulable"]["pod_eni"], 0);
+
+    apply("pods", &pod("payments-pending", None));
+    let v = wait_for(&srv, 30, "the refused pod counted", |v| {
+        v["cluster"]["pods_unschedulable"]["pod_eni"] == 1
+    });
+    assert_eq!(code_of(&v), vec![("critical".to_string(), H1.to_string())]);
+    let (_, metrics) = http_get(&srv.addr, "/metrics");
+    promtool_check(&metrics);
+    assert!(metrics
+        .lines()
+        .any(|l| l == "eks_ipam_pods_unschedulable{resource=\"vpc.amazonaws.com/pod-eni\"} 1"));
+
+    world.control(
+        "/_control/delete",
+        r#"{"resource":"pods","namespace":"payments","name":"payments-pending"}"#,
+    );
+    let v = wait_for(&srv, 30, "the refused pod gone", |v| {
+        v["cluster"]["pods_unschedulable"]["pod_eni"] == 0
+    });
+    assert_eq!(code_of(&v), vec![("warning".to_string(), H1.to_string())]);
+}

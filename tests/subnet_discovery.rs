@@ -34,18 +34,6 @@ fn bundle(sibling: Option<(&str, u64, Value)>) -> tempfile::TempDir {
     dir
 }
 
-fn diagnose(dir: &Path) -> Value {
-    let out = run(&[
-        "diagnose",
-        "--bundle",
-        dir.to_str().unwrap(),
-        "--output",
-        "json",
-    ]);
-    assert_ne!(out.code, 2, "diagnose failed: {}", out.stderr);
-    serde_json::from_str(&out.stdout).expect("JSON output")
-}
-
 /// (code, severity, subnet_id, availability_zone) of the subnet and zone findings.
 fn ip_findings(v: &Value) -> Vec<(String, String, String, String)> {
     v["findings"]
@@ -164,11 +152,11 @@ fn a_full_node_subnet_pages_only_when_the_zone_has_no_other_candidate() {
     ];
     for (case, sibling, want) in rows {
         let dir = bundle(sibling);
-        let v = diagnose(dir.path());
+        let v = diagnose_json(dir.path());
         assert_eq!(ip_findings(&v), want, "{case}");
     }
     // The numbers behind the quiet row.
-    let v = diagnose(bundle(Some(("us-west-2a", 3000, tags(&[(cni, "1")])))).path());
+    let v = diagnose_json(bundle(Some(("us-west-2a", 3000, tags(&[(cni, "1")])))).path());
     let z = v["zones"]
         .as_array()
         .unwrap()

@@ -52,6 +52,19 @@ pub struct Output {
     pub stderr: String,
 }
 
+/// `diagnose --bundle DIR --output json`, parsed (a usage or bundle error fails the test).
+pub fn diagnose_json(dir: &Path) -> serde_json::Value {
+    let out = run(&[
+        "diagnose",
+        "--bundle",
+        dir.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_ne!(out.code, 2, "diagnose failed: {}", out.stderr);
+    serde_json::from_str(&out.stdout).expect("JSON output")
+}
+
 pub fn run(args: &[&str]) -> Output {
     run_env(args, &[])
 }

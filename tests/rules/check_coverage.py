@@ -42,6 +42,8 @@ CONTRACT = {
 EXTRA = {
     "EksIpamZonePodIpsLow": "warning",
     "EksIpamZonePodIpsExhausted": "critical",
+    "EksIpamVpcResourceExhausted": "warning",
+    "EksIpamPodsUnschedulableForVpcResource": "critical",
 }
 EXPECTED = {**CONTRACT, **EXTRA}
 

@@ -1,0 +1,201 @@
+//! Scheduler-side exhaustion through `diagnose --bundle` (issue 15 item 3):
+//! the healthy bundle with security groups for pods on node H1 (an
+//! m5.large-sized trunk: `vpc.amazonaws.com/pod-eni` allocatable 9), pods
+//! carrying the request the VPC resource controller's webhook injects, and
+//! pending pods refused with the scheduler's own message. Per row: what the
+//! node advertises, how many of its running pods hold a branch ENI, how many
+//! pods the scheduler refused; then the numbers and findings expected.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::path::Path;
+
+const H1: &str = "ip-10-0-20-14.us-west-2.compute.internal";
+const POD_ENI: &str = "vpc.amazonaws.com/pod-eni";
+
+fn edit(dir: &Path, rel: &str, f: impl FnOnce(&mut Value)) {
+    let path = dir.join(rel);
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    f(&mut doc);
+    std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+}
+
+/// A pod as the webhook leaves it: request and limit of 1 on the first container.
+fn sgp_pod(name: &str, node: Option<&str>, phase: &str, refused_message: Option<&str>) -> Value {
+    let mut p = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "payments"},
+        "spec": {"containers": [
+            {"name": "api", "image": "payments:1.4",
+             "resources": {"requests": {"cpu": "100m", POD_ENI: "1"}, "limits": {POD_ENI: "1"}}},
+            {"name": "envoy", "image": "envoy:1.31", "resources": {"requests": {"cpu": "50m"}}}]},
+        "status": {"phase": phase}
+    });
+    if let Some(n) = node {
+        p["spec"]["nodeName"] = json!(n);
+        p["status"]["podIP"] = json!("10.0.20.200");
+    }
+    if let Some(m) = refused_message {
+        p["status"]["conditions"] = json!([{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "lastProbeTime": null, "lastTransitionTime": "2026-08-25T12:20:00Z", "message": m
+        }]);
+    }
+    p
+}
+
+fn bundle(allocatable: Option<&str>, holding: usize, refused: usize) -> tempfile::TempDir {
+    let dir = copy_bundle(&repo("tests/bundles/healthy"));
+    edit(dir.path(), "kubernetes/nodes.json", |doc| {
+        for n in doc["items"].as_array_mut().unwrap() {
+            if n["metadata"]["name"] == H1 {
+                if let Some(a) = allocatable {
+                    n["status"]["allocatable"][POD_ENI] = json!(a);
+                    n["status"]["capacity"][POD_ENI] = json!(a);
+                    n["metadata"]["labels"]["vpc.amazonaws.com/has-trunk-attached"] = json!("true");
+                }
+            }
+        }
+    });
+    edit(dir.path(), "kubernetes/pods.json", |doc| {
+        let items = doc["items"].as_array_mut().unwrap();
+        for i in 0..holding {
+            items.push(sgp_pod(&format!("payments-{i}"), Some(H1), "Running", None));
+        }
+        // A finished pod keeps its request in the spec but holds nothing.
+        items.push(sgp_pod("payments-job-done", Some(H1), "Succeeded", None));
+        let msg = "0/2 nodes are available: 1 Insufficient vpc.amazonaws.com/pod-eni, 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.";
+        for i in 0..refused {
+            items.push(sgp_pod(
+                &format!("payments-pending-{i}"),
+                None,
+                "Pending",
+                Some(msg),
+            ));
+        }
+    });
+    dir
+}
+
+fn node<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+        .expect("node in the output")
+}
+
+/// (code, severity, node) of the VPC resource findings.
+fn vpc_findings(v: &Value) -> Vec<(String, String, String)> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            let c = f["code"].as_str().unwrap();
+            c == "BranchEniExhausted" || c == "WindowsPodIpsExhausted"
+        })
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
+            (s("code"), s("severity"), s("node"))
+        })
+        .collect()
+}
+
+#[test]
+fn scheduler_side_exhaustion_table() {
+    type Row = (
+        &'static str,
+        Option<&'static str>,
+        usize,
+        usize,
+        (Value, Value),
+        Vec<(&'static str, &'static str, &'static str)>,
+    );
+    let rows: Vec<Row> = vec![
+        ("room left", Some("9"), 8, 0, (json!(9), json!(8)), vec![]),
+        (
+            "full: warning on the node",
+            Some("9"),
+            9,
+            0,
+            (json!(9), json!(9)),
+            vec![("BranchEniExhausted", "warning", H1)],
+        ),
+        (
+            "full and pods refused: critical",
+            Some("9"),
+            9,
+            2,
+            (json!(9), json!(9)),
+            vec![("BranchEniExhausted", "critical", H1)],
+        ),
+        (
+            "refused, no node advertises pod-eni: cluster-wide critical",
+            None,
+            0,
+            1,
+            (Value::Null, json!(0)),
+            vec![("BranchEniExhausted", "critical", "")],
+        ),
+        // A quantity that is not a count: allocatable unknown, not guessed.
+        (
+            "odd quantity",
+            Some("9.5"),
+            9,
+            0,
+            (Value::Null, json!(9)),
+            vec![],
+        ),
+    ];
+    for (what, allocatable, holding, refused, (alloc, req), want) in rows {
+        let dir = bundle(allocatable, holding, refused);
+        let v = diagnose_json(dir.path());
+        let r = &node(&v, H1)["vpc_resources"]["pod_eni"];
+        assert_eq!(
+            (&r["allocatable"], &r["requested"]),
+            (&alloc, &req),
+            "{what}: {r}"
+        );
+        assert_eq!(
+            v["cluster"]["pods_unschedulable"],
+            json!({"pod_eni": refused, "private_ipv4": 0}),
+            "{what}"
+        );
+        let want: Vec<(String, String, String)> = want
+            .iter()
+            .map(|(c, s, n)| (c.to_string(), s.to_string(), n.to_string()))
+            .collect();
+        assert_eq!(vpc_findings(&v), want, "{what}");
+    }
+}
+
+/// The same bundle served as `/metrics`: the two contract families with
+/// their closed label sets, and nothing for the node that has none.
+#[test]
+fn scheduler_side_exhaustion_metrics() {
+    let dir = bundle(Some("9"), 9, 2);
+    let srv = start_server(&["cluster", "--bundle", dir.path().to_str().unwrap()]);
+    let (code, body) = http_get(&srv.addr, "/metrics");
+    assert_eq!(code, 200);
+    promtool_check(&body);
+    for line in [
+        format!("eks_ipam_node_resource{{node=\"{H1}\",resource=\"{POD_ENI}\",state=\"allocatable\"}} 9"),
+        format!("eks_ipam_node_resource{{node=\"{H1}\",resource=\"{POD_ENI}\",state=\"requested\"}} 9"),
+        format!("eks_ipam_pods_unschedulable{{resource=\"{POD_ENI}\"}} 2"),
+        "eks_ipam_pods_unschedulable{resource=\"vpc.amazonaws.com/PrivateIPv4Address\"} 0".to_string(),
+        format!("eks_ipam_finding{{code=\"BranchEniExhausted\",severity=\"critical\",node=\"{H1}\",subnet_id=\"\",availability_zone=\"\"}} 1"),
+    ] {
+        assert!(body.lines().any(|l| l == line), "missing {line}");
+    }
+    let other_node_series = body
+        .lines()
+        .filter(|l| l.starts_with("eks_ipam_node_resource{") && !l.contains(H1))
+        .count();
+    assert_eq!(
+        other_node_series, 0,
+        "the other node advertises and requests nothing"
+    );
+}
