@@ -8,7 +8,6 @@
 mod common;
 use common::*;
 use serde_json::{json, Value};
-use std::path::Path;
 
 const NODE_SUBNET: &str = "subnet-07b3e9d1c5a8f2460";
 const SIBLING: &str = "subnet-0f00dcafe0000d15c";
