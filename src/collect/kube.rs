@@ -458,6 +458,9 @@ pub(crate) struct KubeCollector {
     daemonsets: Watched<Store<KDaemonSet>>,
     deployments: Watched<Store<KDeployment>>,
     events: Watched<Store<KEvent>>,
+    /// The node monitoring agent's `NetworkingReady` events on nodes (a
+    /// second selector: the API takes no OR of field selectors).
+    node_events: Watched<Store<KEvent>>,
     nodeclaims: Option<Watched<Store<KNodeClaim>>>,
     nodeclasses: Option<Watched<Store<KNodeClass>>>,
     eniconfigs: Option<Watched<Store<KEniConfig>>>,
@@ -568,6 +571,14 @@ impl KubeCollector {
                 watcher::Config::default().fields("reason=FailedCreatePodSandBox"),
                 &ctx,
             ),
+            node_events: Watched::spawn(
+                "node_events",
+                Api::all(client.clone()),
+                watcher::Config::default().fields(&format!(
+                    "reason={NETWORKING_READY},involvedObject.kind=Node"
+                )),
+                &ctx,
+            ),
             nodeclaims: opts.karpenter.then(|| {
                 Watched::spawn(
                     "nodeclaims",
@@ -667,6 +678,7 @@ impl KubeCollector {
             (self.daemonsets.name, self.daemonsets.synced()),
             (self.deployments.name, self.deployments.synced()),
             (self.events.name, self.events.synced()),
+            (self.node_events.name, self.node_events.synced()),
             (self.aws_node_pods.name, self.aws_node_pods.synced()),
             ("configmaps", self.config_maps_read.load(Ordering::Relaxed)),
         ] {
@@ -724,6 +736,9 @@ impl Source for KubeCollector {
         }
         if let Some(ev) = self.events.objects() {
             st.sandbox_failures = Some(ev.iter().filter_map(|e| e.sandbox_ip_failure()).collect());
+        }
+        if let Some(ev) = self.node_events.objects() {
+            st.networking_events = Some(ev.iter().filter_map(|e| e.networking_event()).collect());
         }
         if let Some(w) = &self.nodeclaims {
             st.nodeclaims = w
@@ -823,12 +838,16 @@ impl KubeCollector {
             ("apps/v1", "Deployment"),
             dep,
         );
-        write_list(
-            out,
-            "kubernetes/events.json",
-            ("v1", "Event"),
-            self.events.objects(),
-        );
+        // One events.json holds both watches' events (kubectl's shape);
+        // known only when both are.
+        let events = match (self.events.objects(), self.node_events.objects()) {
+            (Some(mut a), Some(b)) => {
+                a.extend(b);
+                Some(a)
+            }
+            _ => None,
+        };
+        write_list(out, "kubernetes/events.json", ("v1", "Event"), events);
         if let Some(w) = &self.nodeclaims {
             let api = ("karpenter.sh/v1", "NodeClaim");
             write_list(out, "kubernetes/nodeclaims.json", api, w.objects());

@@ -121,6 +121,29 @@ pub(crate) struct ApiCallActivity {
     pub(crate) silence_is_lower_bound: bool,
 }
 
+/// An IPAM issue the EKS node monitoring agent reported on a node: its
+/// `NetworkingReady` condition False with an `IPAMD*` reason, or one of its
+/// `NetworkingReady` events whose message starts with an `IPAMD*` issue name
+/// (aws/eks-node-monitoring-agent `docs/node-health-issues.adoc` at
+/// 51af5494fde6: IPAMDInconsistentState, IPAMDNoIPs and
+/// IPAMDRepeatedlyRestart are events; IPAMDNotReady and IPAMDNotRunning are
+/// conditions).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub(crate) struct IpamSignal {
+    /// `condition` or `event`.
+    pub(crate) source: &'static str,
+    pub(crate) issue: String,
+    pub(crate) message: String,
+    /// Seconds since the event was last seen (events only; `None` when unknown).
+    pub(crate) age_seconds: Option<f64>,
+    pub(crate) count: u32,
+}
+
+/// The agent's issue names that concern ipamd.
+fn ipam_issue(issue: &str) -> bool {
+    issue.starts_with("IPAMD")
+}
+
 /// One VPC extended resource on one node, as the scheduler sees it.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub(crate) struct ResourceUse {
@@ -205,6 +228,9 @@ pub(crate) struct NodeAnalysis {
     pub(crate) ip_growth_blocked: Option<bool>,
     pub(crate) ipamd_no_available_ip_total: Option<f64>,
     pub(crate) api_calls: Vec<ApiCallActivity>,
+    /// The node monitoring agent's IPAM-related signals on the node (any
+    /// compute type; the findings read them for Auto Mode nodes).
+    pub(crate) ipam_signals: Vec<IpamSignal>,
     /// The VPC extended resources the node advertises and its pods request
     /// (security groups for pods, Windows IPs); scheduler-side, on every shape.
     pub(crate) vpc_resources: PerResource<ResourceUse>,
@@ -566,7 +592,15 @@ pub(crate) fn analyse(state: &ClusterState) -> Analysis {
             .entry(Arc::as_ptr(env) as usize)
             .or_insert_with(|| CniSettings::from_container(env, &state.config_maps));
     }
+    let mut networking_events: HashMap<&str, Vec<&NetworkingEvent>> = HashMap::new();
+    for e in state.networking_events.iter().flatten() {
+        networking_events
+            .entry(e.node.as_str())
+            .or_default()
+            .push(e);
+    }
     let joined = Joined {
+        networking_events: &networking_events,
         pod_settings: &pod_settings,
         state,
         lookups: &lk,
@@ -657,6 +691,9 @@ struct Joined<'a> {
     /// Settings of each distinct aws-node pod env (by pointer: the pods of
     /// one DaemonSet share one), resolved once per analysis, not per node.
     pod_settings: &'a HashMap<usize, CniSettings>,
+    /// The node monitoring agent's NetworkingReady events, by node name
+    /// (a Node is named uniquely; its events carry no other key).
+    networking_events: &'a HashMap<&'a str, Vec<&'a NetworkingEvent>>,
 }
 
 fn effective_settings(
@@ -764,6 +801,38 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
         _ => None,
     };
 
+    let mut ipam_signals: Vec<IpamSignal> = Vec::new();
+    if let Some(c) = n.networking_ready.as_ref().filter(|c| c.status == "False") {
+        let issue = c.reason.clone().unwrap_or_default();
+        if ipam_issue(&issue) {
+            ipam_signals.push(IpamSignal {
+                source: "condition",
+                issue,
+                message: c.message.clone().unwrap_or_default(),
+                age_seconds: None,
+                count: 1,
+            });
+        }
+    }
+    for e in j
+        .networking_events
+        .get(n.name.as_str())
+        .into_iter()
+        .flatten()
+    {
+        if ipam_issue(&e.issue) {
+            ipam_signals.push(IpamSignal {
+                source: "event",
+                issue: e.issue.clone(),
+                message: e.message.clone(),
+                age_seconds: match (now, e.last_seen) {
+                    (Some(now), Some(t)) => Some((ts_secs(now) - ts_secs(t)).max(0.0)),
+                    _ => None,
+                },
+                count: e.count,
+            });
+        }
+    }
     let vpc_resources = PerResource::from_fn(|r| ResourceUse {
         allocatable: *n.vpc_allocatable.get(r),
         requested: state
@@ -918,6 +987,7 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
             .and_then(|i| i.metrics.as_ref())
             .and_then(|m| m.no_available_ip_addresses),
         api_calls,
+        ipam_signals,
         vpc_resources,
         // Only where the IPv4 pool model applies (the findings read it).
         settings: s.cloned(),

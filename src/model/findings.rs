@@ -64,6 +64,7 @@ pub(crate) enum FindingCode {
     SettingUnresolved,
     BranchEniExhausted,
     WindowsPodIpsExhausted,
+    AutoModeIpamUnhealthy,
 }
 
 impl FindingCode {
@@ -84,6 +85,7 @@ impl FindingCode {
             FindingCode::SettingUnresolved => "SettingUnresolved",
             FindingCode::BranchEniExhausted => "BranchEniExhausted",
             FindingCode::WindowsPodIpsExhausted => "WindowsPodIpsExhausted",
+            FindingCode::AutoModeIpamUnhealthy => "AutoModeIpamUnhealthy",
         }
     }
 }
@@ -158,6 +160,7 @@ pub(crate) fn evaluate(a: &Analysis, t: &Thresholds) -> Vec<Finding> {
         ipamd_allocation_stalled(i, n, &mut out);
         eni_limit_reached(i, n, &mut out);
         eni_config_missing(i, n, &mut out);
+        auto_mode_ipam_unhealthy(i, n, &mut out);
     }
     for s in &a.subnets {
         subnet_ips(i, s, &mut out);
@@ -662,6 +665,56 @@ fn vpc_resource_exhausted(i: &Inputs<'_>, r: VpcResource, out: &mut Vec<Finding>
             ]),
         });
     }
+}
+
+/// Auto Mode runs its own IPAM (no aws-node to read): the EKS node
+/// monitoring agent's signals are what says it is unwell (design.md
+/// section 8). A condition counts while it is set; an event while it is
+/// younger than the silence window.
+fn auto_mode_ipam_unhealthy(i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Finding>) {
+    if n.compute_type != ComputeType::Auto {
+        return;
+    }
+    let window = i.t.silence_window_seconds as f64;
+    let live: Vec<&super::analysis::IpamSignal> = n
+        .ipam_signals
+        .iter()
+        .filter(|s| s.source == "condition" || s.age_seconds.is_some_and(|a| a < window))
+        .collect();
+    let Some(first) = live.first() else {
+        return;
+    };
+    let mut issues: Vec<&str> = live.iter().map(|s| s.issue.as_str()).collect();
+    issues.dedup();
+    out.push(Finding {
+        code: FindingCode::AutoModeIpamUnhealthy,
+        severity: Severity::Critical,
+        node: n.name.clone(),
+        subnet_id: String::new(),
+        availability_zone: String::new(),
+        summary: format!(
+            "{}: the EKS node monitoring agent reports {} ({}): pods on this Auto Mode node may not get IPs",
+            n.name,
+            issues.join(", "),
+            first.message
+        ),
+        remediation: "Auto Mode manages the node's IPAM (aws-node settings do not apply). IPAMDNoIPs: the node's subnets \
+            are out of addresses (see the zone and subnet findings; add subnets to the NodeClass podSubnetSelectorTerms/subnetSelectorTerms). \
+            IPAMDNotReady/IPAMDNotRunning: a node condition; with node auto repair EKS replaces the node, otherwise cordon and delete \
+            the NodeClaim (`kubectl delete nodeclaim <name>`) so Auto Mode replaces it."
+            .to_string(),
+        evidence: ev(&[
+            ("issues", json!(issues)),
+            (
+                "signals",
+                json!(live
+                    .iter()
+                    .map(|s| json!({"source": s.source, "issue": s.issue, "age_seconds": s.age_seconds, "count": s.count}))
+                    .collect::<Vec<_>>()),
+            ),
+            ("silence_window_seconds", json!(i.t.silence_window_seconds)),
+        ]),
+    });
 }
 
 fn eni_config_missing(i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Finding>) {
@@ -1511,6 +1564,45 @@ mod tests {
                 .unschedulable(other, 5)
                 .findings();
             assert_eq!(only(&f, code).severity, Severity::Warning);
+        }
+    }
+
+    #[test]
+    fn auto_mode_ipam_unhealthy_from_the_node_monitoring_agent() {
+        let auto = |name: &str| Node::new(name, "m5.large", 29).shape(Some("auto"), None);
+        // Fires on a recent IPAMDNoIPs event (an agent "Event" issue).
+        let f = Cluster::new()
+            .node(auto("a1"))
+            .networking_event("a1", "IPAMDNoIPs", 300)
+            .findings();
+        let u = only(&f, AutoModeIpamUnhealthy);
+        assert_eq!((u.severity, u.node.as_str()), (Severity::Critical, "a1"));
+        assert_eq!(u.evidence["issues"], json!(["IPAMDNoIPs"]));
+        // Fires on the condition (an agent "Condition" issue), whatever its age.
+        let c = Cluster::new().node(auto("a1").networking_ready("False", "IPAMDNotRunning"));
+        assert!(has(&c, AutoModeIpamUnhealthy));
+        // Boundary: an event just inside the window counts, one at the window does not.
+        let w = Thresholds::default().silence_window_seconds as i64;
+        let at = |secs| {
+            Cluster::new()
+                .node(auto("a1"))
+                .networking_event("a1", "IPAMDNoIPs", secs)
+        };
+        assert!(has(&at(w - 1), AutoModeIpamUnhealthy));
+        assert!(!has(&at(w), AutoModeIpamUnhealthy));
+        // Quiet: condition True, a non-IPAMD issue, another node's event, an EC2 node.
+        let quiet = [
+            Cluster::new().node(auto("a1").networking_ready("True", "NetworkingIsReady")),
+            Cluster::new().node(auto("a1").networking_ready("False", "InterfaceNotUp")),
+            Cluster::new()
+                .node(auto("a1"))
+                .networking_event("other", "IPAMDNoIPs", 60),
+            Cluster::new()
+                .node(Node::new("e1", "m5.large", 29))
+                .networking_event("e1", "IPAMDNoIPs", 60),
+        ];
+        for c in &quiet {
+            assert!(!has(c, AutoModeIpamUnhealthy));
         }
     }
 }

@@ -47,6 +47,7 @@ impl Cluster {
                 })),
                 karpenter: Some(None),
                 sandbox_failures: Some(Vec::new()),
+                networking_events: Some(Vec::new()),
                 nodeclaims: Some(Vec::new()),
                 ec2nodeclasses: Some(Vec::new()),
                 eniconfigs: Some(Vec::new()),
@@ -297,6 +298,20 @@ impl Cluster {
 
     /// Changes the state directly: a source unknown (`None`), as when its
     /// file or API is missing, or a field no builder sets.
+    /// A node monitoring agent event on `node`: `"<issue>: ..."`, last seen `secs_ago`.
+    pub(crate) fn networking_event(mut self, node: &str, issue: &str, secs_ago: i64) -> Self {
+        if let Some(e) = self.state.networking_events.as_mut() {
+            e.push(NetworkingEvent {
+                node: node.into(),
+                issue: issue.into(),
+                message: format!("{issue}: reported by the fixture"),
+                last_seen: Some(ago(secs_ago)),
+                count: 1,
+            });
+        }
+        self
+    }
+
     /// `n` pending pods on no node that the scheduler refused for `r`.
     pub(crate) fn unschedulable(mut self, r: VpcResource, n: u32) -> Self {
         if let Some(p) = self.state.pods.as_mut() {
@@ -385,6 +400,16 @@ impl Node {
     pub(crate) fn waiting(mut self, n: u32) -> Self {
         self.waiting = n;
         self.pod_network += n;
+        self
+    }
+
+    /// The node monitoring agent's `NetworkingReady` condition.
+    pub(crate) fn networking_ready(mut self, status: &str, reason: &str) -> Self {
+        self.state.networking_ready = Some(NodeCondition {
+            status: status.into(),
+            reason: Some(reason.into()),
+            message: Some(format!("{reason} (fixture)")),
+        });
         self
     }
 

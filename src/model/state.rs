@@ -32,6 +32,8 @@ pub struct ClusterState {
     pub config_maps: ConfigMaps,
     /// IP-assignment sandbox failures from events.
     pub sandbox_failures: Option<Vec<SandboxFailure>>,
+    /// The node monitoring agent's `NetworkingReady` events on nodes.
+    pub networking_events: Option<Vec<NetworkingEvent>>,
     pub nodeclaims: Option<Vec<NodeClaimState>>,
     pub ec2nodeclasses: Option<Vec<NodeClassState>>,
     pub eniconfigs: Option<Vec<EniConfigState>>,
@@ -143,6 +145,8 @@ pub struct NodeState {
     pub(crate) compute_type: ComputeType,
     /// `kubernetes.io/os`.
     pub(crate) os: NodeOs,
+    /// The node monitoring agent's `NetworkingReady` condition, when set.
+    pub(crate) networking_ready: Option<NodeCondition>,
     /// `status.allocatable` of the VPC extended resources; `None` where the
     /// node does not advertise one (or its quantity is not a count).
     pub(crate) vpc_allocatable: PerResource<Option<u32>>,
@@ -581,6 +585,29 @@ pub struct KarpenterState {
     /// The controller container's env (RESERVED_ENIS) and args (`--reserved-enis`).
     pub(crate) env: ContainerEnv,
     pub(crate) args: Vec<String>,
+}
+
+/// A node condition as written (`status.conditions[]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct NodeCondition {
+    pub(crate) status: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) message: Option<String>,
+}
+
+/// An event of the EKS node monitoring agent about a node's networking:
+/// reason `NetworkingReady` (the condition type), message
+/// `"<issue>: <text>"` (aws/eks-node-monitoring-agent
+/// `pkg/manager/node_exporter.go` at 51af5494fde6: `Info`/`Warning` record
+/// `fmt.Sprintf("%s: %s", c.Reason, c.Message)` on the Node).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkingEvent {
+    pub(crate) node: String,
+    /// The issue name before the colon, e.g. `IPAMDNoIPs`.
+    pub(crate) issue: String,
+    pub(crate) message: String,
+    pub(crate) last_seen: Option<Timestamp>,
+    pub(crate) count: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]

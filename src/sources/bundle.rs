@@ -588,6 +588,11 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
                 .filter_map(kube::KEvent::sandbox_ip_failure)
                 .collect(),
         );
+        st.networking_events = Some(
+            list.iter()
+                .filter_map(kube::KEvent::networking_event)
+                .collect(),
+        );
     }
 
     if let Some(list) =

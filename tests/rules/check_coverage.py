@@ -44,6 +44,7 @@ EXTRA = {
     "EksIpamZonePodIpsExhausted": "critical",
     "EksIpamVpcResourceExhausted": "warning",
     "EksIpamPodsUnschedulableForVpcResource": "critical",
+    "EksIpamAutoModeIpamUnhealthy": "critical",
 }
 EXPECTED = {**CONTRACT, **EXTRA}
 

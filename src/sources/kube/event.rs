@@ -1,4 +1,5 @@
-//! Events: FailedCreatePodSandBox IP-assignment failures.
+//! Events: FailedCreatePodSandBox IP-assignment failures, and the node
+//! monitoring agent's NetworkingReady events on nodes.
 
 use super::*;
 // ---------- Events ----------
@@ -82,6 +83,36 @@ impl KEvent {
                 .and_then(|s| s.host.clone())
                 .or_else(|| self.reporting_instance.clone())
                 .filter(|h| !h.is_empty()),
+            last_seen: self.last_timestamp.or(self.event_time),
+            count: self.count.unwrap_or(1),
+        })
+    }
+}
+
+/// The reason the node monitoring agent gives its networking events (the
+/// condition type `NetworkingReady`, eks-node-monitoring-agent
+/// `pkg/manager/node_exporter.go`).
+pub(crate) const NETWORKING_READY: &str = "NetworkingReady";
+
+impl KEvent {
+    /// A `NetworkingReady` event on a Node, or `None`.
+    pub(crate) fn networking_event(&self) -> Option<NetworkingEvent> {
+        if self.reason.as_deref() != Some(NETWORKING_READY) {
+            return None;
+        }
+        let o = &self.involved_object;
+        if o.kind.as_deref() != Some("Node") {
+            return None;
+        }
+        let message = self.message.clone().unwrap_or_default();
+        let issue = message
+            .split_once(':')
+            .map(|(i, _)| i.trim().to_string())
+            .filter(|i| !i.is_empty() && !i.contains(' '))?;
+        Some(NetworkingEvent {
+            node: o.name.clone().filter(|n| !n.is_empty())?,
+            issue,
+            message,
             last_seen: self.last_timestamp.or(self.event_time),
             count: self.count.unwrap_or(1),
         })

@@ -27,6 +27,21 @@ pub struct KNode {
     pub(crate) internal_ip: Option<Box<str>>,
     /// `status.allocatable` of the VPC extended resources, as written.
     pub(crate) vpc_allocatable: KVpcQuantities,
+    /// The node monitoring agent's `NetworkingReady` condition.
+    pub(crate) networking_ready: Option<KNodeCondition>,
+}
+
+/// A node condition (only `NetworkingReady` is kept).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+pub(crate) struct KNodeCondition {
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    #[serde(default)]
+    pub(crate) status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) message: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -62,6 +77,8 @@ pub(super) struct KNodeStatusWire {
     allocatable: KVpcQuantities,
     #[serde(default)]
     addresses: Vec<KAddress>,
+    #[serde(default)]
+    conditions: Vec<KNodeCondition>,
 }
 
 #[derive(Deserialize, Default)]
@@ -99,6 +116,11 @@ impl From<KNodeWire> for KNode {
                 .find(|a| a.kind == "InternalIP")
                 .map(|a| a.address.into_boxed_str()),
             vpc_allocatable: w.status.allocatable,
+            networking_ready: w
+                .status
+                .conditions
+                .into_iter()
+                .find(|c| c.kind == NETWORKING_READY),
         }
     }
 }
@@ -132,6 +154,14 @@ impl Serialize for KNode {
             status.insert(
                 "allocatable".into(),
                 serde_json::to_value(&self.vpc_allocatable).map_err(serde::ser::Error::custom)?,
+            );
+        }
+        if let Some(c) = &self.networking_ready {
+            status.insert(
+                "conditions".into(),
+                Value::Array(vec![
+                    serde_json::to_value(c).map_err(serde::ser::Error::custom)?
+                ]),
             );
         }
         if let Some(ip) = &self.internal_ip {
@@ -301,6 +331,11 @@ impl KNode {
             internal_ip: self.internal_ip.as_deref().map(str::to_string),
             compute_type: ComputeType::parse(l.get("eks.amazonaws.com/compute-type")),
             os: NodeOs::parse(l.get("kubernetes.io/os")),
+            networking_ready: self.networking_ready.as_ref().map(|c| NodeCondition {
+                status: c.status.clone(),
+                reason: c.reason.clone(),
+                message: c.message.clone(),
+            }),
             vpc_allocatable: PerResource::from_fn(|r| {
                 self.vpc_allocatable.count(r).and_then(Result::ok)
             }),

@@ -599,3 +599,58 @@ fn node_vpc_allocatable_read_and_written_back() {
     let back: KNode = serde_json::from_str(&serde_json::to_string(&node).unwrap()).unwrap();
     assert_eq!(back.to_state(&HashSet::new(), &HashSet::new()), st);
 }
+
+/// Events and the condition as the EKS node monitoring agent writes them
+/// (`pkg/manager/node_exporter.go` at 51af5494fde6: reason = the condition
+/// type, message `"<issue>: <text>"`, on the Node; the Fatal path sets the
+/// condition False with the issue as reason).
+#[test]
+fn node_monitoring_agent_signals_from_the_wire() {
+    let ev: KEvent = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "i-0abc.18a1f2b3c4d5e6f7", "namespace": "default"},
+        "involvedObject": {"kind": "Node", "name": "i-0abc", "uid": "i-0abc"},
+        "reason": "NetworkingReady",
+        "message": "IPAMDNoIPs: There are no available IP addresses for IPAMD to assign to pods",
+        "source": {"component": "eks-node-monitoring-agent", "host": "i-0abc"},
+        "type": "Warning", "count": 3, "lastTimestamp": "2026-08-25T12:20:00Z"
+    }))
+    .unwrap();
+    let e = ev.networking_event().expect("a networking event");
+    assert_eq!(
+        (e.node.as_str(), e.issue.as_str(), e.count),
+        ("i-0abc", "IPAMDNoIPs", 3)
+    );
+    assert_eq!(e.last_seen, Some("2026-08-25T12:20:00Z".parse().unwrap()));
+    // Not the agent's: another reason, a pod, a message without an issue name.
+    for (reason, kind, message) in [
+        ("FailedCreatePodSandBox", "Node", "IPAMDNoIPs: x"),
+        ("NetworkingReady", "Pod", "IPAMDNoIPs: x"),
+        ("NetworkingReady", "Node", "no issue name here"),
+    ] {
+        let mut v = serde_json::to_value(&ev).unwrap();
+        v["reason"] = reason.into();
+        v["involvedObject"]["kind"] = kind.into();
+        v["message"] = message.into();
+        let other: KEvent = serde_json::from_value(v).unwrap();
+        assert!(
+            other.networking_event().is_none(),
+            "{reason} {kind} {message}"
+        );
+    }
+    let node: KNode = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "i-0abc", "labels": {"eks.amazonaws.com/compute-type": "auto"}},
+        "status": {"conditions": [
+            {"type": "Ready", "status": "True", "reason": "KubeletReady"},
+            {"type": "NetworkingReady", "status": "False", "reason": "IPAMDNotRunning",
+             "message": "The Amazon VPC CNI process was not found to be running."}]}
+    }))
+    .unwrap();
+    let st = node.to_state(&HashSet::new(), &HashSet::new());
+    let c = st.networking_ready.clone().expect("NetworkingReady kept");
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_deref()),
+        ("False", Some("IPAMDNotRunning"))
+    );
+    let back: KNode = serde_json::from_str(&serde_json::to_string(&node).unwrap()).unwrap();
+    assert_eq!(back.to_state(&HashSet::new(), &HashSet::new()), st);
+}

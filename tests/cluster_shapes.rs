@@ -1,4 +1,5 @@
-//! Scheduler-side exhaustion through `diagnose --bundle` (issue 15 item 3):
+//! Cluster shapes beyond the classic one (issue 15). Scheduler-side
+//! exhaustion through `diagnose --bundle` (item 3):
 //! the healthy bundle with security groups for pods on node H1 (an
 //! m5.large-sized trunk: `vpc.amazonaws.com/pod-eni` allocatable 9), pods
 //! carrying the request the VPC resource controller's webhook injects, and
@@ -198,4 +199,103 @@ fn scheduler_side_exhaustion_metrics() {
         other_node_series, 0,
         "the other node advertises and requests nothing"
     );
+}
+
+/// Auto Mode IPAM health through `diagnose --bundle` (issue 15 item 2): node
+/// H2 relabelled as an Auto Mode node; the node monitoring agent's signals
+/// as it writes them (events with reason NetworkingReady and message
+/// `"<issue>: <text>"` on the Node; the NetworkingReady condition).
+#[test]
+fn auto_mode_ipam_health_table() {
+    const H2: &str = "ip-10-0-71-36.us-west-2.compute.internal";
+    // (what, event (issue, minutes before capturedAt), condition reason, fires)
+    type Row = (
+        &'static str,
+        Option<(&'static str, i64)>,
+        Option<&'static str>,
+        bool,
+    );
+    let rows: Vec<Row> = vec![
+        ("healthy", None, None, false),
+        (
+            "IPAMDNoIPs 5 minutes ago",
+            Some(("IPAMDNoIPs", 5)),
+            None,
+            true,
+        ),
+        (
+            "IPAMDNoIPs 25 minutes ago: past the 20-minute window",
+            Some(("IPAMDNoIPs", 25)),
+            None,
+            false,
+        ),
+        ("a non-IPAM issue", Some(("InterfaceNotUp", 5)), None, false),
+        (
+            "IPAMDNotRunning condition",
+            None,
+            Some("IPAMDNotRunning"),
+            true,
+        ),
+    ];
+    for (what, event, condition, fires) in rows {
+        let dir = copy_bundle(&repo("tests/bundles/healthy"));
+        let captured: jiff::Timestamp = {
+            let b: Value = serde_json::from_str(
+                &std::fs::read_to_string(dir.path().join("bundle.json")).unwrap(),
+            )
+            .unwrap();
+            b["capturedAt"].as_str().unwrap().parse().unwrap()
+        };
+        edit(dir.path(), "kubernetes/nodes.json", |doc| {
+            for n in doc["items"].as_array_mut().unwrap() {
+                if n["metadata"]["name"] == H2 {
+                    n["metadata"]["labels"]["eks.amazonaws.com/compute-type"] = json!("auto");
+                    if let Some(reason) = condition {
+                        n["status"]["conditions"].as_array_mut().unwrap().push(json!({
+                            "type": "NetworkingReady", "status": "False", "reason": reason,
+                            "message": "The Amazon VPC CNI process was not found to be running.",
+                            "lastHeartbeatTime": "2026-08-25T12:29:00Z", "lastTransitionTime": "2026-08-25T12:10:00Z"
+                        }));
+                    }
+                }
+            }
+        });
+        if let Some((issue, minutes)) = event {
+            let when = captured - jiff::SignedDuration::from_mins(minutes);
+            edit(dir.path(), "kubernetes/events.json", |doc| {
+                doc["items"].as_array_mut().unwrap().push(json!({
+                    "apiVersion": "v1", "kind": "Event",
+                    "metadata": {"name": format!("{H2}.18a1f2b3c4d5e6f7"), "namespace": "default"},
+                    "involvedObject": {"kind": "Node", "name": H2, "uid": H2},
+                    "reason": "NetworkingReady",
+                    "message": format!("{issue}: There are no available IP addresses for IPAMD to assign to pods"),
+                    "source": {"component": "eks-node-monitoring-agent", "host": H2},
+                    "reportingComponent": "eks-node-monitoring-agent", "reportingInstance": H2,
+                    "type": "Warning", "count": 4,
+                    "firstTimestamp": when.to_string(), "lastTimestamp": when.to_string(), "eventTime": null
+                }));
+            });
+        }
+        let v = diagnose_json(dir.path());
+        let found: Vec<(String, String)> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["code"] == "AutoModeIpamUnhealthy")
+            .map(|f| {
+                (
+                    f["severity"].as_str().unwrap().into(),
+                    f["node"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let want = if fires {
+            vec![("critical".to_string(), H2.to_string())]
+        } else {
+            vec![]
+        };
+        assert_eq!(found, want, "{what}");
+        // The Auto Mode node never gets aws-node's model.
+        assert_eq!(node(&v, H2)["pod_ip_capacity"], Value::Null, "{what}");
+    }
 }
