@@ -340,6 +340,12 @@ def overview_dashboard():
                    "tagged kubernetes.io/role/cni, under custom networking the ENIConfig subnets. This, not one full "
                    "subnet, is what pods depend on when a zone has several candidates (EksIpamZonePodIpsLow/Exhausted).",
                    [target("eks_ipam_zone_pod_ips_available", "{{availability_zone}}")], "short", minv=0),
+        timeseries("Pods refused for VPC resources",
+                   "Pending pods the scheduler refused with Insufficient vpc.amazonaws.com/pod-eni (security groups for "
+                   "pods: branch ENIs) or vpc.amazonaws.com/PrivateIPv4Address (Windows pod IPs), from their PodScheduled "
+                   "condition (eks_ipam_pods_unschedulable). These pods never reach a node, so the pod-IP panels above do "
+                   "not show them (EksIpamPodsUnschedulableForVpcResource).",
+                   [target("eks_ipam_pods_unschedulable", "{{resource}}")], "short", minv=0),
         bargauge("Subnet headroom",
                  "Free fraction of each subnet, fullest first (eks_ipam:subnet_available_ips:ratio).",
                  [target("sort(eks_ipam:subnet_available_ips:ratio)", "{{subnet_id}} {{availability_zone}} ({{role}})",

@@ -52,6 +52,8 @@ CONTRACT_METRICS = {
     # design.md section 8 (zone view of enhanced subnet discovery)
     "eks_ipam_zone_pod_ips_available", "eks_ipam_zone_pod_ips_size", "eks_ipam_zone_pod_ip_subnets",
     "eks_ipam_zone_free_prefixes", "eks_ipam_subnet_info", "eks_ipam_subnet_zone_candidates",
+    # design.md section 8 (scheduler-side exhaustion)
+    "eks_ipam_node_resource", "eks_ipam_pods_unschedulable",
     # both roles
     "eks_ipam_collector_up", "eks_ipam_collector_last_success_timestamp_seconds",
     "eks_ipam_collector_duration_seconds", "eks_ipam_build_info",
