@@ -79,30 +79,9 @@ fn bundle(allocatable: Option<&str>, holding: usize, refused: usize) -> tempfile
     dir
 }
 
-fn node<'a>(v: &'a Value, name: &str) -> &'a Value {
-    v["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == name)
-        .expect("node in the output")
-}
-
 /// (code, severity, node) of the VPC resource findings.
 fn vpc_findings(v: &Value) -> Vec<(String, String, String)> {
-    v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| {
-            let c = f["code"].as_str().unwrap();
-            c == "BranchEniExhausted" || c == "WindowsPodIpsExhausted"
-        })
-        .map(|f| {
-            let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
-            (s("code"), s("severity"), s("node"))
-        })
-        .collect()
+    findings_with(v, &["BranchEniExhausted", "WindowsPodIpsExhausted"])
 }
 
 #[test]
@@ -154,7 +133,7 @@ fn scheduler_side_exhaustion_table() {
     for (what, allocatable, holding, refused, (alloc, req), want) in rows {
         let dir = bundle(allocatable, holding, refused);
         let v = diagnose_json(dir.path());
-        let r = &node(&v, H1)["vpc_resources"]["pod_eni"];
+        let r = &node_of(&v, H1)["vpc_resources"]["pod_eni"];
         assert_eq!(
             (&r["allocatable"], &r["requested"]),
             (&alloc, &req),
@@ -277,25 +256,83 @@ fn auto_mode_ipam_health_table() {
             });
         }
         let v = diagnose_json(dir.path());
-        let found: Vec<(String, String)> = v["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|f| f["code"] == "AutoModeIpamUnhealthy")
-            .map(|f| {
-                (
-                    f["severity"].as_str().unwrap().into(),
-                    f["node"].as_str().unwrap().into(),
-                )
-            })
-            .collect();
+        let found = findings_with(&v, &["AutoModeIpamUnhealthy"]);
         let want = if fires {
-            vec![("critical".to_string(), H2.to_string())]
+            vec![(
+                "AutoModeIpamUnhealthy".to_string(),
+                "critical".to_string(),
+                H2.to_string(),
+            )]
         } else {
             vec![]
         };
         assert_eq!(found, want, "{what}");
         // The Auto Mode node never gets aws-node's model.
-        assert_eq!(node(&v, H2)["pod_ip_capacity"], Value::Null, "{what}");
+        assert_eq!(node_of(&v, H2)["pod_ip_capacity"], Value::Null, "{what}");
     }
+}
+
+/// Windows pod IPs (issue 15 item 3): node H2 relabelled `kubernetes.io/os=windows`
+/// advertising 9 `vpc.amazonaws.com/PrivateIPv4Address` (an m5.large's 10
+/// IPv4 per ENI, less the primary), nine Windows pods holding one each as
+/// the controller's webhook injects it, one more refused by the scheduler.
+#[test]
+fn windows_pod_ips_exhausted_from_a_bundle() {
+    const H2: &str = "ip-10-0-71-36.us-west-2.compute.internal";
+    const WIN: &str = "vpc.amazonaws.com/PrivateIPv4Address";
+    let dir = copy_bundle(&repo("tests/bundles/healthy"));
+    edit(dir.path(), "kubernetes/nodes.json", |doc| {
+        for n in doc["items"].as_array_mut().unwrap() {
+            if n["metadata"]["name"] == H2 {
+                n["metadata"]["labels"]["kubernetes.io/os"] = json!("windows");
+                n["status"]["allocatable"][WIN] = json!("9");
+            }
+        }
+    });
+    let win_pod = |name: &str, node: Option<&str>| {
+        let mut p = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "legacy"},
+            "spec": {"nodeSelector": {"kubernetes.io/os": "windows"},
+                     "containers": [{"name": "iis", "image": "mcr.microsoft.com/windows/servercore/iis",
+                                     "resources": {"requests": {WIN: "1"}, "limits": {WIN: "1"}}}]},
+            "status": {"phase": "Pending"}
+        });
+        match node {
+            Some(n) => {
+                p["spec"]["nodeName"] = json!(n);
+                p["status"] = json!({"phase": "Running", "podIP": "10.0.71.200"});
+            }
+            None => {
+                p["status"]["conditions"] = json!([{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                    "message": "0/2 nodes are available: 1 Insufficient vpc.amazonaws.com/PrivateIPv4Address, 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."}]);
+            }
+        }
+        p
+    };
+    edit(dir.path(), "kubernetes/pods.json", |doc| {
+        let items = doc["items"].as_array_mut().unwrap();
+        for i in 0..9 {
+            items.push(win_pod(&format!("iis-{i}"), Some(H2)));
+        }
+        items.push(win_pod("iis-pending", None));
+    });
+    let v = diagnose_json(dir.path());
+    let r = &node_of(&v, H2)["vpc_resources"]["private_ipv4"];
+    assert_eq!((&r["allocatable"], &r["requested"]), (&json!(9), &json!(9)));
+    assert_eq!(
+        v["cluster"]["pods_unschedulable"],
+        json!({"pod_eni": 0, "private_ipv4": 1})
+    );
+    assert_eq!(
+        findings_with(&v, &["WindowsPodIpsExhausted", "BranchEniExhausted"]),
+        vec![(
+            "WindowsPodIpsExhausted".to_string(),
+            "critical".to_string(),
+            H2.to_string()
+        )]
+    );
+    // A Windows node never gets aws-node's IPv4 pool model.
+    assert_eq!(node_of(&v, H2)["os"], "windows");
+    assert_eq!(node_of(&v, H2)["pod_ip_capacity"], Value::Null);
 }

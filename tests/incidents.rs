@@ -26,15 +26,6 @@ fn diagnose(dir: &Path) -> (i32, Value) {
     )
 }
 
-fn node<'a>(v: &'a Value, name: &str) -> &'a Value {
-    v["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == name)
-        .unwrap_or_else(|| panic!("node {name}"))
-}
-
 /// (code, severity, node) of every finding, sorted.
 fn findings(v: &Value) -> Vec<(String, String, String)> {
     let mut f: Vec<_> = v["findings"]
@@ -100,7 +91,7 @@ fn incident_one_karpenter_overcommit() {
     );
     // (node, assumed max pods, CNI max pods, pod IPs, overcommit, waiting)
     for (name, max, cni, cap, over, waiting) in [(N1, 17, 12, 10, 5, 5), (N2, 35, 24, 22, 11, 0)] {
-        let n = node(&v, name);
+        let n = node_of(&v, name);
         assert_eq!(n["max_pods"], max, "{name}");
         assert_eq!(
             n["karpenter_expected_max_pods"], max,
@@ -116,7 +107,7 @@ fn incident_one_karpenter_overcommit() {
         );
     }
     assert_eq!(
-        node(&v, N1)["ips"],
+        node_of(&v, N1)["ips"],
         serde_json::json!({"total": 10, "assigned": 10, "available": 0, "cooldown": 0})
     );
     assert_eq!(v["cluster"]["karpenter_reserved_enis"], 0);
@@ -138,8 +129,8 @@ fn incident_one_after_reserved_enis_fix() {
         "{codes:?}"
     );
     // Karpenter would now pin 12 and 24 ...
-    assert_eq!(node(&v, N1)["karpenter_expected_max_pods"], 12);
-    assert_eq!(node(&v, N2)["karpenter_expected_max_pods"], 24);
+    assert_eq!(node_of(&v, N1)["karpenter_expected_max_pods"], 12);
+    assert_eq!(node_of(&v, N2)["karpenter_expected_max_pods"], 24);
     // ... but the existing nodes keep 17 and 35 until replaced.
     assert!(
         codes.contains(&"PodCapacityExceedsIpCapacity".to_string()),
@@ -158,7 +149,7 @@ fn incident_two_minimum_ip_target_stall() {
             f("MinimumIpTargetWithoutWarmIpTarget", "critical", "")
         ]
     );
-    let s1 = node(&v, S1);
+    let s1 = node_of(&v, S1);
     assert_eq!(
         s1["ips"],
         serde_json::json!({"total": 25, "assigned": 25, "available": 0, "cooldown": 0})
@@ -184,7 +175,7 @@ fn incident_two_minimum_ip_target_stall() {
     );
     assert_eq!(assign["silence_is_lower_bound"], false);
     // S2 has 7 free IPs but is already predicted to block at 25: warns before pods fail.
-    let s2 = node(&v, S2);
+    let s2 = node_of(&v, S2);
     assert_eq!(s2["ip_growth_blocked"], true);
     assert_eq!(s2["pods_waiting_for_ip"], 0);
     assert_eq!(s2["ips"]["assigned"], 18);
@@ -221,9 +212,9 @@ fn incident_two_after_warm_ip_target_fix() {
         "{codes:?}"
     );
     for name in [S1, S2] {
-        assert_eq!(node(&v, name)["ip_growth_blocked"], false, "{name}");
+        assert_eq!(node_of(&v, name)["ip_growth_blocked"], false, "{name}");
         assert_eq!(
-            node(&v, name)["growth_at_zero_free"],
+            node_of(&v, name)["growth_at_zero_free"],
             "assigns_ips",
             "{name}"
         );
@@ -241,9 +232,9 @@ fn stale_aws_node_pod_keeps_old_settings() {
         "10",
     );
     let (_, v) = diagnose(dir.path());
-    assert_eq!(node(&v, S1)["settings_source"], "aws_node_pod");
+    assert_eq!(node_of(&v, S1)["settings_source"], "aws_node_pod");
     assert_eq!(
-        node(&v, S1)["ip_growth_blocked"],
+        node_of(&v, S1)["ip_growth_blocked"],
         true,
         "the running pod still has no WARM_IP_TARGET"
     );

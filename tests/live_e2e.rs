@@ -316,15 +316,6 @@ fn assert_capture_is_complete(cap: &std::path::Path) {
     assert!(seen > 5, "only {seen} Kubernetes/ipamd files");
 }
 
-fn node<'a>(v: &'a Value, name: &str) -> &'a Value {
-    v["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == name)
-        .unwrap_or_else(|| panic!("node {name}"))
-}
-
 /// Waits until the live view has every source in and `pred` holds.
 fn wait_for(srv: &Server, secs: u64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let mut last = None;
@@ -362,7 +353,7 @@ fn live_reproduces_incident_two_and_capture_round_trips() {
         )),
         "{f:?}"
     );
-    let s1 = node(&v, S1);
+    let s1 = node_of(&v, S1);
     assert_eq!(
         s1["ips"],
         serde_json::json!({"total": 25, "assigned": 25, "available": 0, "cooldown": 0})
@@ -534,7 +525,7 @@ fn settings_from_a_config_map_live_forbidden_and_captured() {
             .any(|f| f.0 == "MinimumIpTargetWithoutWarmIpTarget"),
         "a setting that cannot be read is not a default"
     );
-    assert_eq!(node(&v, S1)["ip_growth_blocked"], Value::Null);
+    assert_eq!(node_of(&v, S1)["ip_growth_blocked"], Value::Null);
     drop(srv);
 
     world.control("/_control/unforbid", r#"{"resource":"configmaps"}"#);
@@ -546,7 +537,7 @@ fn settings_from_a_config_map_live_forbidden_and_captured() {
             && !v["subnets"].as_array().unwrap().is_empty()
     });
     assert!(!blind(&v));
-    assert_eq!(node(&v, S1)["ip_growth_blocked"], true);
+    assert_eq!(node_of(&v, S1)["ip_growth_blocked"], true);
 
     let (cap, offline) = world.capture_and_diagnose();
     let cms = std::fs::read_to_string(cap.join("kubernetes/configmaps.json")).unwrap();
@@ -572,7 +563,7 @@ fn live_reproduces_incident_one_and_survives_apiserver_faults() {
         f.iter().any(|f| f.0 == "EniLimitReached" && f.2 == N1)
             && f.iter().any(|f| f.0 == "KarpenterReservedEnisMissing")
     });
-    let n1 = node(&v, N1);
+    let n1 = node_of(&v, N1);
     // The node agent is one more host-network pod: 17 - 3 - 10 = 4.
     assert_eq!(n1["pods_host_network"], 3);
     assert_eq!(n1["pod_ip_overcommit"], 4);
@@ -595,7 +586,7 @@ fn live_reproduces_incident_one_and_survives_apiserver_faults() {
         &srv,
         30,
         "Karpenter's formula once the EC2NodeClass is readable",
-        |v| node(v, N1)["karpenter_expected_max_pods"] == 17,
+        |v| node_of(v, N1)["karpenter_expected_max_pods"] == 17,
     );
 
     // 410 Gone and dropped watches: the view keeps working and follows changes.
@@ -645,7 +636,7 @@ fn cloudtrail_throttling_and_a_late_event() {
     // with jitter) before retrying, at 1 request/s for the 8 event names: a
     // round can take 30 s, and the call may miss the round in flight.
     let v = wait_for(&srv, 150, "the late call to end the silence", |v| {
-        node(v, S1)["api_calls"]
+        node_of(v, S1)["api_calls"]
             .as_array()
             .unwrap()
             .iter()
@@ -710,7 +701,7 @@ fn cloudtrail_clock_skew_gives_no_negative_or_invented_silence() {
     let world = World::start("tests/bundles/min-ip-target-stall", &[]);
     let srv = world.cluster();
     wait_for(&srv, 90, "CloudTrail coverage", |v| {
-        node(v, S1)["api_calls"]
+        node_of(v, S1)["api_calls"]
             .as_array()
             .is_some_and(|a| !a.is_empty())
     });
@@ -728,7 +719,7 @@ fn cloudtrail_clock_skew_gives_no_negative_or_invented_silence() {
                 }
             }
         }
-        let call = node(&v, S1)["api_calls"]
+        let call = node_of(&v, S1)["api_calls"]
             .as_array()?
             .iter()
             .find(|c| c["operation"] == "AssignPrivateIpAddresses")?
@@ -905,7 +896,7 @@ print(json.dumps({{
             "{gone} subnet is no candidate of any node: {v}"
         );
     }
-    let s1 = node(&v, S1);
+    let s1 = node_of(&v, S1);
     let candidates: Vec<&str> = s1["eni_subnet_candidates"]
         .as_array()
         .unwrap()
@@ -1038,32 +1029,24 @@ fn branch_eni_exhaustion_live_from_the_watches() {
     for i in 0..9 {
         apply("pods", &pod(&format!("payments-{i}"), Some(H1)));
     }
-    let code_of = |v: &Value| -> Vec<(String, String)> {
-        v["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|f| f["code"] == "BranchEniExhausted")
-            .map(|f| {
-                (
-                    f["severity"].as_str().unwrap().to_string(),
-                    f["node"].as_str().unwrap().to_string(),
-                )
-            })
+    let branch = |v: &Value| -> Vec<(String, String)> {
+        findings_with(v, &["BranchEniExhausted"])
+            .into_iter()
+            .map(|(_, sev, node)| (sev, node))
             .collect()
     };
     let v = wait_for(&srv, 30, "H1's branch ENIs all requested", |v| {
-        node(v, H1)["vpc_resources"]["pod_eni"]
+        node_of(v, H1)["vpc_resources"]["pod_eni"]
             == serde_json::json!({"allocatable": 9, "requested": 9})
     });
-    assert_eq!(code_of(&v), vec![("warning".to_string(), H1.to_string())]);
+    assert_eq!(branch(&v), vec![("warning".to_string(), H1.to_string())]);
     assert_eq!(v["cluster"]["pods_unschedulable"]["pod_eni"], 0);
 
     apply("pods", &pod("payments-pending", None));
     let v = wait_for(&srv, 30, "the refused pod counted", |v| {
         v["cluster"]["pods_unschedulable"]["pod_eni"] == 1
     });
-    assert_eq!(code_of(&v), vec![("critical".to_string(), H1.to_string())]);
+    assert_eq!(branch(&v), vec![("critical".to_string(), H1.to_string())]);
     let (_, metrics) = http_get(&srv.addr, "/metrics");
     promtool_check(&metrics);
     assert!(metrics
@@ -1077,5 +1060,5 @@ fn branch_eni_exhaustion_live_from_the_watches() {
     let v = wait_for(&srv, 30, "the refused pod gone", |v| {
         v["cluster"]["pods_unschedulable"]["pod_eni"] == 0
     });
-    assert_eq!(code_of(&v), vec![("warning".to_string(), H1.to_string())]);
+    assert_eq!(branch(&v), vec![("warning".to_string(), H1.to_string())]);
 }

@@ -67,6 +67,7 @@ pub struct Obj {
     name: String,
     labels: Vec<(String, String)>,
     reason: Option<String>,
+    involved_kind: Option<String>,
     head: Bytes,
     tail: Bytes,
     rv: u64,
@@ -89,6 +90,7 @@ impl Obj {
             name: s(&md["name"]),
             labels,
             reason: v["reason"].as_str().map(str::to_string),
+            involved_kind: v["involvedObject"]["kind"].as_str().map(str::to_string),
             head: Bytes::copy_from_slice(&text.as_bytes()[..at + 1]),
             tail: Bytes::copy_from_slice(&text.as_bytes()[at + 7..]),
             rv: 0,
@@ -219,7 +221,7 @@ impl Selector {
         for (k, _) in &fields {
             if !matches!(
                 k.as_str(),
-                "metadata.name" | "metadata.namespace" | "reason"
+                "metadata.name" | "metadata.namespace" | "reason" | "involvedObject.kind"
             ) {
                 return Err(format!("field label not supported: {k}"));
             }
@@ -240,6 +242,7 @@ impl Selector {
             && self.fields.iter().all(|(k, v)| match k.as_str() {
                 "metadata.name" => &o.name == v,
                 "metadata.namespace" => &o.ns == v,
+                "involvedObject.kind" => o.involved_kind.as_deref() == Some(v.as_str()),
                 _ => o.reason.as_deref() == Some(v.as_str()),
             })
     }

@@ -65,6 +65,30 @@ pub fn diagnose_json(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&out.stdout).expect("JSON output")
 }
 
+/// The node named `name` in a diagnosis (`diagnose --output json`, `/api/v1/diagnosis`).
+pub fn node_of<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+        .unwrap_or_else(|| panic!("node {name}"))
+}
+
+/// (code, severity, node) of a diagnosis' findings whose code is in `codes`.
+pub fn findings_with(v: &serde_json::Value, codes: &[&str]) -> Vec<(String, String, String)> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| codes.iter().any(|c| f["code"] == *c))
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
+            (s("code"), s("severity"), s("node"))
+        })
+        .collect()
+}
+
 pub fn run(args: &[&str]) -> Output {
     run_env(args, &[])
 }

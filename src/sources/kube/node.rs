@@ -28,20 +28,7 @@ pub struct KNode {
     /// `status.allocatable` of the VPC extended resources, as written.
     pub(crate) vpc_allocatable: KVpcQuantities,
     /// The node monitoring agent's `NetworkingReady` condition.
-    pub(crate) networking_ready: Option<KNodeCondition>,
-}
-
-/// A node condition (only `NetworkingReady` is kept).
-#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
-pub(crate) struct KNodeCondition {
-    #[serde(rename = "type")]
-    pub(crate) kind: String,
-    #[serde(default)]
-    pub(crate) status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) message: Option<String>,
+    pub(crate) networking_ready: Option<KCondition>,
 }
 
 #[derive(Deserialize)]
@@ -78,7 +65,7 @@ pub(super) struct KNodeStatusWire {
     #[serde(default)]
     addresses: Vec<KAddress>,
     #[serde(default)]
-    conditions: Vec<KNodeCondition>,
+    conditions: Vec<KCondition>,
 }
 
 #[derive(Deserialize, Default)]

@@ -38,7 +38,7 @@ pub(crate) struct KPodStatus {
         deserialize_with = "scheduled_condition",
         skip_serializing_if = "Vec::is_empty"
     )]
-    pub(crate) conditions: Vec<KPodCondition>,
+    pub(crate) conditions: Vec<KCondition>,
 }
 
 /// A pod without its containers (only those requesting a VPC resource,

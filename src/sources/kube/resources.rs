@@ -159,10 +159,10 @@ pub(super) fn effective_requests<'a>(
     })
 }
 
-/// A pod condition, as far as the scheduler's verdict goes (only
-/// `PodScheduled` is kept).
+/// A pod or node condition as far as the exporter reads it (pods keep
+/// `PodScheduled` only, nodes `NetworkingReady` only).
 #[derive(Deserialize, Serialize, Default, Clone, Debug, PartialEq)]
-pub(crate) struct KPodCondition {
+pub(crate) struct KCondition {
     #[serde(rename = "type")]
     pub(crate) kind: String,
     #[serde(default)]
@@ -175,8 +175,8 @@ pub(crate) struct KPodCondition {
 
 pub(super) fn scheduled_condition<'de, D: Deserializer<'de>>(
     d: D,
-) -> Result<Vec<KPodCondition>, D::Error> {
-    let all = Option::<Vec<KPodCondition>>::deserialize(d)?.unwrap_or_default();
+) -> Result<Vec<KCondition>, D::Error> {
+    let all = Option::<Vec<KCondition>>::deserialize(d)?.unwrap_or_default();
     Ok(all
         .into_iter()
         .filter(|c| c.kind == "PodScheduled")
@@ -189,7 +189,7 @@ pub(super) fn scheduled_condition<'de, D: Deserializer<'de>>(
 /// reason, `pkg/scheduler/framework/plugins/noderesources/fit.go`
 /// `fmt.Sprintf("Insufficient %v", rName)`, counted per node in the
 /// `0/N nodes are available: ...` message of `FitError.Error()`).
-pub(super) fn refused_for(conditions: &[KPodCondition]) -> PerResource<bool> {
+pub(super) fn refused_for(conditions: &[KCondition]) -> PerResource<bool> {
     let Some(msg) = conditions
         .iter()
         .find(|c| c.kind == "PodScheduled" && c.status == "False")
@@ -336,8 +336,8 @@ mod tests {
         }
     }
 
-    fn cond(status: &str, reason: &str, message: &str) -> Vec<KPodCondition> {
-        vec![KPodCondition {
+    fn cond(status: &str, reason: &str, message: &str) -> Vec<KCondition> {
+        vec![KCondition {
             kind: "PodScheduled".into(),
             status: status.into(),
             reason: Some(reason.into()),
