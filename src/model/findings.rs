@@ -685,6 +685,7 @@ fn auto_mode_ipam_unhealthy(i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Find
         return;
     };
     let mut issues: Vec<&str> = live.iter().map(|s| s.issue.as_str()).collect();
+    issues.sort_unstable();
     issues.dedup();
     out.push(Finding {
         code: FindingCode::AutoModeIpamUnhealthy,
@@ -1578,6 +1579,16 @@ mod tests {
         let u = only(&f, AutoModeIpamUnhealthy);
         assert_eq!((u.severity, u.node.as_str()), (Severity::Critical, "a1"));
         assert_eq!(u.evidence["issues"], json!(["IPAMDNoIPs"]));
+        // The same issue from the condition and an event is named once.
+        let f = Cluster::new()
+            .node(auto("a1").networking_ready("False", "IPAMDNotReady"))
+            .networking_event("a1", "IPAMDNoIPs", 60)
+            .networking_event("a1", "IPAMDNotReady", 60)
+            .findings();
+        assert_eq!(
+            only(&f, AutoModeIpamUnhealthy).evidence["issues"],
+            json!(["IPAMDNoIPs", "IPAMDNotReady"])
+        );
         // Fires on the condition (an agent "Condition" issue), whatever its age.
         let c = Cluster::new().node(auto("a1").networking_ready("False", "IPAMDNotRunning"));
         assert!(has(&c, AutoModeIpamUnhealthy));
