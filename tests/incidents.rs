@@ -12,18 +12,7 @@ const S1: &str = "ip-10-0-36-41.us-west-2.compute.internal";
 const S2: &str = "ip-10-0-52-200.us-west-2.compute.internal";
 
 fn diagnose(dir: &Path) -> (i32, Value) {
-    let out = run(&[
-        "diagnose",
-        "--bundle",
-        dir.to_str().unwrap(),
-        "--output",
-        "json",
-    ]);
-    assert_ne!(out.code, 2, "diagnose failed: {}", out.stderr);
-    (
-        out.code,
-        serde_json::from_str(&out.stdout).expect("JSON output"),
-    )
+    diagnose_exit_and_json(dir)
 }
 
 /// (code, severity, node) of every finding, sorted.

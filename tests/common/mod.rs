@@ -52,8 +52,9 @@ pub struct Output {
     pub stderr: String,
 }
 
-/// `diagnose --bundle DIR --output json`, parsed (a usage or bundle error fails the test).
-pub fn diagnose_json(dir: &Path) -> serde_json::Value {
+/// `diagnose --bundle DIR --output json`: its exit code (0 healthy, 1
+/// findings) and the parsed JSON (a usage or bundle error fails the test).
+pub fn diagnose_exit_and_json(dir: &Path) -> (i32, serde_json::Value) {
     let out = run(&[
         "diagnose",
         "--bundle",
@@ -62,7 +63,15 @@ pub fn diagnose_json(dir: &Path) -> serde_json::Value {
         "json",
     ]);
     assert_ne!(out.code, 2, "diagnose failed: {}", out.stderr);
-    serde_json::from_str(&out.stdout).expect("JSON output")
+    (
+        out.code,
+        serde_json::from_str(&out.stdout).expect("JSON output"),
+    )
+}
+
+/// The JSON of [`diagnose_exit_and_json`].
+pub fn diagnose_json(dir: &Path) -> serde_json::Value {
+    diagnose_exit_and_json(dir).1
 }
 
 /// The node named `name` in a diagnosis (`diagnose --output json`, `/api/v1/diagnosis`).
