@@ -250,7 +250,7 @@ fn minimum_ip_target_without_warm(i: &Inputs<'_>, out: &mut Vec<Finding>) {
             "aws-node has MINIMUM_IP_TARGET={min} without WARM_IP_TARGET: ipamd stops adding IPs once a node holds {min}, \
              even with zero free; {tail}"
         ),
-        remediation: "Set WARM_IP_TARGET next to MINIMUM_IP_TARGET, e.g. `kubectl -n kube-system set env daemonset/aws-node WARM_IP_TARGET=10` \
+        remediation: "Set WARM_IP_TARGET next to MINIMUM_IP_TARGET, e.g. `kubectl -n kube-system set env ds/aws-node WARM_IP_TARGET=10` \
              (EKS add-on: configuration values `{\"env\":{\"WARM_IP_TARGET\":\"10\"}}`), or remove MINIMUM_IP_TARGET to fall back to \
              WARM_ENI_TARGET. aws-node pods restart with the new value and ipamd resumes growing; no node replacement is needed."
             .to_string(),
@@ -504,7 +504,7 @@ fn ipamd_allocation_stalled(i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Find
     };
     let remediation = match n.growth_at_zero_free {
         Some(GrowthOutcome::BlockedByTargets) => {
-            "Set WARM_IP_TARGET (e.g. `kubectl -n kube-system set env daemonset/aws-node WARM_IP_TARGET=10`); the aws-node pod on \
+            "Set WARM_IP_TARGET (e.g. `kubectl -n kube-system set env ds/aws-node WARM_IP_TARGET=10`); the aws-node pod on \
              this node restarts and ipamd allocates within seconds. See MinimumIpTargetWithoutWarmIpTarget."
         }
         _ => "On the node: `curl -s 127.0.0.1:61679/v1/enis` and /var/log/aws-routed-eni/ipamd.log (look for \
@@ -1614,6 +1614,34 @@ mod tests {
         ];
         for c in &quiet {
             assert!(!has(c, AutoModeIpamUnhealthy));
+        }
+    }
+
+    /// The fix the findings give for a missing WARM_IP_TARGET is the one the
+    /// README and the runbook give (they once said 5 where the findings said 10).
+    #[test]
+    fn docs_give_the_findings_warm_ip_target_fix() {
+        const FIX: &str = "kubectl -n kube-system set env ds/aws-node WARM_IP_TARGET=10";
+        let f = min_ip_cluster(&[("MINIMUM_IP_TARGET", "25")], 25, 1).findings();
+        assert!(only(&f, MinimumIpTargetWithoutWarmIpTarget)
+            .remediation
+            .contains(FIX));
+        for (doc, text) in [
+            ("README.md", include_str!("../../README.md")),
+            ("docs/runbook.md", include_str!("../../docs/runbook.md")),
+        ] {
+            let commands: Vec<&str> = text
+                .match_indices("set env ")
+                .filter_map(|(at, _)| text[at..].split('`').next())
+                .filter(|c| c.contains("WARM_IP_TARGET="))
+                .collect();
+            assert!(!commands.is_empty(), "{doc}: no WARM_IP_TARGET fix");
+            for c in commands {
+                assert!(
+                    FIX.ends_with(c),
+                    "{doc}: `{c}` differs from the findings' `{FIX}`"
+                );
+            }
         }
     }
 }
