@@ -66,7 +66,7 @@ fn bundle(allocatable: Option<&str>, holding: usize, refused: usize) -> tempfile
         }
         // A finished pod keeps its request in the spec but holds nothing.
         items.push(sgp_pod("payments-job-done", Some(H1), "Succeeded", None));
-        let msg = "0/2 nodes are available: 1 Insufficient vpc.amazonaws.com/pod-eni, 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.";
+        let msg = REFUSED_POD_ENI;
         for i in 0..refused {
             items.push(sgp_pod(
                 &format!("payments-pending-{i}"),

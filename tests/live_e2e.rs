@@ -222,15 +222,9 @@ impl World {
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let out = run_env(&["capture", "--out", cap.to_str().unwrap()], &env);
         assert_eq!(out.code, 0, "capture: {}", out.stderr);
-        let offline = run(&[
-            "diagnose",
-            "--bundle",
-            cap.to_str().unwrap(),
-            "--output",
-            "json",
-        ]);
-        assert_eq!(offline.code, 1, "{}", offline.stderr);
-        (cap, serde_json::from_str(&offline.stdout).unwrap())
+        let (code, offline) = diagnose_exit_and_json(&cap);
+        assert_eq!(code, 1, "diagnose of the capture");
+        (cap, offline)
     }
 
     fn control(&self, path: &str, body: &str) {
@@ -1021,7 +1015,7 @@ fn branch_eni_exhaustion_live_from_the_watches() {
             }
             None => {
                 p["status"]["conditions"] = serde_json::json!([{"type": "PodScheduled", "status": "False",
-                    "reason": "Unschedulable", "message": "0/2 nodes are available: 1 Insufficient vpc.amazonaws.com/pod-eni, 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."}]);
+                    "reason": "Unschedulable", "message": REFUSED_POD_ENI}]);
             }
         }
         p

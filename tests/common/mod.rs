@@ -52,6 +52,10 @@ pub struct Output {
     pub stderr: String,
 }
 
+/// The scheduler's message for a pod refused for branch ENIs (`FitError.Error()`
+/// with the NodeResourcesFit reason and the preemption sentence).
+pub const REFUSED_POD_ENI: &str = "0/2 nodes are available: 1 Insufficient vpc.amazonaws.com/pod-eni, 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.";
+
 /// `diagnose --bundle DIR --output json`: its exit code (0 healthy, 1
 /// findings) and the parsed JSON (a usage or bundle error fails the test).
 pub fn diagnose_exit_and_json(dir: &Path) -> (i32, serde_json::Value) {

@@ -147,19 +147,12 @@ impl KPodSlim {
     }
 
     pub(crate) fn to_state_interned(&self, interner: &mut Interner) -> PodState {
-        let sidecar = |c: &KContainerRequests| c.restart_policy.as_deref() == Some("Always");
         pod_state(
             &self.metadata,
             self.spec.node_name.as_ref(),
             self.spec.host_network,
             &self.status,
-            effective_requests(
-                self.spec.containers.iter().map(|c| &c.resources),
-                self.spec
-                    .init_containers
-                    .iter()
-                    .map(|c| (&c.resources, sidecar(c))),
-            ),
+            pod_requests(&self.spec.containers, &self.spec.init_containers),
             interner,
         )
     }
@@ -279,19 +272,12 @@ impl KPod {
     }
 
     pub(crate) fn to_state(&self) -> PodState {
-        let sidecar = |c: &KContainer| c.restart_policy.as_deref() == Some("Always");
         pod_state(
             &self.metadata,
             self.spec.node_name.as_ref(),
             self.spec.host_network,
             &self.status,
-            effective_requests(
-                self.spec.containers.iter().map(|c| &c.resources),
-                self.spec
-                    .init_containers
-                    .iter()
-                    .map(|c| (&c.resources, sidecar(c))),
-            ),
+            pod_requests(&self.spec.containers, &self.spec.init_containers),
             &mut Interner::default(),
         )
     }

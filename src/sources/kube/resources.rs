@@ -159,6 +159,42 @@ pub(super) fn effective_requests<'a>(
     })
 }
 
+/// A container of either pod type (full or slim), as far as its requests go.
+pub(super) trait RequestingContainer {
+    fn resources(&self) -> &KResources;
+    fn restart_policy(&self) -> Option<&str>;
+}
+
+impl RequestingContainer for KContainerRequests {
+    fn resources(&self) -> &KResources {
+        &self.resources
+    }
+    fn restart_policy(&self) -> Option<&str> {
+        self.restart_policy.as_deref()
+    }
+}
+
+impl RequestingContainer for KContainer {
+    fn resources(&self) -> &KResources {
+        &self.resources
+    }
+    fn restart_policy(&self) -> Option<&str> {
+        self.restart_policy.as_deref()
+    }
+}
+
+/// [`effective_requests`] of a pod's containers and init containers.
+pub(super) fn pod_requests<C: RequestingContainer>(
+    containers: &[C],
+    init: &[C],
+) -> PerResource<Option<u32>> {
+    effective_requests(
+        containers.iter().map(C::resources),
+        init.iter()
+            .map(|c| (c.resources(), c.restart_policy() == Some("Always"))),
+    )
+}
+
 /// A pod or node condition as far as the exporter reads it (pods keep
 /// `PodScheduled` only, nodes `NetworkingReady` only).
 #[derive(Deserialize, Serialize, Default, Clone, Debug, PartialEq)]
