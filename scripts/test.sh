@@ -3,7 +3,8 @@
 # Installs what the tests need when it is missing (Debian: prometheus,
 # prometheus-alertmanager, chromium; pip: tests/requirements.txt), then runs
 # every suite: rustfmt, clippy, cargo tests (unit, integration, golden
-# exposition, live end-to-end against moto and the fakes in tests/fakes),
+# exposition, live end-to-end against moto, the fake apiserver in
+# examples/kube_apiserver and the fakes in tests/fakes),
 # Python tests (limits table vs moto_server, bundle/manifest/dashboard checks,
 # the fakes, alerting end to end, the page in headless Chromium), promtool
 # rule tests, a small run of the scale harness (examples/scale). Exits non-zero if anything fails. Screenshots: test-output/.

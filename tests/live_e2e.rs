@@ -118,11 +118,8 @@ impl World {
                 .unwrap();
         let w = out.to_str().unwrap();
 
-        let kube = start_fake(
-            "kube_apiserver.py",
-            &["--bundle", w, "--port", "0", "--bookmark-interval", "2"],
-            1,
-        );
+        let kube =
+            start_kube_apiserver(&["--bundle", w, "--port", "0", "--bookmark-interval", "2"]);
         let mut ct_all = vec!["--bundle", w, "--port", "0"];
         ct_all.extend_from_slice(ct_args);
         let ct = start_fake("cloudtrail.py", &ct_all, 1);

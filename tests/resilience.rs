@@ -40,11 +40,7 @@ fn big_cluster_bundle(nodes: usize) -> tempfile::TempDir {
 #[test]
 fn sigterm_during_a_scrape_exits_within_five_seconds() {
     let bundle = big_cluster_bundle(12000);
-    let kube = start_fake(
-        "kube_apiserver.py",
-        &["--bundle", bundle.path().to_str().unwrap(), "--port", "0"],
-        1,
-    );
+    let kube = start_kube_apiserver(&["--bundle", bundle.path().to_str().unwrap(), "--port", "0"]);
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = write_kubeconfig(dir.path(), &kube.addrs["kube-apiserver"], "t");
     let mut srv = start_server_env(
@@ -92,18 +88,14 @@ fn sigterm_during_a_scrape_exits_within_five_seconds() {
 
 #[test]
 fn no_credentials_in_logs_at_trace_level() {
-    let kube = start_fake(
-        "kube_apiserver.py",
-        &[
-            "--bundle",
-            "tests/bundles/min-ip-target-stall",
-            "--port",
-            "0",
-            "--token",
-            "KUBETOKEN-s3cr3t-0001",
-        ],
-        1,
-    );
+    let kube = start_kube_apiserver(&[
+        "--bundle",
+        "tests/bundles/min-ip-target-stall",
+        "--port",
+        "0",
+        "--token",
+        "KUBETOKEN-s3cr3t-0001",
+    ]);
     let ct = start_fake(
         "cloudtrail.py",
         &[
@@ -305,16 +297,12 @@ fn metrics_of(srv: &Server) -> String {
 
 #[test]
 fn apiserver_unreachable_at_start_and_mid_run_then_recovers() {
-    let api = start_fake(
-        "kube_apiserver.py",
-        &[
-            "--bundle",
-            "tests/bundles/min-ip-target-stall",
-            "--port",
-            "0",
-        ],
-        1,
-    );
+    let api = start_kube_apiserver(&[
+        "--bundle",
+        "tests/bundles/min-ip-target-stall",
+        "--port",
+        "0",
+    ]);
     let proxy = Proxy::start(api.addrs["kube-apiserver"].clone(), false);
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = write_kubeconfig(dir.path(), &proxy.addr, "t");
@@ -386,16 +374,12 @@ fn apiserver_unreachable_at_start_and_mid_run_then_recovers() {
 /// at a fake that answers one error; returns the exporter's /metrics once
 /// the collector reported a failure.
 fn aws_fault(service: &str, code: &str, status: u16) -> String {
-    let kube = start_fake(
-        "kube_apiserver.py",
-        &[
-            "--bundle",
-            "tests/bundles/min-ip-target-stall",
-            "--port",
-            "0",
-        ],
-        1,
-    );
+    let kube = start_kube_apiserver(&[
+        "--bundle",
+        "tests/bundles/min-ip-target-stall",
+        "--port",
+        "0",
+    ]);
     let fake = start_fake(
         "aws_errors.py",
         &[

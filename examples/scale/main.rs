@@ -12,6 +12,7 @@
 //! injected sandbox failure, fails a scrape, or leaves a process behind
 //! (every child leads its own process group, stopped as a whole on exit).
 
+#[path = "../kube_apiserver/fake.rs"]
 mod apiserver;
 mod load;
 mod naive;
@@ -407,7 +408,9 @@ impl Cluster {
             )
         });
         let v = synth::pod(&ns, &name, uid, &self.nodes[node], ip.as_deref());
-        self.store.lock().unwrap().apply("pods", &v);
+        apiserver::lock(&self.store)
+            .apply("pods", &v)
+            .expect("the fake apiserver takes synthetic objects");
         if running {
             self.pods[node].push((ns.clone(), name.clone()));
         }
@@ -417,11 +420,15 @@ impl Cluster {
     fn add_node(&mut self, i: usize, app_pods: usize) {
         let n = self.nodes[i].clone();
         {
-            let mut st = self.store.lock().unwrap();
-            st.apply("nodes", &synth::node(&n));
-            st.apply("nodeclaims", &synth::nodeclaim(&n));
-            st.apply("pods", &synth::aws_node_pod(&n));
-            st.apply("pods", &synth::agent_pod(&n));
+            let mut st = apiserver::lock(&self.store);
+            st.apply("nodes", &synth::node(&n))
+                .expect("the fake apiserver takes synthetic objects");
+            st.apply("nodeclaims", &synth::nodeclaim(&n))
+                .expect("the fake apiserver takes synthetic objects");
+            st.apply("pods", &synth::aws_node_pod(&n))
+                .expect("the fake apiserver takes synthetic objects");
+            st.apply("pods", &synth::agent_pod(&n))
+                .expect("the fake apiserver takes synthetic objects");
         }
         for _ in 0..app_pods {
             self.new_pod(i, true);
@@ -431,22 +438,26 @@ impl Cluster {
     fn remove_node(&mut self, i: usize) -> usize {
         let n = self.nodes[i].clone();
         let pods = std::mem::take(&mut self.pods[i]);
-        let mut st = self.store.lock().unwrap();
+        let mut st = apiserver::lock(&self.store);
         for (ns, name) in &pods {
-            st.delete("pods", ns, name);
+            let _ = st.delete("pods", Some(ns), name);
         }
-        st.delete("pods", "kube-system", &format!("aws-node-{:05x}", n.index));
-        st.delete(
+        let _ = st.delete(
             "pods",
-            synth::AGENT_NAMESPACE,
+            Some("kube-system"),
+            &format!("aws-node-{:05x}", n.index),
+        );
+        let _ = st.delete(
+            "pods",
+            Some(synth::AGENT_NAMESPACE),
             &format!("eks-ipam-exporter-node-{:05x}", n.index),
         );
-        st.delete(
+        let _ = st.delete(
             "nodeclaims",
-            "",
+            None,
             &format!("{}-{:05x}", n.nodepool(), n.index),
         );
-        st.delete("nodes", "", &n.name);
+        let _ = st.delete("nodes", None, &n.name);
         pods.len()
     }
 
@@ -456,7 +467,7 @@ impl Cluster {
         if !self.pods[i].is_empty() {
             let k = self.rng.below(self.pods[i].len() as u64) as usize;
             let (ns, name) = self.pods[i].swap_remove(k);
-            self.store.lock().unwrap().delete("pods", &ns, &name);
+            let _ = apiserver::lock(&self.store).delete("pods", Some(&ns), &name);
             self.new_pod(i, true);
         }
     }
@@ -715,12 +726,19 @@ async fn run(args: Args, tmp: &Path) -> Result<()> {
     nodes[0].agent_address = node_agent_addr.clone();
 
     // Kubernetes objects.
-    let store = apiserver::Store::new();
+    let store = apiserver::Store::new(apiserver::Config {
+        history: 100_000,
+        bookmark_interval: Duration::from_secs(20),
+        ..Default::default()
+    });
     {
-        let mut st = store.lock().unwrap();
-        st.apply("daemonsets", &synth::aws_node_daemonset());
-        st.apply("deployments", &synth::karpenter_deployment());
-        st.apply("ec2nodeclasses", &synth::nodeclass(&subnets));
+        let mut st = apiserver::lock(&store);
+        st.apply("daemonsets", &synth::aws_node_daemonset())
+            .expect("the fake apiserver takes synthetic objects");
+        st.apply("deployments", &synth::karpenter_deployment())
+            .expect("the fake apiserver takes synthetic objects");
+        st.apply("ec2nodeclasses", &synth::nodeclass(&subnets))
+            .expect("the fake apiserver takes synthetic objects");
     }
     let mut cluster = Cluster {
         store: store.clone(),
@@ -732,7 +750,7 @@ async fn run(args: Args, tmp: &Path) -> Result<()> {
     for i in 0..cluster.nodes.len() {
         cluster.add_node(i, app_pods);
     }
-    let total_pods = store.lock().unwrap().len("pods");
+    let total_pods = apiserver::lock(&store).len("pods");
     let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api_addr = api_listener.local_addr()?;
     let app = axum::Router::new()
@@ -986,7 +1004,9 @@ async fn run(args: Args, tmp: &Path) -> Result<()> {
             &jiff::Timestamp::now().to_string(),
         );
         let t = Instant::now();
-        store.lock().unwrap().apply("events", &ev);
+        apiserver::lock(&store)
+            .apply("events", &ev)
+            .expect("the fake apiserver takes synthetic objects");
         let mut seen = None;
         while t.elapsed() < Duration::from_secs(20) {
             if let Ok((200, b)) = load::get(&http, &format!("{base}/metrics"), false).await {

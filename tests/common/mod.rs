@@ -277,14 +277,38 @@ impl Drop for Fake {
 
 /// Starts `python3 tests/fakes/<script> <args>` and waits for `expect` LISTENING lines.
 pub fn start_fake(script: &str, args: &[&str], expect: usize) -> Fake {
-    let child = Command::new("python3")
-        .arg(repo("tests/fakes").join(script))
+    let mut cmd = Command::new("python3");
+    cmd.arg(repo("tests/fakes").join(script));
+    spawn_fake(cmd, script, args, expect)
+}
+
+/// Starts the fake apiserver (`examples/kube_apiserver`, which `cargo test` builds next to
+/// the test binaries) and waits for its LISTENING line.
+pub fn start_kube_apiserver(args: &[&str]) -> Fake {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/examples/kube_apiserver
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|p| p.join("examples").join("kube_apiserver"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "examples/kube_apiserver not built next to {} (run `cargo build --examples`)",
+                exe.display()
+            )
+        });
+    spawn_fake(Command::new(bin), "kube_apiserver", args, 1)
+}
+
+fn spawn_fake(mut cmd: Command, name: &str, args: &[&str], expect: usize) -> Fake {
+    let child = cmd
         .args(args)
         .current_dir(repo(""))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("python3");
+        .unwrap_or_else(|e| panic!("cannot start fake {name}: {e}"));
     let mut fake = Fake {
         child,
         addrs: Default::default(),
@@ -295,7 +319,7 @@ pub fn start_fake(script: &str, args: &[&str], expect: usize) -> Fake {
     while fake.addrs.len() < expect {
         line.clear();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            panic!("fake {script} exited before listening");
+            panic!("fake {name} exited before listening");
         }
         let parts: Vec<&str> = line.split_whitespace().collect();
         if parts.len() == 3 && parts[0] == "LISTENING" {

@@ -56,10 +56,23 @@ def need_boto():
 # process helpers
 # ---------------------------------------------------------------------------------------------
 
+def kube_apiserver_bin() -> str:
+    """The one fake apiserver (examples/kube_apiserver, Rust), built next to EKS_IPAM_BIN."""
+    exporter = os.environ.get("EKS_IPAM_BIN") or os.path.join(REPO, "target", "debug", "eks-ipam-exporter")
+    path = os.path.join(os.path.dirname(exporter), "examples", "kube_apiserver")
+    if not os.access(path, os.X_OK):
+        msg = f"{path} missing (cargo build --examples)"
+        if REQUIRE_ALL:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
 class Fake:
     def __init__(self, script: str, args: list[str], listeners: int = 1):
-        self.proc = subprocess.Popen([sys.executable, os.path.join(FAKES, script), *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # "kube_apiserver" is the Rust fake; the other fakes are Python scripts in tests/fakes.
+        cmd = [kube_apiserver_bin()] if script == "kube_apiserver" else [sys.executable, os.path.join(FAKES, script)]
+        self.proc = subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.addrs: dict[str, str] = {}
         deadline = time.monotonic() + 15
         buf = b""
@@ -196,7 +209,7 @@ class RawWatch:
 
 @pytest.fixture(scope="module")
 def kube():
-    f = Fake("kube_apiserver.py", ["--bundle", DEMO, "--port", "0", "--bookmark-interval", "0.5"])
+    f = Fake("kube_apiserver", ["--bundle", DEMO, "--port", "0", "--bookmark-interval", "0.5"])
     yield f
     assert f.stop() == 0
 
@@ -399,7 +412,7 @@ def test_kube_forbid(kube):
 
 
 def test_kube_absent_crd_and_token():
-    f = Fake("kube_apiserver.py", ["--bundle", STALL, "--port", "0", "--token", "s3cret"])
+    f = Fake("kube_apiserver", ["--bundle", STALL, "--port", "0", "--token", "s3cret"])
     try:
         auth = {"Authorization": "Bearer s3cret"}
         code, st = get_json(f.base + "/api/v1/nodes")
@@ -424,7 +437,7 @@ def test_kube_absent_crd_and_token():
 
 
 def test_kube_continue_snapshot_and_expired_continue():
-    f = Fake("kube_apiserver.py", ["--bundle", HEALTHY, "--port", "0"])
+    f = Fake("kube_apiserver", ["--bundle", HEALTHY, "--port", "0"])
     try:
         code, p1 = get_json(f.base + "/api/v1/pods?limit=3")
         before = {i["metadata"]["name"] for i in get_json(f.base + "/api/v1/pods")[1]["items"]}
@@ -454,7 +467,7 @@ def test_kube_continue_snapshot_and_expired_continue():
 
 
 def test_kube_sigterm_with_open_watch():
-    f = Fake("kube_apiserver.py", ["--bundle", HEALTHY, "--port", "0"])
+    f = Fake("kube_apiserver", ["--bundle", HEALTHY, "--port", "0"])
     w = RawWatch(f.base, "/api/v1/pods?watch=true&timeoutSeconds=60")
     w.events(timeout=0.5)
     t0 = time.monotonic()
@@ -850,7 +863,7 @@ def test_world_agent_pods_and_fakes_serve_it(demo_world):
     assert sorted(ports.values()) == list(range(31000, 31005))
     assert ports == {n: v["agentPort"] for n, v in summary["nodes"].items()}
     # the fakes load the world bundle and agree with it
-    k = Fake("kube_apiserver.py", ["--bundle", out, "--port", "0"])
+    k = Fake("kube_apiserver", ["--bundle", out, "--port", "0"])
     c = Fake("cloudtrail.py", ["--bundle", out, "--port", "0"])
     try:
         code, lst = get_json(k.base + "/api/v1/pods?labelSelector=app.kubernetes.io%2Fname%3Deks-ipam-exporter%2Capp.kubernetes.io%2Fcomponent%3Dnode")
