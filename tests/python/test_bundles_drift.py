@@ -93,6 +93,20 @@ def test_committed_bundles_match_generator(tmp_path):
         pytest.fail("bundles are stale; run tools/gen_bundles.py\n" + "\n".join(problems))
 
 
+SHARED_REFERENCE = os.path.join(os.path.dirname(REPO), "shared", "reference")
+
+
+@pytest.mark.skipif(not os.path.isdir(SHARED_REFERENCE),
+                    reason="../shared/reference (the project's reference inputs) is not beside this checkout")
+def test_reference_copies_are_verbatim(tmp_path):
+    # tools/gen_bundles_reference/* and the ipamd payloads rebuilt from structured data must equal
+    # the reference files they stand for.
+    r = subprocess.run([sys.executable, GEN, "--root", str(tmp_path), "--check-reference", SHARED_REFERENCE],
+                       timeout=600, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("ok: ") == 11, r.stderr
+
+
 # --------------------------------------------------------------------------------------------
 
 
