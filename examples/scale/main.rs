@@ -1134,6 +1134,25 @@ fn check(res: &Results, body: &[u8]) -> Result<()> {
     if res.event_to_metrics_ms.is_empty() {
         bail!("no sandbox failure reached /metrics");
     }
+    // Every collector up and no Kubernetes request refused: a watch the fake
+    // apiserver rejects (an unsupported field selector) retries forever while
+    // the other sources still fill /metrics.
+    for l in body.lines() {
+        let value = l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+        if l.starts_with("eks_ipam_collector_up{") && value != Some(1.0) {
+            bail!("collector not up: {l}");
+        }
+        // not_found is a CRD the synthetic cluster does not install; gone is a compaction.
+        let refused = ["api_error", "forbidden", "unauthorized", "server_error"]
+            .iter()
+            .any(|k| l.contains(&format!("kind=\"{k}\"")));
+        if l.starts_with("eks_ipam_collector_errors_total{collector=\"kubernetes")
+            && refused
+            && value.is_some_and(|v| v > 0.0)
+        {
+            bail!("Kubernetes requests failed: {l}");
+        }
+    }
     if res.failed_requests > 0 {
         bail!("{} scrapes failed", res.failed_requests);
     }
