@@ -8,6 +8,7 @@ use crate::health::CollectorStatus;
 use crate::http::{self, HttpClient};
 use crate::model::analysis::pool_stats;
 use crate::model::capacity::IpMode;
+use crate::model::growth::PoolStats;
 use crate::model::state::{IpamdMetrics, IpamdPool};
 use crate::render::catalogue;
 use crate::render::exposition::{render_collectors, Family};
@@ -171,17 +172,22 @@ pub(crate) fn render_metrics(
     up.sample(&[("node", node)], if pool.is_some() { 1.0 } else { 0.0 });
     up.finish(out);
     if let Some(p) = pool {
-        let mode = if p.enis.iter().any(|e| e.cidrs.iter().any(|c| c.prefix)) {
+        let mode = if p.all_enis().any(|e| e.cidrs.iter().any(|c| c.prefix)) {
             IpMode::Prefix
         } else {
             IpMode::SecondaryIp
         };
-        let st = pool_stats(
-            p,
-            mode,
-            Some(jiff::Timestamp::now()),
-            DEFAULT_COOLDOWN_SECONDS,
-        );
+        // Every network card ipamd manages (ENABLE_MULTI_NIC): node totals.
+        let now = Some(jiff::Timestamp::now());
+        let st = std::iter::once(p)
+            .chain(p.other_cards.iter().map(|c| &c.pool))
+            .map(|card| pool_stats(card, mode, now, DEFAULT_COOLDOWN_SECONDS))
+            .fold(PoolStats::default(), |t, c| PoolStats {
+                total_ips: t.total_ips + c.total_ips,
+                assigned_ips: t.assigned_ips + c.assigned_ips,
+                cooldown_ips: t.cooldown_ips + c.cooldown_ips,
+                free_prefixes: t.free_prefixes + c.free_prefixes,
+            });
         let mut ips = Family::new(&catalogue::IPAMD_IPS);
         ips.sample(
             &[("node", node), ("state", "assigned")],
@@ -197,10 +203,10 @@ pub(crate) fn render_metrics(
         );
         ips.finish(out);
         let mut enis = Family::new(&catalogue::IPAMD_ENIS);
-        enis.sample(&[("node", node)], p.enis.len() as f64);
+        enis.sample(&[("node", node)], p.all_enis().count() as f64);
         enis.finish(out);
         let mut per_eni = Family::new(&catalogue::IPAMD_ENI_IPS);
-        for e in &p.enis {
+        for e in p.all_enis() {
             let n: u32 = e.cidrs.iter().map(|c| if c.prefix { 16 } else { 1 }).sum();
             per_eni.sample(
                 &[
@@ -215,15 +221,19 @@ pub(crate) fn render_metrics(
         let mut prefixes = Family::new(&catalogue::IPAMD_PREFIXES);
         prefixes.sample(
             &[("node", node)],
-            p.enis
-                .iter()
+            p.all_enis()
                 .flat_map(|e| &e.cidrs)
                 .filter(|c| c.prefix)
                 .count() as f64,
         );
         prefixes.finish(out);
         let mut dup = Family::new(&catalogue::IPAMD_DUPLICATE_ADDRESSES);
-        dup.sample(&[("node", node)], f64::from(p.duplicate_cidrs));
+        let duplicates = p.duplicate_cidrs
+            + p.other_cards
+                .iter()
+                .map(|c| c.pool.duplicate_cidrs)
+                .sum::<u32>();
+        dup.sample(&[("node", node)], f64::from(duplicates));
         dup.finish(out);
     }
     if let Some(v) = metrics.and_then(|m| m.no_available_ip_addresses) {

@@ -336,3 +336,135 @@ fn windows_pod_ips_exhausted_from_a_bundle() {
     assert_eq!(node_of(&v, H2)["os"], "windows");
     assert_eq!(node_of(&v, H2)["pod_ip_capacity"], Value::Null);
 }
+
+/// Multi-NIC (issue 15 item 7) through `diagnose --bundle`: the healthy
+/// bundle's node H1 becomes a c6in.32xlarge (2 network cards, 8 ENIs per
+/// card, 49 pod IPs per ENI in the embedded vpc-cni table) whose ipamd
+/// answers `/v1/enis` with a second card (one ENI, 3 IPs, 1 assigned), as
+/// v1.20+ does with ENABLE_MULTI_NIC. Per row: the aws-node setting,
+/// whether `/v1/enis` lists card 1, whether the agent's answer is in the
+/// bundle; then the node's capacity, IPs (total, assigned) and card indexes.
+#[test]
+fn multi_nic_table() {
+    type Row = (&'static str, bool, bool, Value, Value, Value);
+    let rows: &[Row] = &[
+        (
+            "true",
+            true,
+            true,
+            json!(784),
+            json!([21, 6]),
+            json!([0, 1]),
+        ),
+        // /v1/enis is what ipamd manages: card 0 alone is authoritative.
+        ("true", false, true, json!(392), json!([18, 5]), json!(null)),
+        (
+            "false",
+            false,
+            true,
+            json!(392),
+            json!([18, 5]),
+            json!(null),
+        ),
+        // No agent answer: which cards ipamd manages is unknown.
+        ("true", false, false, json!(null), json!(null), json!(null)),
+    ];
+    for (multi, card1, agent, capacity, ips, cards) in rows {
+        let what = format!("ENABLE_MULTI_NIC={multi} card1={card1} agent={agent}");
+        let dir = copy_bundle(&repo("tests/bundles/healthy"));
+        edit(dir.path(), "kubernetes/nodes.json", |doc| {
+            for n in doc["items"].as_array_mut().unwrap() {
+                if n["metadata"]["name"] == H1 {
+                    n["metadata"]["labels"]["node.kubernetes.io/instance-type"] =
+                        json!("c6in.32xlarge");
+                    n["metadata"]["labels"]["beta.kubernetes.io/instance-type"] =
+                        json!("c6in.32xlarge");
+                    n["status"]["capacity"]["pods"] = json!("345");
+                    n["status"]["allocatable"]["pods"] = json!("345");
+                }
+            }
+        });
+        let env = json!({"name": "ENABLE_MULTI_NIC", "value": multi});
+        let add_env = |spec: &mut Value| {
+            for c in spec["containers"].as_array_mut().unwrap() {
+                if c["name"] == "aws-node" {
+                    c["env"].as_array_mut().unwrap().push(env.clone());
+                }
+            }
+        };
+        edit(dir.path(), "kubernetes/daemonsets.json", |doc| {
+            for ds in doc["items"].as_array_mut().unwrap() {
+                if ds["metadata"]["name"] == "aws-node" {
+                    add_env(&mut ds["spec"]["template"]["spec"]);
+                }
+            }
+        });
+        edit(dir.path(), "kubernetes/pods.json", |doc| {
+            for p in doc["items"].as_array_mut().unwrap() {
+                add_env(&mut p["spec"]);
+            }
+        });
+        let enis = format!("ipamd/{H1}/enis.json");
+        if *card1 {
+            edit(dir.path(), &enis, |doc| {
+                let addr = |ip: &str, pod: Option<&str>| {
+                    let (key, meta) = match pod {
+                        Some(p) => (
+                            json!({"networkName": "aws-cni", "containerID": "", "ifName": ""}),
+                            json!({"k8sPodNamespace": "ml", "k8sPodName": p, "interfacesCount": 1}),
+                        ),
+                        None => (
+                            json!({"networkName": "", "containerID": "", "ifName": ""}),
+                            json!({}),
+                        ),
+                    };
+                    json!({"Address": ip, "IPAMKey": key, "IPAMMetadata": meta,
+                           "AssignedTime": "2026-08-25T10:00:00Z", "UnassignedTime": "0001-01-01T00:00:00Z"})
+                };
+                let cidr = |ip: &str, pod: Option<&str>| {
+                    json!({"Cidr": {"IP": ip, "Mask": "/////w=="},
+                           "IPAddresses": if pod.is_some() { json!({ip: addr(ip, pod)}) } else { json!({}) },
+                           "IsPrefix": false, "AddressFamily": ""})
+                };
+                doc["1"] = json!({"TotalIPs": 3, "AssignedIPs": 1, "ENIs": {"eni-0c1d2e3f4a5b6c7d8": {
+                    "ID": "eni-0c1d2e3f4a5b6c7d8", "IsPrimary": false, "IsTrunk": false, "IsEFA": false, "DeviceNumber": 1,
+                    "AvailableIPv4Cidrs": {
+                        "10.0.24.10/32": cidr("10.0.24.10", Some("trainer-0")),
+                        "10.0.24.11/32": cidr("10.0.24.11", None),
+                        "10.0.24.12/32": cidr("10.0.24.12", None)},
+                    "IPv6Cidrs": {}, "IsExcludedForPodIPs": false, "RouteTableID": 10101,
+                    "SubnetID": "subnet-0c1f5e8a2b7d34a91"}}});
+            });
+        }
+        if !*agent {
+            std::fs::remove_file(dir.path().join(&enis)).unwrap();
+        }
+        let v = diagnose_json(dir.path());
+        let n = node_of(&v, H1);
+        assert_eq!(n["pod_ip_capacity"], *capacity, "{what}");
+        let got_ips = if n["ips"].is_null() {
+            json!(null)
+        } else {
+            json!([n["ips"]["total"], n["ips"]["assigned"]])
+        };
+        assert_eq!(got_ips, *ips, "{what}");
+        let got_cards = match n.get("network_cards") {
+            None => json!(null),
+            Some(c) => json!(c
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["index"].clone())
+                .collect::<Vec<_>>()),
+        };
+        assert_eq!(got_cards, *cards, "{what}");
+        if *card1 {
+            let c1 = &n["network_cards"][1];
+            assert_eq!(
+                (&c1["pod_ip_capacity"], &c1["growth_at_zero_free"]),
+                (&json!(392), &json!("assigns_ips")),
+                "{what}"
+            );
+        }
+    }
+}

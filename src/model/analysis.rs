@@ -102,7 +102,7 @@ pub(crate) enum SettingsSource {
     DaemonSet,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub(crate) struct NodeIps {
     pub(crate) total: u32,
     pub(crate) assigned: u32,
@@ -226,6 +226,12 @@ pub(crate) struct NodeAnalysis {
     pub(crate) enis_max: Option<u32>,
     pub(crate) growth_at_zero_free: Option<GrowthOutcome>,
     pub(crate) ip_growth_blocked: Option<bool>,
+    /// One entry per network card ipamd manages, card 0 first, when it
+    /// manages more than one (ENABLE_MULTI_NIC); empty otherwise. The node
+    /// figures above are then the totals (capacity, ips) or the node's
+    /// outcome over its cards (growth); `enis`/`enis_max` stay card 0's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) network_cards: Vec<NetworkCardAnalysis>,
     pub(crate) ipamd_no_available_ip_total: Option<f64>,
     pub(crate) api_calls: Vec<ApiCallActivity>,
     /// The node monitoring agent's IPAM-related signals on the node (any
@@ -242,6 +248,21 @@ pub(crate) struct NodeAnalysis {
     /// (`valueFrom`/`envFrom`); `settings` is `None` then.
     #[serde(skip)]
     pub(crate) settings_unresolved: Vec<String>,
+}
+
+/// One network card's datastore under ENABLE_MULTI_NIC (amazon-vpc-cni-k8s
+/// v1.23.1, b52188387f2e, `pkg/ipamd/ipamd.go`): its own pool, ENI slots
+/// (`hasRoomForEni(networkCard)`: the same maxENI on every card, less that
+/// card's unmanaged and excluded ENIs; the trunk slot and the primary ENI
+/// only on card 0) and growth decision (`isDatastorePoolTooLow` returns one
+/// decision per card; cards > 0 use WARM_IP_TARGET=1, MINIMUM_IP_TARGET=1).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub(crate) struct NetworkCardAnalysis {
+    pub(crate) index: u32,
+    pub(crate) pod_ip_capacity: Option<u32>,
+    pub(crate) ips: NodeIps,
+    pub(crate) enis: u32,
+    pub(crate) growth_at_zero_free: Option<GrowthOutcome>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -497,7 +518,7 @@ pub(crate) fn analyse(state: &ClusterState) -> Analysis {
             lk.instance_node.insert(i.as_str(), n.name.as_str());
         }
         if let Some(p) = state.ipamd.get(&n.name).and_then(|s| s.pool.as_ref()) {
-            for e in &p.enis {
+            for e in p.all_enis() {
                 lk.eni_node.insert(e.id.as_str(), n.name.as_str());
             }
         }
@@ -921,6 +942,47 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
         _ => (ips, growth),
     };
 
+    // ENABLE_MULTI_NIC: cards 1.. each have a pool, capacity and growth
+    // rule; the node's figures become totals over its cards.
+    let network_cards = match (pool, s, mode, limits, ips) {
+        (Some(pool), Some(s), Some(mode), Some((l, _)), Some(ips0))
+            if !pool.other_cards.is_empty() =>
+        {
+            let mut cards = vec![NetworkCardAnalysis {
+                index: 0,
+                pod_ip_capacity,
+                ips: ips0,
+                enis: pool.enis.len() as u32,
+                growth_at_zero_free: growth,
+            }];
+            for c in &pool.other_cards {
+                cards.push(secondary_card(n, c, ipamd, lk, s, mode, l, now, enis_max));
+            }
+            cards
+        }
+        _ => Vec::new(),
+    };
+    let (pod_ip_capacity, ips, growth) = if network_cards.is_empty() {
+        // Without /v1/enis the managed cards are unknown (a card holding only
+        // an EFA-only ENI is skipped, `markUnmanagedNetworkCards`): card 0's
+        // capacity alone would understate the node.
+        let more_cards = s.is_some_and(|s| s.multi_nic)
+            && limits.is_some_and(|(l, _)| l.network_cards > 1)
+            && pool.is_none();
+        (pod_ip_capacity.filter(|_| !more_cards), ips, growth)
+    } else {
+        let capacity: Option<u32> = network_cards.iter().map(|c| c.pod_ip_capacity).sum();
+        let total = network_cards
+            .iter()
+            .fold(NodeIps::default(), |t, c| NodeIps {
+                total: t.total + c.ips.total,
+                assigned: t.assigned + c.ips.assigned,
+                cooldown: t.cooldown + c.ips.cooldown,
+                available: t.available + c.ips.available,
+            });
+        (capacity, Some(total), node_growth(&network_cards))
+    };
+
     let api_calls = if state.api_calls.is_some() && n.instance_id.is_some() {
         let coverage = state.api_calls.as_ref().and_then(|a| a.coverage_start);
         Operation::SILENCE_TRACKED
@@ -983,6 +1045,7 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
         enis_max,
         growth_at_zero_free: growth,
         ip_growth_blocked: growth.map(GrowthOutcome::blocked),
+        network_cards,
         ipamd_no_available_ip_total: ipamd
             .and_then(|i| i.metrics.as_ref())
             .and_then(|m| m.no_available_ip_addresses),
@@ -993,6 +1056,106 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
         settings: s.cloned(),
         settings_unresolved: unresolved,
     }
+}
+
+/// A network card other than 0: its unmanaged ENIs come from EC2 (per
+/// card), or from ipamd's node-wide `awscni_eni_max` when that says there
+/// are none at all; otherwise its capacity and growth are unknown.
+#[allow(clippy::too_many_arguments)]
+fn secondary_card(
+    n: &NodeState,
+    card: &NetworkCardPool,
+    ipamd: Option<&Arc<IpamdNodeState>>,
+    lk: &Lookups<'_>,
+    s: &CniSettings,
+    mode: IpMode,
+    l: &InstanceLimits,
+    now: Option<Timestamp>,
+    enis_max: Option<u32>,
+) -> NetworkCardAnalysis {
+    let card_s = s.for_secondary_card();
+    let st = pool_stats(&card.pool, mode, now, s.ip_cooldown_seconds);
+    let enis = card.pool.enis.len() as u32;
+    let unmanaged = unmanaged_on_card(n, ipamd, lk, s, l, card.index);
+    let excluded = card.pool.enis.iter().filter(|e| e.excluded).count() as u32;
+    let (capacity, growth) = match (unmanaged, enis_max) {
+        (Some(unmanaged), Some(max)) => {
+            let usable = max.saturating_sub(unmanaged).saturating_sub(excluded);
+            let facts = NodeFacts {
+                mode,
+                max_ips_per_eni: capacity::ips_per_eni(mode, l),
+                max_pods: n.capacity_pods,
+                eni_slots_free: max.saturating_sub(enis).saturating_sub(unmanaged),
+                room_on_attached_enis: room_on_attached_enis(&card.pool, &card_s, l),
+                cordoned: n.unschedulable,
+            };
+            (
+                Some(usable.saturating_mul(capacity::ips_per_eni(mode, l))),
+                Some(growth::predict(&card_s, &st, &facts)),
+            )
+        }
+        _ => (None, None),
+    };
+    NetworkCardAnalysis {
+        index: card.index,
+        pod_ip_capacity: capacity,
+        ips: NodeIps::from(st),
+        enis,
+        growth_at_zero_free: growth,
+    }
+}
+
+/// Unmanaged ENIs (EFA-only, `no_manage`) on one network card.
+fn unmanaged_on_card(
+    n: &NodeState,
+    ipamd: Option<&Arc<IpamdNodeState>>,
+    lk: &Lookups<'_>,
+    s: &CniSettings,
+    l: &InstanceLimits,
+    card: u32,
+) -> Option<u32> {
+    let instance = n.instance_id.as_deref();
+    if let (Some(m), Some(i)) = (&lk.enis_by_instance, instance) {
+        return Some(
+            m.get(i)
+                .into_iter()
+                .flatten()
+                .filter(|e| e.network_card_index == card && e.kind != EniKind::Branch)
+                .filter(|e| unmanaged_eni(e, s, i))
+                .count() as u32,
+        );
+    }
+    let total = ipamd
+        .and_then(|i| i.metrics.as_ref())
+        .and_then(|m| m.eni_max)
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(|eni_max| capacity::max_enis(s, l).saturating_sub(eni_max as u32))?;
+    (total == 0).then_some(0)
+}
+
+/// The node's outcome over its cards: a pod that needs one IP takes it
+/// from card 0, else from the next card with one (`AddNetwork`,
+/// pkg/ipamd/rpc_handler.go, v1.23.1), so the node grows while any card
+/// grows; otherwise card 0's outcome stands.
+fn node_growth(cards: &[NetworkCardAnalysis]) -> Option<GrowthOutcome> {
+    let grows = |g: &Option<GrowthOutcome>| {
+        matches!(
+            g,
+            Some(GrowthOutcome::AssignsIps | GrowthOutcome::AttachesEni)
+        )
+    };
+    let card0 = cards.first()?.growth_at_zero_free;
+    if grows(&card0) {
+        return card0;
+    }
+    if let Some(c) = cards.iter().skip(1).find(|c| grows(&c.growth_at_zero_free)) {
+        return c.growth_at_zero_free;
+    }
+    // Unknown on a card that might grow: the node's outcome is unknown.
+    if cards.iter().any(|c| c.growth_at_zero_free.is_none()) {
+        return None;
+    }
+    card0
 }
 
 /// How the node's default-card ENI slots are used besides by pod ENIs.
@@ -1025,7 +1188,10 @@ fn eni_slots(
         .and_then(|i| i.metrics.as_ref())
         .and_then(|m| m.eni_max)
         .filter(|v| v.is_finite() && *v >= 0.0)
-        .map(|eni_max| capacity::max_enis(s, l).saturating_sub(eni_max as u32));
+        .map(|eni_max| capacity::max_enis(s, l).saturating_sub(eni_max as u32))
+        // Node-wide over the managed cards: card 0's own only with one card
+        // (or when there are none at all).
+        .filter(|u| *u == 0 || pool.is_none_or(|p| p.other_cards.is_empty()));
     let unmanaged = from_metric.or_else(|| {
         let ec2 = ec2.as_ref()?;
         let instance = instance?;
@@ -1222,7 +1388,7 @@ fn analyse_subnets(
         if !node_names.contains(node.as_str()) {
             continue;
         }
-        for eni in ipamd.pool.iter().flat_map(|p| &p.enis) {
+        for eni in ipamd.pool.iter().flat_map(|p| p.all_enis()) {
             if let Some(s) = &eni.subnet_id {
                 // Secondary ENIs sit in pod subnets (an ENIConfig's, or a
                 // discovered one); in the node's own subnet it stays "node".
@@ -1589,6 +1755,152 @@ mod tests {
                 "{what}"
             );
         }
+    }
+
+    /// ENABLE_MULTI_NIC on a c6in.32xlarge (2 network cards, 8 ENIs per
+    /// card, 50 IPv4 per ENI: 49 pod IPs each; vpc_ip_resource_limit.go,
+    /// amazon-vpc-cni-k8s b52188387f2e). Card 0 holds one ENI with 49 IPs,
+    /// 10 assigned; card 1 one ENI with 1 IP, none assigned (its own targets:
+    /// WARM_IP_TARGET=1, MINIMUM_IP_TARGET=1). Upstream has no ipamd test
+    /// with more than one card; the rules are read off `hasRoomForEni`,
+    /// `datastoreTargetState` and `AddNetwork` (rpc_handler.go, whose
+    /// `TestServer_AddNetwork` row "failed allocating IPv4Address from first
+    /// datastore but second datastore has IPs" is the fallback node_growth
+    /// relies on).
+    #[test]
+    fn multi_nic_cards_have_their_own_pool_capacity_and_growth() {
+        type Row = (
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            fn(Cluster) -> Cluster,
+            Option<u32>,
+            &'static [(u32, Option<u32>, Option<GrowthOutcome>)],
+            Option<GrowthOutcome>,
+        );
+        let none = |c: Cluster| c;
+        let rows: &[Row] = &[
+            (
+                "defaults: 8 x 49 per card",
+                &[],
+                none,
+                Some(784),
+                &[
+                    (0, Some(392), Some(GrowthOutcome::AttachesEni)),
+                    (1, Some(392), Some(GrowthOutcome::AssignsIps)),
+                ],
+                Some(GrowthOutcome::AttachesEni),
+            ),
+            (
+                // Card 0 is blocked by its targets; card 1 still adds one IP
+                // at a time and ordinary pods fall back to it.
+                "MINIMUM_IP_TARGET without WARM_IP_TARGET: card 0 blocked, node not",
+                &[("MINIMUM_IP_TARGET", "25")],
+                none,
+                Some(784),
+                &[
+                    (0, Some(392), Some(GrowthOutcome::BlockedByTargets)),
+                    (1, Some(392), Some(GrowthOutcome::AssignsIps)),
+                ],
+                Some(GrowthOutcome::AssignsIps),
+            ),
+            (
+                "an EFA-only ENI on card 1 takes one of its slots",
+                &[],
+                |c| {
+                    c.ec2_eni("i-n1", |e| {
+                        e.kind = EniKind::EfaOnly;
+                        e.network_card_index = 1;
+                    })
+                },
+                Some(392 + 343),
+                &[
+                    (0, Some(392), Some(GrowthOutcome::AttachesEni)),
+                    (1, Some(343), Some(GrowthOutcome::AssignsIps)),
+                ],
+                Some(GrowthOutcome::AttachesEni),
+            ),
+            (
+                // No EC2 ENIs, and ipamd's node-wide awscni_eni_max (16 - 1)
+                // says one ENI is unmanaged somewhere: which card is unknown.
+                "unmanaged ENI on an unknown card: capacity unknown",
+                &[],
+                |c| {
+                    c.with_state(|st| {
+                        st.network_interfaces = None;
+                        let i = st.ipamd.get_mut("n1").expect("pool");
+                        Arc::make_mut(i).metrics = Some(IpamdMetrics {
+                            eni_max: Some(7.0),
+                            ..Default::default()
+                        });
+                    })
+                },
+                None,
+                &[(0, None, None), (1, None, None)],
+                None,
+            ),
+            (
+                "DISABLE_NETWORK_RESOURCE_PROVISIONING holds on every card",
+                &[("DISABLE_NETWORK_RESOURCE_PROVISIONING", "true")],
+                none,
+                Some(784),
+                &[
+                    (0, Some(392), Some(GrowthOutcome::ProvisioningDisabled)),
+                    (1, Some(392), Some(GrowthOutcome::ProvisioningDisabled)),
+                ],
+                Some(GrowthOutcome::ProvisioningDisabled),
+            ),
+        ];
+        for (what, env, shape, capacity, cards, growth) in rows {
+            let mut env = env.to_vec();
+            env.push(("ENABLE_MULTI_NIC", "true"));
+            let c = shape(
+                Cluster::new().aws_node(&env).node(
+                    Node::new("n1", "c6in.32xlarge", 345).pods(10).pool(
+                        Pool::new()
+                            .eni(true, 49, 10)
+                            .card(1, Pool::new().eni(false, 1, 0)),
+                    ),
+                ),
+            );
+            let a = c.analyse();
+            let n = node(&a, "n1");
+            assert_eq!(n.pod_ip_capacity, *capacity, "{what}");
+            let got: Vec<(u32, Option<u32>, Option<GrowthOutcome>)> = n
+                .network_cards
+                .iter()
+                .map(|c| (c.index, c.pod_ip_capacity, c.growth_at_zero_free))
+                .collect();
+            assert_eq!(got, *cards, "{what}");
+            assert_eq!(n.growth_at_zero_free, *growth, "{what}");
+            let ips = n.ips.expect("ips");
+            assert_eq!((ips.total, ips.assigned), (50, 10), "{what}: node totals");
+            assert_eq!(n.enis, Some(1), "{what}: enis stays card 0's");
+        }
+    }
+
+    /// Without `/v1/enis` the managed cards are unknown, so a multi-card
+    /// type's capacity is too; one card or ENABLE_MULTI_NIC off: card 0.
+    #[test]
+    fn multi_nic_without_the_pool_is_unknown_on_multi_card_types() {
+        for (multi, itype, want) in [
+            ("true", "c6in.32xlarge", None),
+            ("false", "c6in.32xlarge", Some(392)),
+            ("true", "m5.large", Some(27)),
+        ] {
+            let c = Cluster::new()
+                .aws_node(&[("ENABLE_MULTI_NIC", multi)])
+                .node(Node::new("n1", itype, 29));
+            let a = c.analyse();
+            let n = node(&a, "n1");
+            assert_eq!(n.pod_ip_capacity, want, "{multi} {itype}");
+            assert!(n.network_cards.is_empty());
+        }
+        // ipamd listing card 0 alone is authoritative (the other cards are
+        // skipped, e.g. EFA-only): card 0's capacity.
+        let c = Cluster::new()
+            .aws_node(&[("ENABLE_MULTI_NIC", "true")])
+            .node(Node::new("n1", "c6in.32xlarge", 345).pool(Pool::new().eni(true, 49, 10)));
+        assert_eq!(node(&c.analyse(), "n1").pod_ip_capacity, Some(392));
     }
 
     #[test]

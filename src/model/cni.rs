@@ -42,6 +42,10 @@ pub struct CniSettings {
     /// CLUSTER_NAME: restricts discovered subnets that carry
     /// `cni.networking.k8s.aws/cluster/<name>` tags to this cluster.
     pub(crate) cluster_name: Option<String>,
+    /// ENABLE_MULTI_NIC (VPC CNI >= 1.20, default false): ipamd manages the
+    /// instance's network cards beyond card 0, one datastore each
+    /// (`markUnmanagedNetworkCards`, pkg/ipamd/ipamd.go).
+    pub(crate) multi_nic: bool,
     /// Settings that matter to the diagnosis whose value could not be
     /// known (a Secret, a ConfigMap the exporter cannot read, ...), each
     /// with why: the numbers that depend on settings are unknown.
@@ -74,6 +78,7 @@ pub(crate) const KNOWN: &[&str] = &[
     "ENI_CONFIG_ANNOTATION_DEF",
     "ENABLE_SUBNET_DISCOVERY",
     "CLUSTER_NAME",
+    "ENABLE_MULTI_NIC",
 ];
 
 /// Go's `strconv.Atoi` for the values that appear in practice: optional
@@ -134,6 +139,7 @@ impl CniSettings {
             eni_config_annotation_def: None,
             subnet_discovery: true,
             cluster_name: None,
+            multi_nic: false,
             unresolved: Vec::new(),
             invalid: Vec::new(),
         };
@@ -227,6 +233,7 @@ impl CniSettings {
                 self.eni_config_annotation_def = Some(value.to_string()).filter(|v| !v.is_empty())
             }
             "ENABLE_SUBNET_DISCOVERY" => self.subnet_discovery = boolean(true, &mut invalid),
+            "ENABLE_MULTI_NIC" => self.multi_nic = boolean(false, &mut invalid),
             // os.Getenv: an empty value is "not set".
             "CLUSTER_NAME" => self.cluster_name = Some(value.to_string()).filter(|v| !v.is_empty()),
             _ => {}
@@ -251,6 +258,20 @@ impl CniSettings {
     /// MINIMUM_IP_TARGET, however many are free.
     pub(crate) fn minimum_without_warm(&self) -> bool {
         self.minimum_ip_target > 0 && self.warm_ip_target == 0
+    }
+
+    /// The targets ipamd applies to a network card other than card 0:
+    /// WARM_IP_TARGET=1 and MINIMUM_IP_TARGET=1 whatever the user set
+    /// (`datastoreTargetState`, "multi card ENIs will use WARM_IP_TARGET=1
+    /// and MINIMUM_IP_TARGET=1 by default", pkg/ipamd/ipamd.go, v1.23.1
+    /// b52188387f2e). Defined IP targets also make WARM_ENI_TARGET and
+    /// WARM_PREFIX_TARGET moot there.
+    pub(crate) fn for_secondary_card(&self) -> CniSettings {
+        CniSettings {
+            warm_ip_target: 1,
+            minimum_ip_target: 1,
+            ..self.clone()
+        }
     }
 
     /// DISABLE_NETWORK_RESOURCE_PROVISIONING or ENABLE_IMDS_ONLY_MODE: ipamd
@@ -337,6 +358,39 @@ mod tests {
             let s = CniSettings::from_env(&env(&[("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", value)]));
             assert_eq!(s.custom_networking, want, "{value:?}");
         }
+    }
+
+    /// `TestEnableMultiNICSupport` (pkg/ipamd/ipamd_test.go, amazon-vpc-cni-k8s
+    /// b52188387f2e): unset and "false" are off, "true" on; GetBoolAsStringEnvVar
+    /// keeps the default for a value ParseBool rejects.
+    #[test]
+    fn enable_multi_nic_follows_upstream() {
+        assert!(!CniSettings::from_env(&env(&[])).multi_nic);
+        for (value, want, invalid) in [
+            ("true", true, false),
+            ("false", false, false),
+            ("on", false, true),
+        ] {
+            let s = CniSettings::from_env(&env(&[("ENABLE_MULTI_NIC", value)]));
+            assert_eq!(
+                (s.multi_nic, !s.invalid.is_empty()),
+                (want, invalid),
+                "{value:?}"
+            );
+        }
+        let s = CniSettings::from_env(&env(&[
+            ("WARM_IP_TARGET", "10"),
+            ("WARM_PREFIX_TARGET", "2"),
+        ]));
+        let card = s.for_secondary_card();
+        assert_eq!(
+            (
+                card.warm_ip_target,
+                card.minimum_ip_target,
+                card.warm_prefix_target
+            ),
+            (1, 1, 2)
+        );
     }
 
     #[test]

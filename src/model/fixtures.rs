@@ -445,6 +445,17 @@ impl Pool {
         self.0.enis.push(eni);
         self
     }
+
+    /// Network card `index`'s datastore (ENABLE_MULTI_NIC), its ENIs
+    /// renamed `eni-c<index>-<n>`.
+    pub(crate) fn card(mut self, index: u32, p: Pool) -> Self {
+        let mut pool = p.0;
+        for (i, e) in pool.enis.iter_mut().enumerate() {
+            e.id = format!("eni-c{index}-{i}");
+        }
+        self.0.other_cards.push(NetworkCardPool { index, pool });
+        self
+    }
 }
 
 /// One ENI of a pool.

@@ -79,7 +79,7 @@ impl ClusterState {
             w.subnet_ids.extend(e.subnet.clone());
         }
         for i in self.ipamd.values() {
-            for e in i.pool.iter().flat_map(|p| &p.enis) {
+            for e in i.pool.iter().flat_map(|p| p.all_enis()) {
                 w.subnet_ids.extend(e.subnet_id.clone());
             }
         }
@@ -781,8 +781,8 @@ pub struct IpamdNodeState {
     pub metrics: Option<IpamdMetrics>,
 }
 
-/// `/v1/enis` as parsed: network card 0 only (ipamd manages only card 0
-/// without ENABLE_MULTI_NIC).
+/// `/v1/enis` as parsed: network card 0's datastore, and the other cards
+/// ipamd manages (ENABLE_MULTI_NIC, VPC CNI >= 1.20; empty otherwise).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IpamdPool {
     /// ipamd's raw counters (every CIDR counted); informational.
@@ -791,6 +791,24 @@ pub struct IpamdPool {
     /// CIDRs `/v1/enis` listed on more than one ENI (counted once, where assigned).
     pub(crate) duplicate_cidrs: u32,
     pub enis: Vec<IpamdEni>,
+    /// Cards 1.. in ascending order; their own `other_cards` stay empty.
+    pub(crate) other_cards: Vec<NetworkCardPool>,
+}
+
+impl IpamdPool {
+    /// ENIs of every card ipamd manages.
+    pub(crate) fn all_enis(&self) -> impl Iterator<Item = &IpamdEni> {
+        self.enis
+            .iter()
+            .chain(self.other_cards.iter().flat_map(|c| c.pool.enis.iter()))
+    }
+}
+
+/// A network card's datastore other than card 0.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct NetworkCardPool {
+    pub(crate) index: u32,
+    pub(crate) pool: IpamdPool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

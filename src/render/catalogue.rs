@@ -63,7 +63,7 @@ metrics! {
         ["node", "instance_type", "zone", "nodepool", "compute_type", "os", "ip_family"],
         "Node metadata; always 1. nodepool is empty for nodes Karpenter does not manage; compute_type ec2|auto|hybrid|fargate|other, os linux|windows|other, ip_family ipv4|ipv6|unknown (unknown on nodes without aws-node's ipamd).";
     NODE_POD_IP_CAPACITY: "eks_ipam_node_pod_ip_capacity", Gauge, Cluster, ["node"],
-        "IPs ipamd can hand to pods on the node under its effective aws-node settings.";
+        "IPs ipamd can hand to pods on the node under its effective aws-node settings (summed over network cards under ENABLE_MULTI_NIC).";
     NODE_MAX_PODS: "eks_ipam_node_max_pods", Gauge, Cluster, ["node"],
         "Pods the kubelet accepts (status.capacity.pods): what the scheduler and Karpenter assume.";
     NODE_KARPENTER_EXPECTED_MAX_PODS: "eks_ipam_node_karpenter_expected_max_pods", Gauge, Cluster, ["node"],
@@ -75,13 +75,19 @@ metrics! {
     NODE_PODS_WAITING_FOR_IP: "eks_ipam_node_pods_waiting_for_ip", Gauge, Cluster, ["node"],
         "Pending pods on the node whose sandbox failed with 'failed to assign an IP address to container'.";
     NODE_IPS: "eks_ipam_node_ips", Gauge, Cluster, ["node", "state"],
-        "ipamd's pool by state; the three states sum to the pool. available excludes IPs in IP_COOLDOWN_PERIOD.";
+        "ipamd's pool by state (over every network card it manages); the three states sum to the pool. available excludes IPs in IP_COOLDOWN_PERIOD.";
     NODE_ENIS: "eks_ipam_node_enis", Gauge, Cluster, ["node"],
         "ENIs ipamd manages on the node (network card 0).";
     NODE_ENIS_MAX: "eks_ipam_node_enis_max", Gauge, Cluster, ["node"],
         "ENIs ipamd may attach: min(MAX_ENI, the default network card's limit).";
     NODE_IP_GROWTH_BLOCKED: "eks_ipam_node_ip_growth_blocked", Gauge, Cluster, ["node"],
-        "1 when ipamd would add no IP even at zero free IPs although the node is below its maximum (predictive).";
+        "1 when ipamd would add no IP even at zero free IPs although the node is below its maximum (predictive; under ENABLE_MULTI_NIC, on no network card).";
+    NODE_NETWORK_CARD_POD_IP_CAPACITY: "eks_ipam_node_network_card_pod_ip_capacity", Gauge, Cluster, ["node", "network_card"],
+        "Pod-IP capacity of one network card (ENABLE_MULTI_NIC; only on nodes where ipamd manages more than one card). eks_ipam_node_pod_ip_capacity is their sum.";
+    NODE_NETWORK_CARD_IPS: "eks_ipam_node_network_card_ips", Gauge, Cluster, ["node", "network_card", "state"],
+        "ipamd's pool of one network card by state (only on nodes where ipamd manages more than one card); eks_ipam_node_ips is their sum.";
+    NODE_NETWORK_CARD_IP_GROWTH_BLOCKED: "eks_ipam_node_network_card_ip_growth_blocked", Gauge, Cluster, ["node", "network_card"],
+        "1 if ipamd would add no IP on this network card at zero free (cards > 0 always use WARM_IP_TARGET=1, MINIMUM_IP_TARGET=1).";
     NODE_CNI_TARGET: "eks_ipam_node_cni_target", Gauge, Cluster, ["node", "target"],
         "Effective ipamd warm/minimum targets on the node; 0 means unset.";
     NODE_RESOURCE: "eks_ipam_node_resource", Gauge, Cluster, ["node", "resource", "state"],
@@ -125,9 +131,9 @@ metrics! {
     IPAMD_UP: "eks_ipam_ipamd_up", Gauge, Node, ["node"],
         "1 when ipamd's /v1/enis answered with a pool this agent could read.";
     IPAMD_IPS: "eks_ipam_ipamd_ips", Gauge, Node, ["node", "state"],
-        "ipamd's pool on this node by state; available excludes IPs in cooldown.";
+        "ipamd's pool on this node by state (every network card it manages); available excludes IPs in cooldown.";
     IPAMD_ENIS: "eks_ipam_ipamd_enis", Gauge, Node, ["node"],
-        "ENIs ipamd manages on this node (network card 0).";
+        "ENIs ipamd manages on this node (every network card it manages).";
     IPAMD_ENI_IPS: "eks_ipam_ipamd_eni_ips", Gauge, Node, ["node", "eni", "primary"],
         "IPs ipamd holds on each ENI (a /28 prefix counts 16).";
     IPAMD_PREFIXES: "eks_ipam_ipamd_prefixes", Gauge, Node, ["node"],

@@ -106,6 +106,9 @@ pub fn render(view: &View, collectors: &[CollectorStatus], out: &mut String) {
     let mut enis = Family::new(&catalogue::NODE_ENIS);
     let mut enis_max = Family::new(&catalogue::NODE_ENIS_MAX);
     let mut blocked = Family::new(&catalogue::NODE_IP_GROWTH_BLOCKED);
+    let mut card_cap = Family::new(&catalogue::NODE_NETWORK_CARD_POD_IP_CAPACITY);
+    let mut card_ips = Family::new(&catalogue::NODE_NETWORK_CARD_IPS);
+    let mut card_blocked = Family::new(&catalogue::NODE_NETWORK_CARD_IP_GROWTH_BLOCKED);
     let mut target = Family::new(&catalogue::NODE_CNI_TARGET);
     let mut resource = Family::new(&catalogue::NODE_RESOURCE);
     let mut last = Family::new(&catalogue::API_CALL_LAST_TIMESTAMP);
@@ -168,6 +171,23 @@ pub fn render(view: &View, collectors: &[CollectorStatus], out: &mut String) {
         if let Some(v) = n.ip_growth_blocked {
             blocked.sample(&l, b(v));
         }
+        for c in &n.network_cards {
+            let index = c.index.to_string();
+            let l = [("node", node), ("network_card", index.as_str())];
+            if let Some(v) = c.pod_ip_capacity {
+                card_cap.sample(&l, f64::from(v));
+            }
+            for (state, v) in [
+                ("assigned", c.ips.assigned),
+                ("available", c.ips.available),
+                ("cooldown", c.ips.cooldown),
+            ] {
+                card_ips.sample(&[l[0], l[1], ("state", state)], f64::from(v));
+            }
+            if let Some(g) = c.growth_at_zero_free {
+                card_blocked.sample(&l, b(g.blocked()));
+            }
+        }
         for (name, v) in [
             ("warm_ip", n.warm_ip_target),
             ("minimum_ip", n.minimum_ip_target),
@@ -211,8 +231,24 @@ pub fn render(view: &View, collectors: &[CollectorStatus], out: &mut String) {
         }
     }
     for f in [
-        info, cap, maxp, kexp, over, pods, waiting, ips, enis, enis_max, blocked, target, resource,
-        last, silence,
+        info,
+        cap,
+        maxp,
+        kexp,
+        over,
+        pods,
+        waiting,
+        ips,
+        enis,
+        enis_max,
+        blocked,
+        card_cap,
+        card_ips,
+        card_blocked,
+        target,
+        resource,
+        last,
+        silence,
     ] {
         f.finish(out);
     }
@@ -368,6 +404,54 @@ pub(crate) fn render_collectors(collectors: &[CollectorStatus], out: &mut String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Per-card series exist only where ipamd manages more than one card,
+    /// and sum to the node's.
+    #[test]
+    fn network_card_series_on_multi_card_nodes_only() {
+        use crate::model::findings::Thresholds;
+        use crate::model::fixtures::*;
+        let c = Cluster::new()
+            .aws_node(&[("ENABLE_MULTI_NIC", "true")])
+            .node(
+                Node::new("multi", "c6in.32xlarge", 345).pool(
+                    Pool::new()
+                        .eni(true, 49, 10)
+                        .card(1, Pool::new().eni(false, 3, 1)),
+                ),
+            )
+            .node(Node::new("single", "m5.large", 29).pool(Pool::new().eni(true, 9, 3)));
+        let view = crate::model::view::build(&c.state, &Thresholds::default());
+        let mut out = String::new();
+        render(&view, &[], &mut out);
+        let line = |prefix: &str| {
+            out.lines()
+                .find(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("{prefix} missing in\n{out}"))
+                .to_string()
+        };
+        assert_eq!(
+            line("eks_ipam_node_network_card_pod_ip_capacity{node=\"multi\",network_card=\"1\"}"),
+            "eks_ipam_node_network_card_pod_ip_capacity{node=\"multi\",network_card=\"1\"} 392"
+        );
+        assert_eq!(
+            line("eks_ipam_node_network_card_ips{node=\"multi\",network_card=\"1\",state=\"available\"}"),
+            "eks_ipam_node_network_card_ips{node=\"multi\",network_card=\"1\",state=\"available\"} 2"
+        );
+        assert_eq!(
+            line("eks_ipam_node_ips{node=\"multi\",state=\"assigned\"}"),
+            "eks_ipam_node_ips{node=\"multi\",state=\"assigned\"} 11"
+        );
+        assert_eq!(
+            line("eks_ipam_node_pod_ip_capacity{node=\"multi\"}"),
+            "eks_ipam_node_pod_ip_capacity{node=\"multi\"} 784"
+        );
+        assert!(
+            !out.contains("network_card{node=\"single\"")
+                && !out.contains("{node=\"single\",network_card"),
+            "{out}"
+        );
+    }
 
     #[test]
     fn label_values_are_escaped() {

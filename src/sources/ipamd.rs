@@ -9,7 +9,9 @@
 //! addresses are under `IPv6Cidrs`, which is ignored: the exporter models
 //! the IPv4 pool only.
 
-use crate::model::state::{IpamdAddress, IpamdCidr, IpamdEni, IpamdMetrics, IpamdPool};
+use crate::model::state::{
+    IpamdAddress, IpamdCidr, IpamdEni, IpamdMetrics, IpamdPool, NetworkCardPool,
+};
 use serde::Deserialize;
 use serde_json::{Number, Value};
 use std::collections::BTreeMap;
@@ -114,26 +116,52 @@ fn is_card_index(k: &str) -> bool {
     !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Parses `/v1/enis`. Only network card 0 is used: ipamd manages card 0
-/// unless ENABLE_MULTI_NIC, and its growth decisions are per card.
+/// Parses `/v1/enis`: every network card's datastore (ipamd manages card 0
+/// only unless ENABLE_MULTI_NIC; with it, one datastore per managed card,
+/// `pkg/ipamd/introspect.go` `eniV1RequestHandler`, v1.20+).
 pub fn parse_enis(body: &[u8]) -> Result<IpamdPool, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
     let obj = v
         .as_object()
         .ok_or_else(|| "unknown /v1/enis shape: expected a JSON object".to_string())?;
-    let card0 = if obj.contains_key("AvailableCommands") {
+    if obj.contains_key("AvailableCommands") {
         return Err("this is ipamd's AvailableCommands answer (wrong path?), not /v1/enis".into());
     } else if obj.contains_key("TotalIPs") || obj.contains_key("ENIs") {
-        v.clone()
-    } else if !obj.is_empty() && obj.keys().all(|k| is_card_index(k)) {
-        obj.get("0")
-            .cloned()
-            .ok_or_else(|| "no datastore for network card 0".to_string())?
-    } else {
+        return parse_card(v);
+    } else if obj.is_empty() || !obj.keys().all(|k| is_card_index(k)) {
         return Err(
             "unknown /v1/enis shape: expected {\"0\":{\"TotalIPs\":...}} (v1.20+) or {\"TotalIPs\":...} (v1.9-v1.19)".into(),
         );
+    }
+    let Value::Object(obj) = v else {
+        return Err("unknown /v1/enis shape: expected a JSON object".into());
     };
+    let mut cards: Vec<(u32, Value)> = Vec::with_capacity(obj.len());
+    for (k, card) in obj {
+        let index: u32 = k
+            .parse()
+            .map_err(|_| format!("network card index {k:?} out of range"))?;
+        cards.push((index, card));
+    }
+    // Go writes map[int] keys sorted as strings ("10" before "2").
+    cards.sort_by_key(|(i, _)| *i);
+    if cards.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err("network card listed twice (e.g. \"1\" and \"01\")".into());
+    }
+    let mut cards = cards.into_iter();
+    let Some((0, card0)) = cards.next() else {
+        return Err("no datastore for network card 0".into());
+    };
+    let mut pool = parse_card(card0)?;
+    for (index, card) in cards {
+        let p = parse_card(card).map_err(|e| format!("network card {index}: {e}"))?;
+        pool.other_cards.push(NetworkCardPool { index, pool: p });
+    }
+    Ok(pool)
+}
+
+/// One card's `ENIInfos` (the whole answer before v1.20).
+fn parse_card(card0: Value) -> Result<IpamdPool, String> {
     let infos: EniInfos =
         serde_json::from_value(card0).map_err(|e| format!("unexpected /v1/enis content: {e}"))?;
     let raw_total_ips = go_count(infos.total_ips.as_ref(), "TotalIPs")?;
@@ -193,6 +221,7 @@ pub fn parse_enis(body: &[u8]) -> Result<IpamdPool, String> {
         raw_assigned_ips,
         duplicate_cidrs,
         enis,
+        other_cards: Vec::new(),
     })
 }
 
@@ -358,6 +387,69 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    /// Two managed cards, one pod on each, as v1.23.1 writes them with
+    /// ENABLE_MULTI_NIC (shape from `pkg/ipamd/introspect.go`
+    /// `eniV1RequestHandler` and the structs of
+    /// `pkg/ipamd/datastore/data_store.go`, amazon-vpc-cni-k8s b52188387f2e;
+    /// route table 10101 = card 1 device 1, `CalculateRouteTableId`). Card 10
+    /// sorts before card 2 in Go's string order: the parser orders by index.
+    const MULTI_CARD: &str = r#"{"0":{"TotalIPs":2,"AssignedIPs":1,"ENIs":{"eni-aaa":{"ID":"eni-aaa","IsPrimary":true,"IsTrunk":false,"IsEFA":false,"DeviceNumber":0,
+      "AvailableIPv4Cidrs":{"10.0.0.5/32":{"Cidr":{"IP":"10.0.0.5","Mask":"/////w=="},"IPAddresses":{"10.0.0.5":{"Address":"10.0.0.5",
+      "IPAMKey":{"networkName":"aws-cni","containerID":"","ifName":""},"IPAMMetadata":{"k8sPodNamespace":"default","k8sPodName":"my-pod","interfacesCount":2},
+      "AssignedTime":"2025-07-10T12:00:00.123456789Z","UnassignedTime":"0001-01-01T00:00:00Z"}},"IsPrefix":false,"AddressFamily":""},
+      "10.0.0.6/32":{"Cidr":{"IP":"10.0.0.6","Mask":"/////w=="},"IPAddresses":{},"IsPrefix":false,"AddressFamily":""}},
+      "IPv6Cidrs":{},"IsExcludedForPodIPs":false,"RouteTableID":254,"SubnetID":"subnet-abc"}}},
+     "1":{"TotalIPs":1,"AssignedIPs":1,"ENIs":{"eni-bbb":{"ID":"eni-bbb","IsPrimary":false,"IsTrunk":false,"IsEFA":false,"DeviceNumber":1,
+      "AvailableIPv4Cidrs":{"10.0.16.5/32":{"Cidr":{"IP":"10.0.16.5","Mask":"/////w=="},"IPAddresses":{"10.0.16.5":{"Address":"10.0.16.5",
+      "IPAMKey":{"networkName":"aws-cni","containerID":"","ifName":""},"IPAMMetadata":{"k8sPodNamespace":"default","k8sPodName":"my-pod","interfacesCount":2},
+      "AssignedTime":"2025-07-10T12:00:00.123456789Z","UnassignedTime":"0001-01-01T00:00:00Z"}},"IsPrefix":false,"AddressFamily":""}},
+      "IPv6Cidrs":{},"IsExcludedForPodIPs":false,"RouteTableID":10101,"SubnetID":"subnet-def"}}},
+     "10":{"TotalIPs":0,"AssignedIPs":0,"ENIs":{}},
+     "2":{"TotalIPs":0,"AssignedIPs":0,"ENIs":{}}}"#;
+
+    #[test]
+    fn every_network_card_is_parsed_in_index_order() {
+        let p = parse_enis(MULTI_CARD.as_bytes()).unwrap();
+        assert_eq!(p.enis.len(), 1);
+        assert_eq!(p.enis[0].id, "eni-aaa");
+        let cards: Vec<(u32, usize)> = p
+            .other_cards
+            .iter()
+            .map(|c| (c.index, c.pool.enis.len()))
+            .collect();
+        assert_eq!(cards, [(1, 1), (2, 0), (10, 0)]);
+        let card1 = &p.other_cards[0].pool;
+        assert_eq!(card1.enis[0].subnet_id.as_deref(), Some("subnet-def"));
+        assert!(!card1.enis[0].primary);
+        assert_eq!((card1.raw_total_ips, card1.raw_assigned_ips), (1, 1));
+        assert!(card1.other_cards.is_empty());
+        let ids: Vec<&str> = p.all_enis().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["eni-aaa", "eni-bbb"]);
+        // Without ENABLE_MULTI_NIC the answer is card 0 alone.
+        let v: Value = serde_json::from_str(MULTI_CARD).unwrap();
+        let only0 = serde_json::to_vec(&serde_json::json!({"0": v["0"]})).unwrap();
+        assert!(parse_enis(&only0).unwrap().other_cards.is_empty());
+    }
+
+    #[test]
+    fn bad_network_cards_are_refused_with_the_card() {
+        for (body, want) in [
+            (r#"{"1":{"TotalIPs":0,"ENIs":{}}}"#, "card 0"),
+            (
+                r#"{"0":{"TotalIPs":0,"ENIs":{}},"1":{"TotalIPs":-1,"ENIs":{}}}"#,
+                "network card 1",
+            ),
+            (
+                r#"{"0":{"TotalIPs":0,"ENIs":{}},"99999999999":{"TotalIPs":0,"ENIs":{}}}"#,
+                "out of range",
+            ),
+            (r#"{"0":{"TotalIPs":0,"ENIs":{}},"1":{},"01":{}}"#, "twice"),
+        ] {
+            let err = parse_enis(body.as_bytes()).unwrap_err();
+            assert!(err.contains(want), "{body}: {err}");
+        }
     }
 
     #[test]
