@@ -230,7 +230,7 @@ fn hint(collector: &str, kinds: &[&str]) -> &'static str {
     let has = |k: &str| kinds.contains(&k);
     match collector {
         "ec2" if has("access_denied") => {
-            "grant ec2:DescribeInstanceTypes, ec2:DescribeSubnets and ec2:DescribeNetworkInterfaces (deploy/iam-policy.json)"
+            "grant ec2:DescribeInstanceTypes, ec2:DescribeSubnets, ec2:DescribeNetworkInterfaces and ec2:GetSubnetCidrReservations (deploy/iam-policy.json)"
         }
         "cloudtrail" if has("access_denied") => "grant cloudtrail:LookupEvents (deploy/iam-policy.json)",
         "ec2" | "cloudtrail" if has("expired_credentials") || has("credentials_or_config") => {

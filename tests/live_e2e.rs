@@ -1053,3 +1053,125 @@ fn branch_eni_exhaustion_live_from_the_watches() {
     });
     assert_eq!(branch(&v), vec![("warning".to_string(), H1.to_string())]);
 }
+
+/// Issue 15 item 6: who holds a subnet's addresses, live. In moto, S1's
+/// subnet gets a `prefix` CIDR reservation (a /28), an `explicit` one (a
+/// /29) and an ENI of someone else (3 addresses). The exporter reads them
+/// with GetSubnetCidrReservations and DescribeNetworkInterfaces by subnet:
+/// `reserved` grows by the 24 unused reserved addresses, `other` by the 3
+/// foreign ones, `free` shrinks to match, and the holders still add up to
+/// the subnet's size; a capture carries the reservations.
+#[test]
+fn subnet_holders_live_with_cidr_reservations_in_moto() {
+    let world = World::start("tests/bundles/min-ip-target-stall", &[]);
+    let srv = world.cluster();
+    let node_subnet = world.world["ids"]["subnet"]["subnet-07b3e9d1c5a8f2460"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let holders_of = |v: &Value| -> Option<Value> {
+        v["subnets"]
+            .as_array()?
+            .iter()
+            .find(|s| s["id"] == node_subnet.as_str())
+            .map(|s| s["holders"].clone())
+            .filter(|h| !h.is_null())
+    };
+    let before = holders_of(&wait_for(&srv, 90, "S1's subnet holders", |v| {
+        holders_of(v).is_some()
+    }))
+    .unwrap();
+    assert_eq!(
+        before["reserved"], 5,
+        "no reservation yet: AWS's 5 {before}"
+    );
+    let script = format!(
+        r#"
+import boto3, json, ipaddress
+ec2 = boto3.client('ec2', region_name='us-west-2', endpoint_url='{moto}', aws_access_key_id='t', aws_secret_access_key='t')
+s = ec2.describe_subnets(SubnetIds=['{node_subnet}'])['Subnets'][0]
+net = ipaddress.ip_network(s['CidrBlock'])
+# Reserve blocks no ENI holds an address in (the world fills the subnet).
+used = set()
+for e in ec2.describe_network_interfaces(Filters=[{{'Name': 'subnet-id', 'Values': [s['SubnetId']]}}])['NetworkInterfaces']:
+    used |= {{int(ipaddress.ip_address(p['PrivateIpAddress'])) for p in e['PrivateIpAddresses']}}
+def free_block(length, avoid):
+    for b in reversed(list(net.subnets(new_prefix=length))[1:-1]):
+        if not any(int(a) in used for a in b) and not any(b.overlaps(x) for x in avoid):
+            return b
+prefix = free_block(28, [])
+explicit = free_block(29, [prefix])
+ec2.create_subnet_cidr_reservation(SubnetId=s['SubnetId'], Cidr=str(prefix), ReservationType='prefix')
+ec2.create_subnet_cidr_reservation(SubnetId=s['SubnetId'], Cidr=str(explicit), ReservationType='explicit')
+eni = ec2.create_network_interface(SubnetId=s['SubnetId'], SecondaryPrivateIpAddressCount=2, Description='ELB app/web')
+print(json.dumps({{'size': net.num_addresses, 'eni': eni['NetworkInterface']['NetworkInterfaceId']}}))
+"#,
+        moto = world.moto,
+    );
+    let made = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let out: Value = serde_json::from_slice(&made.stdout).unwrap();
+    let size = out["size"].as_u64().unwrap();
+
+    let v = wait_for(&srv, 60, "the reservations in the holders", |v| {
+        holders_of(v).is_some_and(|h| h["reserved"] == 5 + 16 + 8)
+    });
+    let after = holders_of(&v).unwrap();
+    let n = |h: &Value, k: &str| h[k].as_u64().unwrap_or_else(|| panic!("{k} in {h}"));
+    assert_eq!(
+        n(&after, "other"),
+        n(&before, "other") + 3,
+        "the foreign ENI: {before} -> {after}"
+    );
+    assert_eq!(
+        n(&after, "free"),
+        n(&before, "free") - 3 - 24,
+        "{before} -> {after}"
+    );
+    assert_eq!(n(&after, "prefix_reserved_free"), 16);
+    assert_eq!(
+        n(&after, "other_not_visible"),
+        0,
+        "moto's counts agree with its ENIs: {after}"
+    );
+    let sum: u64 = ["pod", "warm", "eni_primary", "other", "reserved", "free"]
+        .iter()
+        .map(|k| after[*k].as_u64().unwrap_or(0))
+        .sum();
+    if !after["pod"].is_null() {
+        assert_eq!(sum, size, "holders add up to the subnet: {after}");
+    }
+    let s = v["subnets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == node_subnet.as_str())
+        .unwrap();
+    assert_eq!(s["prefix_reserved_free_ips"], 16, "{s}");
+    let (code, metrics) = http_get(&srv.addr, "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains(&format!(
+            "eks_ipam_subnet_ips{{subnet_id=\"{node_subnet}\",holder=\"reserved\"}} 29\n"
+        )),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("subnet_ips"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // A capture holds the reservations and diagnoses the same holders.
+    let (cap, offline) = world.capture_and_diagnose();
+    assert!(cap.join("ec2/subnet-cidr-reservations.json").is_file());
+    let off = holders_of(&offline).unwrap();
+    assert_eq!(off["reserved"], after["reserved"]);
+    assert_eq!(off["prefix_reserved_free"], after["prefix_reserved_free"]);
+}

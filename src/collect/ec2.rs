@@ -63,6 +63,8 @@ struct Wire {
     instance_types: BTreeMap<String, wire::InstanceTypeInfo>,
     subnets: Vec<wire::Subnet>,
     enis: Vec<wire::NetworkInterface>,
+    /// `None` when the reservations could not be read this round.
+    cidr_reservations: Option<Vec<wire::SubnetCidrReservation>>,
 }
 
 pub(crate) struct Ec2Collector {
@@ -263,17 +265,78 @@ impl Ec2Collector {
             })
             .map(|(st, _)| st.id.clone())
             .collect();
+        // CIDR reservations, one request per subnet the cluster uses (the
+        // API takes one SubnetId). Best effort: without
+        // ec2:GetSubnetCidrReservations (a policy from before this call)
+        // the reservations stay unknown and the rest of the round stands.
+        let mut reservations: Option<Vec<wire::SubnetCidrReservation>> = Some(Vec::new());
+        for id in &prefix_subnets {
+            let mut token = None;
+            let mut got: Vec<wire::SubnetCidrReservation> = Vec::new();
+            let ok = loop {
+                budget.acquire().await;
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                health.request("ec2");
+                let resp = match client
+                    .get_subnet_cidr_reservations()
+                    .subnet_id(id)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let kind = super::aws_error_kind(&e);
+                        health.count("ec2", kind);
+                        tracing::warn!(subnet = %id, error = %kind, "GetSubnetCidrReservations failed: reservations unknown this round");
+                        break false;
+                    }
+                };
+                got.extend(
+                    resp.subnet_ipv4_cidr_reservations()
+                        .iter()
+                        .filter_map(sdk::cidr_reservation),
+                );
+                token = resp
+                    .next_token()
+                    .map(str::to_string)
+                    .filter(|t| !t.is_empty());
+                if token.is_none() {
+                    break true;
+                }
+            };
+            match (ok, reservations.as_mut()) {
+                (true, Some(all)) => all.extend(got),
+                _ => {
+                    reservations = None;
+                    break;
+                }
+            }
+        }
+        let mut by_subnet: BTreeMap<&str, Vec<crate::model::state::CidrReservation>> =
+            BTreeMap::new();
+        for r in reservations.iter().flatten() {
+            match r.to_state() {
+                Ok(st) => by_subnet.entry(r.subnet_id.as_str()).or_default().push(st),
+                Err(e) => invalid(health, &e),
+            }
+        }
         let mut subnets = Vec::new();
         let mut kept = Wire::default();
-        for (st, sn) in by_id.into_values() {
+        for (mut st, sn) in by_id.into_values() {
+            if reservations.is_some() && prefix_subnets.contains(&st.id) {
+                st.cidr_reservations = Some(by_subnet.remove(st.id.as_str()).unwrap_or_default());
+            }
             subnets.push(st);
             if self.keep_for_capture {
                 kept.subnets.push(sn);
             }
         }
+        kept.cidr_reservations = reservations.clone();
 
-        // ENIs: of the cluster's instances; in prefix mode also every ENI in
-        // those subnets, which the free-/28 count needs.
+        // ENIs: of the cluster's instances, and every ENI in the subnets the
+        // cluster draws from (the free-/28 count and who holds a subnet's
+        // addresses need them all: load balancers, endpoints, other clusters).
         let instances: Vec<String> = wanted.instance_ids.iter().cloned().collect();
         let mut enis: BTreeMap<String, NetworkInterfaceState> = BTreeMap::new();
         let mut kept_enis: BTreeMap<String, wire::NetworkInterface> = BTreeMap::new();
@@ -281,9 +344,7 @@ impl Ec2Collector {
             .chunks(BATCH)
             .map(|b| filter("attachment.instance-id", b))
             .collect();
-        if wanted.prefix_mode {
-            queries.extend(prefix_subnets.chunks(BATCH).map(|b| filter("subnet-id", b)));
-        }
+        queries.extend(prefix_subnets.chunks(BATCH).map(|b| filter("subnet-id", b)));
         for f in queries {
             let mut token = None;
             loop {
@@ -328,6 +389,7 @@ impl Ec2Collector {
             let w = d.wire.get_or_insert_with(Wire::default);
             w.subnets = kept.subnets;
             w.enis = kept_enis.into_values().collect();
+            w.cidr_reservations = kept.cidr_reservations;
         }
         d.last_success = Some(Instant::now());
         Ok(())
@@ -396,6 +458,12 @@ impl Source for Ec2Collector {
                 "ec2/network-interfaces.json",
                 &serde_json::json!({ "NetworkInterfaces": w.enis }),
             );
+            if let Some(r) = &w.cidr_reservations {
+                out.json(
+                    "ec2/subnet-cidr-reservations.json",
+                    &serde_json::json!({ "SubnetIpv4CidrReservations": r }),
+                );
+            }
         }
     }
 }

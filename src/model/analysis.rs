@@ -6,6 +6,7 @@
 use super::capacity::{self, EniSlots, IpMode, KarpenterPodsInput};
 use super::cni::CniSettings;
 use super::growth::{self, GrowthOutcome, NodeFacts, PoolStats};
+use super::holders::{self, EniOwner, SubnetHolders};
 use super::limits::{self, InstanceLimits, LimitsSource};
 use super::state::*;
 use jiff::Timestamp;
@@ -337,8 +338,19 @@ pub(crate) struct SubnetAnalysis {
     pub(crate) available_ips: u64,
     /// Usable addresses: CIDR size minus the 5 AWS reserves.
     pub(crate) size_ips: Option<u64>,
-    /// Fully free, aligned /28 blocks (prefix delegation needs one per prefix).
+    /// Fully free, aligned /28 blocks (prefix delegation needs one per
+    /// prefix), inside `prefix` CIDR reservations included, inside
+    /// `explicit` ones not.
     pub(crate) free_prefixes: Option<u64>,
+    /// Unused addresses of the subnet's `prefix` CIDR reservations: not in
+    /// `available_ips` (EC2 leaves them out), yet prefix delegation draws
+    /// /28s from them. `None` when the reservations are unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) prefix_reserved_free_ips: Option<u64>,
+    /// Who holds the subnet's addresses (see [`super::holders`]); `None`
+    /// without the subnet's CIDR, ENIs or reservations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) holders: Option<SubnetHolders>,
     pub(crate) nodes: u32,
 }
 
@@ -1471,18 +1483,58 @@ fn analyse_subnets(
             m
         });
 
+    let enis_in: Option<HashMap<&str, Vec<&NetworkInterfaceState>>> = state
+        .network_interfaces
+        .as_deref()
+        .map(|e| holders::enis_by_subnet(e));
+    let owner = |e: &NetworkInterfaceState| match e
+        .instance_id
+        .as_deref()
+        .and_then(|i| instance_node.get(i))
+    {
+        Some(node) => EniOwner::Node(state.ipamd.get(*node).and_then(|i| i.pool.as_ref())),
+        None => EniOwner::Other,
+    };
     let mut out: Vec<SubnetAnalysis> = subnets
         .iter()
         .filter_map(|s| {
             let (role, users) = roles.get(&s.id)?;
+            let enis: &[&NetworkInterfaceState] = enis_in
+                .as_ref()
+                .and_then(|m| m.get(s.id.as_str()))
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let held = holders::held_ranges(enis.iter().copied());
+            let prefix_reserved_free = match (s.cidr, &s.cidr_reservations) {
+                (Some(c), Some(r)) if enis_in.is_some() => Some(holders::reserved_unused(
+                    holders::cidr_range(c),
+                    r,
+                    &held,
+                    Some(ReservationKind::Prefix),
+                )),
+                _ => None,
+            };
             let free = match (s.cidr, &used_by_subnet) {
                 (Some(c), Some(used)) => {
-                    free_prefixes(c, used.get(s.id.as_str()).map(Vec::as_slice).unwrap_or(&[]))
-                        // Never claim more free /28s than free IPs allow.
-                        .map(|f| f.min(s.available_ips / 16))
+                    // EC2 places no prefix in an explicit reservation.
+                    let mut used = used.get(s.id.as_str()).cloned().unwrap_or_default();
+                    used.extend(
+                        s.cidr_reservations
+                            .iter()
+                            .flatten()
+                            .filter(|r| r.kind == ReservationKind::Explicit)
+                            .map(|r| holders::cidr_range(r.cidr)),
+                    );
+                    // Never claim more free /28s than free IPs allow (EC2's
+                    // count leaves unused prefix reservations out).
+                    free_prefixes(c, &used)
+                        .map(|f| f.min((s.available_ips + prefix_reserved_free.unwrap_or(0)) / 16))
                 }
                 _ => None,
             };
+            let subnet_holders = enis_in.as_ref().and_then(|_| {
+                holders::subnet_holders(s, enis, owner, state.cluster_name.as_deref())
+            });
             let cni_use = if super::discovery::excluded(&s.tags) {
                 CniUse::Excluded
             } else if eniconfig_subnets.contains(s.id.as_str()) {
@@ -1502,6 +1554,8 @@ fn analyse_subnets(
                 available_ips: s.available_ips,
                 size_ips: s.cidr.map(parse_cidr_size),
                 free_prefixes: free,
+                prefix_reserved_free_ips: prefix_reserved_free,
+                holders: subnet_holders,
                 nodes: users.len() as u32,
             })
         })
@@ -1901,6 +1955,48 @@ mod tests {
             .aws_node(&[("ENABLE_MULTI_NIC", "true")])
             .node(Node::new("n1", "c6in.32xlarge", 345).pool(Pool::new().eni(true, 49, 10)));
         assert_eq!(node(&c.analyse(), "n1").pod_ip_capacity, Some(392));
+    }
+
+    /// Prefix delegation in a /24 whose upper half is a subnet CIDR
+    /// reservation. The lower half's ENIs hold .4-.107, so EC2 reports 20
+    /// available IPs: its count leaves the unused reservation out. Aligned
+    /// free /28s: .112/28 below and 7 above (.240/28 holds AWS's .255). A
+    /// `prefix` reservation is where EC2 puts prefixes, so all 8 are free
+    /// /28s (the old clamp to available/16 said 1); an `explicit` one EC2
+    /// never uses, so only .112/28 is.
+    #[test]
+    fn prefix_reservations_count_for_prefixes_explicit_ones_do_not() {
+        for (kind, free28, reserved_free) in [
+            (ReservationKind::Prefix, Some(8), Some(127)),
+            (ReservationKind::Explicit, Some(1), Some(0)),
+        ] {
+            let c = Cluster::new()
+                .aws_node(&[("ENABLE_PREFIX_DELEGATION", "true")])
+                .node(Node::new("n1", "m5.large", 110))
+                .subnet("subnet-a", "us-west-2a", "10.0.1.0/24", 20)
+                .subnet_reservation("subnet-a", "10.0.1.128/25", kind)
+                .ec2_eni("i-other", |e| {
+                    e.subnet_id = Some("subnet-a".into());
+                    e.primary = true;
+                    e.private_ips = (4..108u32)
+                        .map(|i| Ipv4Addr::from(0x0a00_0100 + i))
+                        .collect();
+                });
+            let a = c.analyse();
+            let s = a
+                .subnets
+                .iter()
+                .find(|s| s.id == "subnet-a")
+                .expect("subnet");
+            assert_eq!(s.free_prefixes, free28, "{kind:?}");
+            assert_eq!(s.prefix_reserved_free_ips, reserved_free, "{kind:?}");
+            let h = s.holders.expect("holders");
+            assert_eq!(
+                (h.other, h.reserved, h.free),
+                (104, 5 + 127, 20),
+                "{kind:?}: the foreign ENI is other, the unused reservation reserved"
+            );
+        }
     }
 
     #[test]

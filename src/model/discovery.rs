@@ -181,6 +181,7 @@ mod tests {
             cidr: Some(("10.0.0.0".parse().unwrap(), 24)),
             available_ips: free,
             tags: tags(t),
+            cidr_reservations: None,
         }
     }
 

@@ -765,6 +765,10 @@ fn subnet_ips(i: &Inputs<'_>, s: &SubnetAnalysis, out: &mut Vec<Finding>) {
         ("low_ratio", json!(i.t.subnet_low_ratio)),
         ("low_min_ips", json!(SUBNET_LOW_MIN_IPS)),
     ]);
+    let mut base = base;
+    if let Some(v) = s.prefix_reserved_free_ips.filter(|v| *v > 0) {
+        base.insert("prefix_reserved_free_ips".into(), json!(v));
+    }
     let add_ips = "Add room: a new subnet (or a secondary VPC CIDR) in that zone, referenced by the EC2NodeClass \
                    subnetSelectorTerms or a new ENIConfig; hold fewer idle IPs per node (WARM_IP_TARGET/MINIMUM_IP_TARGET together \
                    instead of a whole warm ENI); delete leaked ENIs (`aws ec2 describe-network-interfaces --filters \
@@ -784,11 +788,21 @@ fn subnet_ips(i: &Inputs<'_>, s: &SubnetAnalysis, out: &mut Vec<Finding>) {
             node: String::new(),
             subnet_id: s.id.clone(),
             availability_zone: s.zone.clone().unwrap_or_default(),
-            summary: format!(
-                "{} subnet {} has no free IP: no node or pod IP can come from it",
-                s.role.as_str(),
-                s.id
-            ),
+            summary: match s.prefix_reserved_free_ips.filter(|v| *v >= 16) {
+                // EC2 still places /28 prefixes in its prefix reservations,
+                // but every new ENI and node needs an address outside them.
+                Some(v) => format!(
+                    "{} subnet {} has no free IP outside its prefix reservations: no new node or ENI can come from it \
+                     ({v} reserved addresses remain for /28 prefixes on attached ENIs)",
+                    s.role.as_str(),
+                    s.id
+                ),
+                None => format!(
+                    "{} subnet {} has no free IP: no node or pod IP can come from it",
+                    s.role.as_str(),
+                    s.id
+                ),
+            },
             remediation: add_ips.to_string(),
             evidence: base.clone(),
         });

@@ -257,6 +257,7 @@ impl Cluster {
                 )]
                 .into_iter()
                 .collect(),
+                cidr_reservations: Some(Vec::new()),
             });
         self
     }
@@ -272,6 +273,30 @@ impl Cluster {
             .expect("subnet added first");
         s.tags
             .extend(tags.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self
+    }
+
+    /// A CIDR reservation (`GetSubnetCidrReservations`) on a subnet added
+    /// with [`Cluster::subnet`] (which starts with none).
+    pub(crate) fn subnet_reservation(
+        mut self,
+        id: &str,
+        cidr: &str,
+        kind: ReservationKind,
+    ) -> Self {
+        let (net, len) = cidr.split_once('/').expect("cidr");
+        self.state
+            .subnets
+            .iter_mut()
+            .flatten()
+            .find(|s| s.id == id)
+            .expect("subnet added first")
+            .cidr_reservations
+            .get_or_insert_with(Vec::new)
+            .push(CidrReservation {
+                cidr: (net.parse().expect("ipv4"), len.parse().expect("len")),
+                kind,
+            });
         self
     }
 
@@ -444,6 +469,10 @@ impl Pool {
         eni.id = format!("eni-{}", self.0.enis.len());
         self.0.enis.push(eni);
         self
+    }
+
+    pub(crate) fn build(self) -> IpamdPool {
+        self.0
     }
 
     /// Network card `index`'s datastore (ENABLE_MULTI_NIC), its ENIs

@@ -10,6 +10,7 @@ pub mod findings;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub(crate) mod growth;
+pub(crate) mod holders;
 pub mod limits;
 pub mod state;
 pub mod view;

@@ -54,8 +54,6 @@ pub(crate) struct Ec2Wants {
     pub(crate) instance_types: std::collections::BTreeSet<String>,
     pub(crate) instance_ids: std::collections::BTreeSet<String>,
     pub(crate) subnet_ids: std::collections::BTreeSet<String>,
-    /// ipamd runs in prefix mode (DaemonSet settings): ask for prefixes.
-    pub(crate) prefix_mode: bool,
     /// Some aws-node runs with subnet discovery (and without custom
     /// networking): also ask for the subnets of the node subnets' VPCs
     /// tagged `kubernetes.io/role/cni`, ipamd's candidates for new ENIs.
@@ -100,7 +98,6 @@ impl ClusterState {
             .into_iter()
             .map(|env| super::cni::CniSettings::from_container(env, &self.config_maps))
             .collect();
-        w.prefix_mode = settings.iter().any(|s| s.prefix_delegation);
         w.tagged_subnets = settings
             .iter()
             .any(|s| s.subnet_discovery && !s.custom_networking);
@@ -653,6 +650,24 @@ pub struct SubnetState {
     pub(crate) cidr: Option<(Ipv4Addr, u8)>,
     pub(crate) available_ips: u64,
     pub(crate) tags: BTreeMap<String, String>,
+    /// IPv4 CIDR reservations (`GetSubnetCidrReservations`); `None` when not
+    /// read (no permission, an older bundle).
+    pub(crate) cidr_reservations: Option<Vec<CidrReservation>>,
+}
+
+/// A subnet CIDR reservation: `prefix` ranges are where EC2 places /28
+/// prefixes (and, unused, are not in `AvailableIpAddressCount`); `explicit`
+/// ranges EC2 never assigns by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CidrReservation {
+    pub(crate) cidr: (Ipv4Addr, u8),
+    pub(crate) kind: ReservationKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReservationKind {
+    Prefix,
+    Explicit,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -673,6 +688,11 @@ pub struct NetworkInterfaceState {
     pub(crate) no_manage_tag: Option<String>,
     /// Tag `node.k8s.amazonaws.com/instance_id` (set by the ipamd that created it).
     pub(crate) created_by_instance_tag: Option<String>,
+    /// The ENI's primary private IP (`PrivateIpAddresses[].Primary`).
+    pub(crate) primary_ip: Option<Ipv4Addr>,
+    /// `<name>` of a `kubernetes.io/cluster/<name>` tag: the VPC resource
+    /// controller tags its branch ENIs so (`VPCRCClusterNameTagKeyFormat`).
+    pub(crate) cluster_tag: Option<String>,
 }
 
 /// EC2 `InterfaceType` as far as ipamd cares (`DescribeAllENIs`).

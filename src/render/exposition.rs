@@ -330,6 +330,23 @@ pub fn render(view: &View, collectors: &[CollectorStatus], out: &mut String) {
     }
     info.finish(out);
     candidates.finish(out);
+    let mut holders = Family::new(&catalogue::SUBNET_IPS);
+    let mut prefix_reserved = Family::new(&catalogue::SUBNET_PREFIX_RESERVED_FREE_IPS);
+    for s in &view.subnets {
+        if let Some(h) = &s.holders {
+            for (holder, v) in h.samples() {
+                holders.sample(
+                    &[("subnet_id", s.id.as_str()), ("holder", holder)],
+                    v as f64,
+                );
+            }
+        }
+        if let Some(v) = s.prefix_reserved_free_ips {
+            prefix_reserved.sample(&[("subnet_id", s.id.as_str())], v as f64);
+        }
+    }
+    holders.finish(out);
+    prefix_reserved.finish(out);
     let mut zone_avail = Family::new(&catalogue::ZONE_POD_IPS_AVAILABLE);
     let mut zone_size = Family::new(&catalogue::ZONE_POD_IPS_SIZE);
     let mut zone_subnets = Family::new(&catalogue::ZONE_POD_IP_SUBNETS);

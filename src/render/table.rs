@@ -326,6 +326,8 @@ mod tests {
             available_ips: 3,
             size_ips: Some(251),
             free_prefixes: Some(0),
+            prefix_reserved_free_ips: None,
+            holders: None,
             nodes: 1,
         });
         let scopes = [

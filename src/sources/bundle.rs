@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -475,6 +475,7 @@ pub(crate) const KNOWN_PATHS: &[&str] = &[
     "ec2/instance-types.json",
     "ec2/subnets.json",
     "ec2/network-interfaces.json",
+    "ec2/subnet-cidr-reservations.json",
     "cloudtrail/",
     "ipamd/",
 ];
@@ -634,6 +635,20 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
                 .map(|s| s.to_state().map_err(|m| invalid(files, rel, m)))
                 .collect::<Result<_>>()?,
         );
+    }
+    if let Some(d) =
+        parse_json::<ec2::GetSubnetCidrReservations>(files, "ec2/subnet-cidr-reservations.json")?
+    {
+        let rel = "ec2/subnet-cidr-reservations.json";
+        let mut by_subnet: HashMap<&str, Vec<CidrReservation>> = HashMap::new();
+        for r in &d.subnet_ipv4_cidr_reservations {
+            let st = r.to_state().map_err(|m| invalid(files, rel, m))?;
+            by_subnet.entry(r.subnet_id.as_str()).or_default().push(st);
+        }
+        // The file covers the bundle's subnets: one without an entry has none.
+        for s in st.subnets.iter_mut().flatten() {
+            s.cidr_reservations = Some(by_subnet.remove(s.id.as_str()).unwrap_or_default());
+        }
     }
     if let Some(d) =
         parse_json::<ec2::DescribeNetworkInterfaces>(files, "ec2/network-interfaces.json")?

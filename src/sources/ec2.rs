@@ -1,7 +1,9 @@
 //! EC2 payloads as the AWS CLI prints them (`--output json`, PascalCase).
 
 use crate::model::limits::{Hypervisor, InstanceLimits};
-use crate::model::state::{EniKind, NetworkInterfaceState, SubnetState};
+use crate::model::state::{
+    CidrReservation, EniKind, NetworkInterfaceState, ReservationKind, SubnetState,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -135,6 +137,48 @@ impl Subnet {
                 .iter()
                 .map(|t| (t.key.clone(), t.value.clone()))
                 .collect::<BTreeMap<_, _>>(),
+            cidr_reservations: None,
+        })
+    }
+}
+
+/// `aws ec2 get-subnet-cidr-reservations --subnet-id ...` answers, one list
+/// for every subnet in the bundle (each entry names its subnet).
+#[derive(Deserialize, Serialize, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct GetSubnetCidrReservations {
+    #[serde(default)]
+    pub(crate) subnet_ipv4_cidr_reservations: Vec<SubnetCidrReservation>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) subnet_ipv6_cidr_reservations: Vec<SubnetCidrReservation>,
+}
+
+#[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct SubnetCidrReservation {
+    pub(crate) subnet_id: String,
+    pub(crate) cidr: String,
+    /// `prefix` or `explicit`.
+    pub(crate) reservation_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) subnet_cidr_reservation_id: Option<String>,
+}
+
+impl SubnetCidrReservation {
+    pub(crate) fn to_state(&self) -> Result<CidrReservation, String> {
+        let kind = match self.reservation_type.as_str() {
+            "prefix" => ReservationKind::Prefix,
+            "explicit" => ReservationKind::Explicit,
+            other => {
+                return Err(format!(
+                    "{}: ReservationType {other:?} is neither prefix nor explicit",
+                    self.subnet_id
+                ))
+            }
+        };
+        Ok(CidrReservation {
+            cidr: parse_cidr(&self.cidr)?,
+            kind,
         })
     }
 }
@@ -177,11 +221,16 @@ pub(crate) struct Attachment {
 /// The ENI tags ipamd reads (`setUnmanagedENIs`).
 const TAG_NO_MANAGE: &str = "node.k8s.amazonaws.com/no_manage";
 const TAG_INSTANCE_ID: &str = "node.k8s.amazonaws.com/instance_id";
+/// `VPCRCClusterNameTagKeyFormat` (amazon-vpc-resource-controller-k8s
+/// b8d425119bdb, pkg/config/type.go): on every ENI the controller creates.
+const TAG_CLUSTER_PREFIX: &str = "kubernetes.io/cluster/";
 
 #[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct PrivateIp {
     pub(crate) private_ip_address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) primary: Option<bool>,
 }
 
 #[derive(Deserialize, Serialize, Debug, Clone, PartialEq)]
@@ -231,6 +280,16 @@ impl NetworkInterface {
             primary: self.attachment.as_ref().and_then(|a| a.device_index) == Some(0),
             no_manage_tag: tag(TAG_NO_MANAGE),
             created_by_instance_tag: tag(TAG_INSTANCE_ID),
+            primary_ip: self
+                .private_ip_addresses
+                .iter()
+                .find(|p| p.primary == Some(true))
+                .and_then(|p| p.private_ip_address.parse().ok()),
+            cluster_tag: self
+                .tag_set
+                .iter()
+                .find_map(|t| t.key.strip_prefix(TAG_CLUSTER_PREFIX))
+                .map(str::to_string),
         })
     }
 }
@@ -339,6 +398,16 @@ pub(crate) mod sdk {
         })
     }
 
+    /// `None` without a subnet, CIDR or type.
+    pub(crate) fn cidr_reservation(r: &t::SubnetCidrReservation) -> Option<SubnetCidrReservation> {
+        Some(SubnetCidrReservation {
+            subnet_id: r.subnet_id()?.to_string(),
+            cidr: r.cidr()?.to_string(),
+            reservation_type: r.reservation_type()?.as_str().to_string(),
+            subnet_cidr_reservation_id: r.subnet_cidr_reservation_id().map(str::to_string),
+        })
+    }
+
     pub(crate) fn network_interface(n: &t::NetworkInterface) -> Option<NetworkInterface> {
         Some(NetworkInterface {
             network_interface_id: n.network_interface_id()?.to_string(),
@@ -354,6 +423,7 @@ pub(crate) mod sdk {
                 .filter_map(|p| {
                     Some(PrivateIp {
                         private_ip_address: p.private_ip_address()?.to_string(),
+                        primary: p.primary(),
                     })
                 })
                 .collect(),

@@ -54,7 +54,7 @@ ALLOWED_RESOURCES = {
     "karpenter.k8s.aws": {"ec2nodeclasses"},
     "crd.k8s.amazonaws.com": {"eniconfigs"},
 }
-IAM_ACTIONS = {"ec2:DescribeInstanceTypes", "ec2:DescribeSubnets", "ec2:DescribeNetworkInterfaces", "cloudtrail:LookupEvents"}
+IAM_ACTIONS = {"ec2:DescribeInstanceTypes", "ec2:DescribeSubnets", "ec2:DescribeNetworkInterfaces", "ec2:GetSubnetCidrReservations", "cloudtrail:LookupEvents"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -558,7 +558,7 @@ def test_dashboards_configmap(rendered):
         json.loads(cm["data"][name])
 
 
-def test_iam_policy_has_exactly_the_four_read_actions():
+def test_iam_policy_has_exactly_the_five_read_actions():
     with open(os.path.join(DEPLOY, "iam-policy.json")) as f:
         policy = json.load(f)
     assert policy["Version"] == "2012-10-17"
