@@ -351,6 +351,16 @@ class Node:
     enis: list = field(default_factory=list)
     pods: list = field(default_factory=list)
     metrics: Optional[str] = None
+    # cluster shapes (design.md section 8): kubernetes.io/os, eks.amazonaws.com/compute-type
+    os: str = "linux"
+    compute_type: Optional[str] = None  # auto | fargate | hybrid; None: EC2 (no label)
+    extra_resources: dict = field(default_factory=dict)  # capacity = allocatable
+    extra_conditions: list = field(default_factory=list)
+
+    @property
+    def runs_aws_node(self) -> bool:
+        """aws-node's own node affinity: Linux, not Fargate, hybrid or Auto Mode."""
+        return self.os == "linux" and self.compute_type is None
 
     @property
     def arch(self) -> str:
@@ -661,8 +671,9 @@ def add_node(b: Bundle, n: Node) -> Node:
     )
     n.enis = [primary]
     b.nodes.append(n)
-    # host-network DaemonSet pods
-    for w in (b.aws_node, b.kube_proxy):
+    # host-network DaemonSet pods (aws-node and kube-proxy are Linux EC2 DaemonSets; Auto Mode runs
+    # neither as pods, and Windows nodes run the Windows kube-proxy this generator does not model)
+    for w in (b.aws_node, b.kube_proxy) if n.runs_aws_node else ():
         p = Pod(w, f"{w.name}-{k8s_rand(5, w.name, n.name)}", n, sec(n.registered, 1 + det_int(3, w.name, n.name)))
         p.ip = n.ip
         n.pods.append(p)
@@ -1265,7 +1276,7 @@ def pod_object(p: Pod) -> dict:
 
 
 def ds_object(b: Bundle, w: Workload, ref: dict | None) -> dict:
-    n = len(b.nodes)
+    n = sum(1 for x in b.nodes if x.runs_aws_node)  # both DaemonSets run where aws-node runs
     if ref is not None:
         obj = copy.deepcopy(ref)
         labels = obj["metadata"]["labels"]
@@ -1469,7 +1480,26 @@ def node_object(b: Bundle, n: Node) -> dict:
         "failure-domain.beta.kubernetes.io/zone": n.zone,
         "kubernetes.io/hostname": n.name,
     }
-    if n.kind == "karpenter":
+    base["beta.kubernetes.io/os"] = n.os
+    if n.kind == "auto":
+        # EKS Auto Mode: EKS-managed Karpenter labels its nodes with the built-in NodePool/NodeClass.
+        labels = {
+            **base,
+            "eks.amazonaws.com/compute-type": "auto",
+            "eks.amazonaws.com/nodeclass": "default",
+            "karpenter.sh/capacity-type": "on-demand",
+            "karpenter.sh/nodepool": "general-purpose",
+            "kubernetes.io/arch": n.arch,
+            "kubernetes.io/os": n.os,
+            "node.kubernetes.io/instance-type": n.type,
+            "topology.k8s.aws/zone-id": ZONE_IDS[n.zone],
+            "topology.kubernetes.io/region": REGION,
+            "topology.kubernetes.io/zone": n.zone,
+        }
+        meta["annotations"] = {"alpha.kubernetes.io/provided-node-ip": n.ip, "node.alpha.kubernetes.io/ttl": "0"}
+        del meta["finalizers"]
+        del meta["ownerReferences"]
+    elif n.kind == "karpenter":
         labels = {**base, **karpenter_labels(n), "karpenter.sh/initialized": "true", "karpenter.sh/registered": "true"}
         meta["ownerReferences"][0].update({"name": n.nodeclaim, "uid": n.nodeclaim_uid})
         meta["annotations"]["alpha.kubernetes.io/provided-node-ip"] = n.ip
@@ -1483,7 +1513,7 @@ def node_object(b: Bundle, n: Node) -> dict:
             "eks.amazonaws.com/sourceLaunchTemplateVersion": "1",
             "k8s.io/cloud-provider-aws": hx("cp", CLUSTER)[:32],
             "kubernetes.io/arch": n.arch,
-            "kubernetes.io/os": "linux",
+            "kubernetes.io/os": n.os,
             "node.kubernetes.io/instance-type": n.type,
             "topology.k8s.aws/zone-id": ZONE_IDS[n.zone],
             "topology.kubernetes.io/region": REGION,
@@ -1505,6 +1535,9 @@ def node_object(b: Bundle, n: Node) -> dict:
         {"address": n.name, "type": "Hostname"},
     ]
     st["capacity"], st["allocatable"] = node_resources(n)
+    for k, v in sorted(n.extra_resources.items()):
+        st["capacity"][k] = st["allocatable"][k] = v
+    st["conditions"] += [dict(c) for c in n.extra_conditions]
     hb = k8s_ts(heartbeat(n))
     for c in st["conditions"]:
         c["lastHeartbeatTime"] = hb
@@ -2094,6 +2127,49 @@ def scenario_healthy() -> Bundle:
     return b
 
 
+# The VPC resource controller's extended resource for Windows pod IPs (design.md section 8).
+WINDOWS_IP_RESOURCE = "vpc.amazonaws.com/PrivateIPv4Address"
+
+
+def demo_secondary_ips(n: Node, count: int) -> None:
+    e = n.enis[0]
+    e.slots.extend(Slot(n.subnet.pool.take(e.id, k)) for k in range(count))
+
+
+def demo_shapes(b: Bundle, subnet: Subnet) -> None:
+    """Nodes of the shapes aws-node's ipamd does not serve, so `demo` shows them (issue 15 item 9):
+    W1, a Windows node whose pod IPs the VPC resource controller assigns (4 of its 9
+    `PrivateIPv4Address` requested); A1, an EKS Auto Mode node (EKS-managed IPAM, the node
+    monitoring agent's NetworkingReady condition healthy). Neither has aws-node, kube-proxy
+    pods or an ipamd answer; their ENIs are in EC2 like any other."""
+    iis = generic(b, "legacy", "iis-frontend", "7c9f5b6d84", "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022",
+                  80, "500m", "512Mi", node_selector={"kubernetes.io/os": "windows"})
+    iis.containers[0]["resources"]["requests"][WINDOWS_IP_RESOURCE] = "1"
+    iis.containers[0]["resources"]["limits"] = {WINDOWS_IP_RESOURCE: "1"}
+    w1 = add_node(b, Node(name="ip-10-0-77-20.us-west-2.compute.internal", ip="10.0.77.20", instance_id="i-0e1f2a3b4c5d67890",
+                          type="m5.large", zone="us-west-2b", kind="mng", max_pods=110, launched=t("07:40:12"),
+                          registered=t("07:44:31"), ready=t("07:45:02"), subnet=subnet, nodegroup="windows-m5",
+                          os="windows", extra_resources={WINDOWS_IP_RESOURCE: "9"}))
+    # The controller assigns the secondary IPs to the primary ENI (no ipamd, no secondary ENIs; its
+    # calls are the controller's, not aws-node's, so no CloudTrail events of the node's role here).
+    demo_secondary_ips(w1, 9)
+    pods = make_pods(w1, [(iis, 4)], t("07:46:00"), 37)
+    assign(pods, w1.enis[0].slots)
+
+    api = generic(b, "payments", "ledger-api", "5f7b8c9d64", f"{APP_ECR}/payments/ledger:2.7.1", 8080, "250m", "256Mi",
+                  node_selector={"eks.amazonaws.com/compute-type": "auto"})
+    a1 = add_node(b, Node(name="i-0f1e2d3c4b5a69788", ip="10.0.78.33", instance_id="i-0f1e2d3c4b5a69788",
+                          type="m5.large", zone="us-west-2b", kind="auto", max_pods=110, launched=t("10:02:40"),
+                          registered=t("10:03:12"), ready=t("10:03:30"), subnet=subnet, compute_type="auto",
+                          extra_conditions=[{"type": "NetworkingReady", "status": "True", "reason": "NetworkingIsReady",
+                                             "message": "Monitoring for the Networking system is active"}]))
+    demo_secondary_ips(a1, 6)
+    pods = make_pods(a1, [(api, 3)], t("10:04:00"), 23)
+    assign(pods, a1.enis[0].slots)
+    # Keep the subnet's AvailableIpAddressCount (and every documented demo number) as it was.
+    subnet.other_used -= 2 + 9 + 6
+
+
 def scenario_demo() -> Bundle:
     b = Bundle("demo")
     b.aws_node = aws_node_workload(b, "demo")
@@ -2135,6 +2211,7 @@ def scenario_demo() -> Bundle:
         c = new_eni(b, n, 2, pod_sub_b, 11, sec(launched, 55))
         pods = make_pods(n, [(search, 6), (indexer, 4)], sec(launched, 70), 41)
         assign(pods, a.slots + c.slots)
+    demo_shapes(b, node_sub_b)
     ct_unrelated(b)
     b.deployments = ["kube-system/coredns", "kube-system/ebs-csi-controller", "kube-system/karpenter"]
     finish_karpenter_crds(b)
@@ -2214,7 +2291,11 @@ def write_bundle(b: Bundle, out: str) -> None:
     for name in ("AssignPrivateIpAddresses", "AttachNetworkInterface", "CreateNetworkInterface"):
         evs = sorted((c for c in b.ct if c["EventName"] == name), key=lambda c: (c["EventTime"], c["EventId"]), reverse=True)
         write(os.path.join(out, "cloudtrail", f"{name}.json"), aws_cli({"Events": evs}))
+    write(os.path.join(out, "ec2", "subnet-cidr-reservations.json"),
+          aws_cli({"SubnetIpv4CidrReservations": [], "SubnetIpv6CidrReservations": []}))
     for n in b.nodes:
+        if not n.runs_aws_node:
+            continue  # no ipamd there: the node agent does not run either
         write(os.path.join(out, "ipamd", n.name, "enis.json"), ipamd_enis_json(n))
         if n.metrics is not None:
             write(os.path.join(out, "ipamd", n.name, "metrics.txt"), n.metrics)

@@ -995,7 +995,9 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
         (capacity, Some(total), node_growth(&network_cards))
     };
 
-    let api_calls = if state.api_calls.is_some() && n.instance_id.is_some() {
+    // aws-node's allocation calls: their silence means nothing where ipamd
+    // does not run (the VPC resource controller or EKS assigns those IPs).
+    let api_calls = if state.api_calls.is_some() && n.instance_id.is_some() && ipamd_node {
         let coverage = state.api_calls.as_ref().and_then(|a| a.coverage_start);
         Operation::SILENCE_TRACKED
             .iter()
@@ -1801,6 +1803,9 @@ mod tests {
             ] {
                 assert_eq!(f.contains(&code), *applies, "{what}: {code:?} in {f:?}");
             }
+            // aws-node's call silence only where ipamd makes those calls.
+            let ipamd_runs = compute.is_none_or(|c| c == "ec2") && os.is_none_or(|o| o == "linux");
+            assert_eq!(!n.api_calls.is_empty(), ipamd_runs, "{what}: api calls");
             // Karpenter's expectation is for its own (EC2) nodes only.
             let karpenter_ec2 = compute.is_none_or(|c| c == "ec2");
             assert_eq!(
