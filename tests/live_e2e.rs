@@ -1103,7 +1103,10 @@ prefix = free_block(28, [])
 explicit = free_block(29, [prefix])
 ec2.create_subnet_cidr_reservation(SubnetId=s['SubnetId'], Cidr=str(prefix), ReservationType='prefix')
 ec2.create_subnet_cidr_reservation(SubnetId=s['SubnetId'], Cidr=str(explicit), ReservationType='explicit')
-eni = ec2.create_network_interface(SubnetId=s['SubnetId'], SecondaryPrivateIpAddressCount=2, Description='ELB app/web')
+# Explicit addresses: moto's own allocator can hand out one the world already placed by hand.
+foreign = [str(a) for a in list(free_block(29, [prefix, explicit]))[:3]]
+eni = ec2.create_network_interface(SubnetId=s['SubnetId'], Description='ELB app/web', PrivateIpAddresses=[
+    {{'Primary': i == 0, 'PrivateIpAddress': a}} for i, a in enumerate(foreign)])
 print(json.dumps({{'size': net.num_addresses, 'eni': eni['NetworkInterface']['NetworkInterfaceId']}}))
 "#,
         moto = world.moto,

@@ -351,6 +351,18 @@ def overview_dashboard():
                  [target("sort(eks_ipam:subnet_available_ips:ratio)", "{{subnet_id}} {{availability_zone}} ({{role}})",
                          instant=True)],
                  "percentunit", steps(("red", None), ("orange", 0.1), ("green", 0.2)), minv=0, maxv=1),
+        timeseries("Subnet addresses by holder",
+                   "Who holds the addresses of the subnets the cluster uses, summed over them (eks_ipam_subnet_ips): "
+                   "pod = assigned to this cluster's pods, warm = on its node ENIs but unassigned (ipamd's warm pools: "
+                   "what lower WARM_* targets would give back), eni_primary = its node ENIs' primary IPs, other = "
+                   "everyone else (load balancers, endpoints, other clusters, ENIs this account cannot see), reserved = "
+                   "AWS's 5 per subnet and unused CIDR reservations, free. pod and warm are missing for a subnet while a "
+                   "node ENI in it has no ipamd pool (agent down, Windows, Auto Mode).",
+                   [target("sum by (holder) (eks_ipam_subnet_ips)", "{{holder}}")], "short", stack=True, minv=0),
+        timeseries("Warm IPs held by subnet",
+                   "Addresses on this cluster's node ENIs that no pod uses, per subnet (eks_ipam_subnet_ips{holder=\"warm\"}): "
+                   "the IPs a full subnet could get back from smaller warm targets.",
+                   [target('eks_ipam_subnet_ips{holder="warm"}', "{{subnet_id}}")], "short", minv=0),
         timeseries("Free /28 prefixes by subnet",
                    "Free aligned /28 blocks per subnet (eks_ipam_subnet_free_prefixes). Only matters with prefix "
                    "delegation: a subnet can have free IPs and no free /28 (InsufficientCidrBlocks).",

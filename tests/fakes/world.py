@@ -319,7 +319,10 @@ class World:
                     self.ids["attachment"][old_att] = nic["Attachment"]["AttachmentId"]
             self.node_info[name] = {"old": old_iid, "new": new_iid, "prim": prim, "nic": nic["NetworkInterfaceId"],
                                     "zone": inst["Placement"]["AvailabilityZone"], "internalIP": ip,
-                                    "instanceType": itype}
+                                    "instanceType": itype,
+                                    # deploy/daemonset.yaml's affinity (aws-node's): Linux EC2 nodes only
+                                    "runsAgent": labels.get("kubernetes.io/os", "linux") == "linux"
+                                    and "eks.amazonaws.com/compute-type" not in labels}
 
         # ENIs (ids known so far go into descriptions and tags)
         def m(text: str) -> str:
@@ -662,6 +665,10 @@ class World:
             "subnets.json": to_cli(ec2.describe_subnets(Filters=vf)),
             "network-interfaces.json": to_cli(ec2.describe_network_interfaces(Filters=vf)),
         }
+        subnet_ids = [x["SubnetId"] for x in out_ec2["subnets.json"]["Subnets"]]
+        out_ec2["subnet-cidr-reservations.json"] = {"SubnetIpv4CidrReservations": [
+            to_cli(r) for sid in subnet_ids
+            for r in ec2.get_subnet_cidr_reservations(SubnetId=sid)["SubnetIpv4CidrReservations"]]}
         os.makedirs(os.path.join(self.out, "ec2"), exist_ok=True)
         for name, doc in out_ec2.items():
             with open(os.path.join(self.out, "ec2", name), "w", encoding="utf-8") as f:
@@ -678,12 +685,14 @@ class World:
                                         "availableIpAddressCount": s["AvailableIpAddressCount"],
                                         "fillerIps": self.fill.get(s["SubnetId"], 0)}
                         for s in out_ec2["subnets.json"]["Subnets"]},
-            "nodes": {name: {"instanceId": i["new"], "originalInstanceId": i["old"], "instanceType": i["instanceType"],
+            # keyed by the node's name in the output (an Auto Mode node is named after its instance id)
+            "nodes": {replace_ids(name, mapping): {"instanceId": i["new"], "originalInstanceId": i["old"], "instanceType": i["instanceType"],
                              "availabilityZone": i["zone"], "internalIP": i["internalIP"],
                              "agentPort": self.agent_ports.get(name),
                              "ipamdDir": (os.path.join("ipamd", name) if os.path.isdir(
                                  os.path.join(self.out, "ipamd", name)) else None),
                              "hasMetrics": os.path.exists(os.path.join(self.out, "ipamd", name, "metrics.txt")),
+                             "runsAgent": i.get("runsAgent", True),
                              "synthetic": bool(i.get("extra"))}
                       for name, i in self.node_info.items()},
         })
@@ -691,8 +700,10 @@ class World:
     def _add_agents(self, text: str) -> str:
         doc = json.loads(text)
         now = self.meta["capturedAt"]
-        for i, name in enumerate(sorted(self.node_info)):
+        mapping = self.flat_ids()
+        for i, name in enumerate(sorted(n for n, info in self.node_info.items() if info.get("runsAgent", True))):
             port = self.agent_ports[name]
+            name = replace_ids(name, mapping)
             suffix = hashlib.sha256(name.encode()).hexdigest()[:5]
             uid = hashlib.sha256(("pod" + name).encode()).hexdigest()
             doc.setdefault("items", []).append({
@@ -746,7 +757,8 @@ class World:
         self.build_moto()
         if self.a.extra_nodes:
             self.build_extra(self.a.extra_nodes)
-        names = sorted(self.node_info)
+        # The node agent runs where aws-node runs (deploy/daemonset.yaml): no port for other shapes.
+        names = sorted(n for n, info in self.node_info.items() if info.get("runsAgent", True))
         if self.a.agent_base_port:
             self.agent_ports = {n: self.a.agent_base_port + i for i, n in enumerate(names)}
         else:

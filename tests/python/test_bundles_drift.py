@@ -171,9 +171,32 @@ def test_bundle_json(bundle):
     assert json.loads(text) == {"capturedAt": "2026-08-25T12:30:21Z", "clusterName": "prod-eks", "region": "us-west-2"}
 
 
+def runs_ipamd(node: dict) -> bool:
+    """aws-node's own node affinity (design.md section 8): Linux, no Fargate/hybrid/Auto Mode compute type."""
+    labels = node["metadata"]["labels"]
+    return labels.get("kubernetes.io/os", "linux") == "linux" and "eks.amazonaws.com/compute-type" not in labels
+
+
+def test_shape_nodes_have_no_ipamd_and_their_pods_hold_ec2_addresses(bundle):
+    pods = bundle.items("pods.json")
+    enis = bundle.json("ec2", "network-interfaces.json")["NetworkInterfaces"]
+    shapes = [n for n in bundle.items("nodes.json") if not runs_ipamd(n)]
+    assert {n["metadata"]["name"] for n in shapes} == (
+        {"ip-10-0-77-20.us-west-2.compute.internal", "i-0f1e2d3c4b5a69788"} if bundle.name == "demo" else set())
+    for n in shapes:
+        name = n["metadata"]["name"]
+        assert not bundle.exists("ipamd", name)
+        mine = [p for p in pods if p["spec"].get("nodeName") == name]
+        assert mine and not any(p["spec"].get("hostNetwork") for p in mine), "no aws-node/kube-proxy pods there"
+        instance_id = n["spec"]["providerID"].rsplit("/", 1)[1]
+        held = {a["PrivateIpAddress"] for e in enis if e["Attachment"]["InstanceId"] == instance_id
+                for a in e["PrivateIpAddresses"] if not a["Primary"]}
+        assert {p["status"]["podIP"] for p in mine} <= held
+
+
 def test_pods_match_ipamd_and_enis(bundle):
     pods = bundle.items("pods.json")
-    nodes = {n["metadata"]["name"]: n for n in bundle.items("nodes.json")}
+    nodes = {n["metadata"]["name"]: n for n in bundle.items("nodes.json") if runs_ipamd(n)}
     enis_ec2 = bundle.json("ec2", "network-interfaces.json")["NetworkInterfaces"]
     subnets = {s["SubnetId"]: s for s in bundle.json("ec2", "subnets.json")["Subnets"]}
     by_name = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in pods}
@@ -290,7 +313,7 @@ def test_expected_numbers(name):
     types = {t["InstanceType"]: t for t in b.json("ec2", "instance-types.json")["InstanceTypes"]}
     pods = b.items("pods.json")
     got = {}
-    for n in b.items("nodes.json"):
+    for n in filter(runs_ipamd, b.items("nodes.json")):
         name_ = n["metadata"]["name"]
         it = n["metadata"]["labels"]["node.kubernetes.io/instance-type"]
         net = types[it]["NetworkInfo"]

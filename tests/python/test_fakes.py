@@ -32,6 +32,8 @@ KO = os.path.join(REPO, "tests", "bundles", "karpenter-overcommit")
 STALL = os.path.join(REPO, "tests", "bundles", "min-ip-target-stall")
 HEALTHY = os.path.join(REPO, "tests", "bundles", "healthy")
 DEMO = os.path.join(REPO, "bundles", "demo")
+with open(os.path.join(DEMO, "kubernetes", "nodes.json")) as _f:
+    DEMO_NODES = len(json.load(_f)["items"])
 N1 = "ip-10-0-44-120.us-west-2.compute.internal"
 S1 = "ip-10-0-36-41.us-west-2.compute.internal"
 H1 = "ip-10-0-20-14.us-west-2.compute.internal"
@@ -339,12 +341,12 @@ def test_kube_watch_initial_state_and_timeout(kube):
     w = RawWatch(kube.base, "/api/v1/nodes?watch=true&timeoutSeconds=1")
     evs = w.events(timeout=5)
     assert w.clean_end, "timeoutSeconds must end the stream with the terminating chunk"
-    assert [e["type"] for e in evs] == ["ADDED"] * 5
+    assert [e["type"] for e in evs] == ["ADDED"] * DEMO_NODES
     w.close()
     w = RawWatch(kube.base, "/api/v1/nodes?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
                             "&resourceVersion=0&allowWatchBookmarks=true&timeoutSeconds=1")
     evs = w.events(timeout=5, until=lambda e: e["type"] == "BOOKMARK")
-    assert [e["type"] for e in evs] == ["ADDED"] * 5 + ["BOOKMARK"]
+    assert [e["type"] for e in evs] == ["ADDED"] * DEMO_NODES + ["BOOKMARK"]
     assert evs[-1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
     w.close()
 
@@ -801,7 +803,8 @@ def test_world_ids_consistent_with_moto(moto, demo_world):
     # no old id of a world resource survives anywhere
     texts = all_text(out)
     old_ids = [o for k, m in summary["ids"].items() for o in m]
-    assert len(summary["ids"]["eni"]) == 14 and len(summary["ids"]["instance"]) == 5
+    # 7 nodes (5 with aws-node, a Windows and an Auto Mode one): 7 primary ENIs, 9 secondary ones
+    assert len(summary["ids"]["eni"]) == 16 and len(summary["ids"]["instance"]) == DEMO_NODES == 7
     for rel, text in texts.items():
         if rel == "world.json":
             continue
@@ -819,9 +822,11 @@ def test_world_times_shifted(demo_world):
     now = time.time()
     assert abs(ts(json.load(open(os.path.join(out, "bundle.json")))["capturedAt"]) - now) < 120
     assert abs(ts("2026-08-25T12:30:21Z") + shift - ts(summary["capturedAt"])) < 1
+    # an Auto Mode node is named after its instance id, which the world rewrites to moto's
+    renamed = {v["instanceId"]: v["originalInstanceId"] for v in summary["nodes"].values()}
     old_nodes = {n["metadata"]["name"]: n for n in json.load(open(os.path.join(DEMO, "kubernetes", "nodes.json")))["items"]}
     for n in json.load(open(os.path.join(out, "kubernetes", "nodes.json")))["items"]:
-        o = old_nodes[n["metadata"]["name"]]
+        o = old_nodes[renamed.get(n["metadata"]["name"], n["metadata"]["name"])]
         assert ts(n["metadata"]["creationTimestamp"]) - ts(o["metadata"]["creationTimestamp"]) == shift
     src = open(os.path.join(DEMO, "ipamd", S1, "enis.json")).read()
     dst = open(os.path.join(out, "ipamd", S1, "enis.json")).read()
@@ -861,7 +866,12 @@ def test_world_agent_pods_and_fakes_serve_it(demo_world):
         assert c["name"] == "node" and c["ports"][0]["name"] == "http-metrics"
         ports[p["spec"]["nodeName"]] = c["ports"][0]["containerPort"]
     assert sorted(ports.values()) == list(range(31000, 31005))
-    assert ports == {n: v["agentPort"] for n, v in summary["nodes"].items()}
+    assert ports == {n: v["agentPort"] for n, v in summary["nodes"].items() if v["runsAgent"]}
+    # the Windows and the Auto Mode node (named after its instance id, rewritten to moto's) get no
+    # agent: aws-node's placement
+    no_agent = sorted(n for n, v in summary["nodes"].items() if not v["runsAgent"])
+    assert len(no_agent) == 2 and no_agent[1] == "ip-10-0-77-20.us-west-2.compute.internal", no_agent
+    assert no_agent[0] == summary["nodes"][no_agent[0]]["instanceId"], "the Auto Mode node's name is its instance id"
     # the fakes load the world bundle and agree with it
     k = Fake("kube_apiserver", ["--bundle", out, "--port", "0"])
     c = Fake("cloudtrail.py", ["--bundle", out, "--port", "0"])
