@@ -224,6 +224,29 @@ impl World {
         (cap, offline)
     }
 
+    /// Runs a boto3 script against the world's moto (`ec2` is the client)
+    /// and returns the JSON it prints (Null when it prints nothing).
+    fn ec2_script(&self, body: &str) -> Value {
+        let script = format!(
+            "import boto3, json, ipaddress\nec2 = boto3.client('ec2', region_name='us-west-2', endpoint_url='{}', \
+             aws_access_key_id='t', aws_secret_access_key='t')\n{body}",
+            self.moto
+        );
+        let out = Command::new("python3")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return Value::Null;
+        }
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     fn control(&self, path: &str, body: &str) {
         let (code, text) = http_post(&self.kube.addrs["kube-apiserver"], path, body);
         assert_eq!(code, 200, "{path}: {text}");
@@ -389,20 +412,9 @@ fn live_reproduces_incident_two_and_capture_round_trips() {
         .as_str()
         .unwrap()
         .to_string();
-    let script = format!(
-        "import boto3; boto3.client('ec2', region_name='us-west-2', endpoint_url='{}', aws_access_key_id='t', \
-         aws_secret_access_key='t').assign_private_ip_addresses(NetworkInterfaceId='{eni}', SecondaryPrivateIpAddressCount=20)",
-        world.moto
-    );
-    let assigned = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        assigned.status.success(),
-        "{}",
-        String::from_utf8_lossy(&assigned.stderr)
-    );
+    world.ec2_script(&format!(
+        "ec2.assign_private_ip_addresses(NetworkInterfaceId='{eni}', SecondaryPrivateIpAddressCount=20)"
+    ));
     wait_for(&srv, 40, "the subnet's free IPs to drop by 20", |v| {
         v["subnets"].as_array().unwrap().iter().any(|s| {
             s["id"] == subnet_of_eni.as_str() && s["available_ips"].as_u64() == Some(before - 20)
@@ -837,10 +849,8 @@ fn subnet_discovery_live_from_tagged_subnets_in_moto() {
     } else {
         "us-west-2a"
     };
-    let script = format!(
+    let ids = world.ec2_script(&format!(
         r#"
-import boto3, json
-ec2 = boto3.client('ec2', region_name='us-west-2', endpoint_url='{moto}', aws_access_key_id='t', aws_secret_access_key='t')
 vpc = ec2.describe_subnets(SubnetIds=['{node_subnet}'])['Subnets'][0]['VpcId']
 def make(cidr, zone, value):
     s = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone)['Subnet']['SubnetId']
@@ -853,19 +863,8 @@ print(json.dumps({{
     'untagged': make('10.0.245.0/24', '{zone}', None),
     'elsewhere': make('10.0.246.0/24', '{other_zone}', '1'),
 }}))
-"#,
-        moto = world.moto,
-    );
-    let made = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let ids: Value = serde_json::from_slice(&made.stdout).unwrap();
+"#
+    ));
     let tagged = ids["tagged"].as_str().unwrap().to_string();
 
     // The next EC2 round (every 10 s here) brings the tagged subnets in.
@@ -1085,10 +1084,8 @@ fn subnet_holders_live_with_cidr_reservations_in_moto() {
         before["reserved"], 5,
         "no reservation yet: AWS's 5 {before}"
     );
-    let script = format!(
+    let out = world.ec2_script(&format!(
         r#"
-import boto3, json, ipaddress
-ec2 = boto3.client('ec2', region_name='us-west-2', endpoint_url='{moto}', aws_access_key_id='t', aws_secret_access_key='t')
 s = ec2.describe_subnets(SubnetIds=['{node_subnet}'])['Subnets'][0]
 net = ipaddress.ip_network(s['CidrBlock'])
 # Reserve blocks no ENI holds an address in (the world fills the subnet).
@@ -1108,19 +1105,8 @@ foreign = [str(a) for a in list(free_block(29, [prefix, explicit]))[:3]]
 eni = ec2.create_network_interface(SubnetId=s['SubnetId'], Description='ELB app/web', PrivateIpAddresses=[
     {{'Primary': i == 0, 'PrivateIpAddress': a}} for i, a in enumerate(foreign)])
 print(json.dumps({{'size': net.num_addresses, 'eni': eni['NetworkInterface']['NetworkInterfaceId']}}))
-"#,
-        moto = world.moto,
-    );
-    let made = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let out: Value = serde_json::from_slice(&made.stdout).unwrap();
+"#
+    ));
     let size = out["size"].as_u64().unwrap();
 
     let v = wait_for(&srv, 60, "the reservations in the holders", |v| {

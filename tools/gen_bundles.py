@@ -1465,6 +1465,18 @@ def heartbeat(n: Node) -> dt.datetime:
     return sec(CAPTURED_AT, -(20 + det_int(240, "hb", n.name)))
 
 
+def node_placement_labels(n: Node) -> dict:
+    """The well-known labels kubelet and the cloud provider put on every EC2 node."""
+    return {
+        "kubernetes.io/arch": n.arch,
+        "kubernetes.io/os": n.os,
+        "node.kubernetes.io/instance-type": n.type,
+        "topology.k8s.aws/zone-id": ZONE_IDS[n.zone],
+        "topology.kubernetes.io/region": REGION,
+        "topology.kubernetes.io/zone": n.zone,
+    }
+
+
 def node_object(b: Bundle, n: Node) -> dict:
     obj = yaml.safe_load(REF_NODE_T4G_MEDIUM)
     meta = obj["metadata"]
@@ -1489,12 +1501,7 @@ def node_object(b: Bundle, n: Node) -> dict:
             "eks.amazonaws.com/nodeclass": "default",
             "karpenter.sh/capacity-type": "on-demand",
             "karpenter.sh/nodepool": "general-purpose",
-            "kubernetes.io/arch": n.arch,
-            "kubernetes.io/os": n.os,
-            "node.kubernetes.io/instance-type": n.type,
-            "topology.k8s.aws/zone-id": ZONE_IDS[n.zone],
-            "topology.kubernetes.io/region": REGION,
-            "topology.kubernetes.io/zone": n.zone,
+            **node_placement_labels(n),
         }
         meta["annotations"] = {"alpha.kubernetes.io/provided-node-ip": n.ip, "node.alpha.kubernetes.io/ttl": "0"}
         del meta["finalizers"]
@@ -1512,12 +1519,7 @@ def node_object(b: Bundle, n: Node) -> dict:
             "eks.amazonaws.com/sourceLaunchTemplateId": aws_id("lt", n.nodegroup),
             "eks.amazonaws.com/sourceLaunchTemplateVersion": "1",
             "k8s.io/cloud-provider-aws": hx("cp", CLUSTER)[:32],
-            "kubernetes.io/arch": n.arch,
-            "kubernetes.io/os": n.os,
-            "node.kubernetes.io/instance-type": n.type,
-            "topology.k8s.aws/zone-id": ZONE_IDS[n.zone],
-            "topology.kubernetes.io/region": REGION,
-            "topology.kubernetes.io/zone": n.zone,
+            **node_placement_labels(n),
         }
         meta["annotations"] = {
             "alpha.kubernetes.io/provided-node-ip": n.ip,

@@ -54,6 +54,8 @@ CONTRACT_METRICS = {
     "eks_ipam_zone_free_prefixes", "eks_ipam_subnet_info", "eks_ipam_subnet_zone_candidates",
     # design.md section 8 (scheduler-side exhaustion)
     "eks_ipam_node_resource", "eks_ipam_pods_unschedulable",
+    # design.md section 8 (who holds a subnet's addresses; prefix CIDR reservations)
+    "eks_ipam_subnet_ips", "eks_ipam_subnet_prefix_reserved_free_ips",
     # both roles
     "eks_ipam_collector_up", "eks_ipam_collector_last_success_timestamp_seconds",
     "eks_ipam_collector_duration_seconds", "eks_ipam_build_info",
