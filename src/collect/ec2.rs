@@ -251,9 +251,9 @@ impl Ec2Collector {
                 }));
             }
         }
-        // In prefix mode the free-/28 count needs every ENI of every
-        // subnet new prefixes may come from: the candidates too.
-        let prefix_subnets: Vec<String> = by_id
+        // The subnets the cluster draws from, candidates included: the
+        // free-/28 count and the subnet holders need every ENI in them.
+        let cluster_subnets: Vec<String> = by_id
             .values()
             .filter(|(st, _)| {
                 ids.contains(&st.id)
@@ -270,7 +270,7 @@ impl Ec2Collector {
         // ec2:GetSubnetCidrReservations (a policy from before this call)
         // the reservations stay unknown and the rest of the round stands.
         let mut reservations: Option<Vec<wire::SubnetCidrReservation>> = Some(Vec::new());
-        for id in &prefix_subnets {
+        for id in &cluster_subnets {
             let mut token = None;
             let mut got: Vec<wire::SubnetCidrReservation> = Vec::new();
             let ok = loop {
@@ -313,26 +313,43 @@ impl Ec2Collector {
                 }
             }
         }
-        let mut by_subnet: BTreeMap<&str, Vec<crate::model::state::CidrReservation>> =
+        // A reservation EC2 answered that the model cannot read leaves its
+        // subnet's reservations unknown (never a partial list).
+        let mut by_subnet: BTreeMap<&str, Option<Vec<crate::model::state::CidrReservation>>> =
             BTreeMap::new();
         for r in reservations.iter().flatten() {
+            let entry = by_subnet
+                .entry(r.subnet_id.as_str())
+                .or_insert_with(|| Some(Vec::new()));
             match r.to_state() {
-                Ok(st) => by_subnet.entry(r.subnet_id.as_str()).or_default().push(st),
-                Err(e) => invalid(health, &e),
+                Ok(st) => {
+                    if let Some(v) = entry.as_mut() {
+                        v.push(st);
+                    }
+                }
+                Err(e) => {
+                    invalid(health, &e);
+                    *entry = None;
+                }
             }
         }
+        let by_subnet_unknown = by_subnet.values().filter(|v| v.is_none()).count();
         let mut subnets = Vec::new();
         let mut kept = Wire::default();
         for (mut st, sn) in by_id.into_values() {
-            if reservations.is_some() && prefix_subnets.contains(&st.id) {
-                st.cidr_reservations = Some(by_subnet.remove(st.id.as_str()).unwrap_or_default());
+            if reservations.is_some() && cluster_subnets.contains(&st.id) {
+                st.cidr_reservations = by_subnet
+                    .remove(st.id.as_str())
+                    .unwrap_or_else(|| Some(Vec::new()));
             }
             subnets.push(st);
             if self.keep_for_capture {
                 kept.subnets.push(sn);
             }
         }
-        kept.cidr_reservations = reservations.clone();
+        // A bundle cannot say "unknown for one subnet": with an unreadable
+        // reservation the capture leaves the whole file out.
+        kept.cidr_reservations = reservations.clone().filter(|_| by_subnet_unknown == 0);
 
         // ENIs: of the cluster's instances, and every ENI in the subnets the
         // cluster draws from (the free-/28 count and who holds a subnet's
@@ -344,7 +361,11 @@ impl Ec2Collector {
             .chunks(BATCH)
             .map(|b| filter("attachment.instance-id", b))
             .collect();
-        queries.extend(prefix_subnets.chunks(BATCH).map(|b| filter("subnet-id", b)));
+        queries.extend(
+            cluster_subnets
+                .chunks(BATCH)
+                .map(|b| filter("subnet-id", b)),
+        );
         for f in queries {
             let mut token = None;
             loop {
