@@ -331,6 +331,24 @@ fn assert_capture_is_complete(cap: &std::path::Path) {
 }
 
 /// Waits until the live view has every source in and `pred` holds.
+/// `/metrics` holds `line` (a whole sample line); on failure shows that
+/// family's samples. Returns the exposition.
+fn assert_exposes(srv: &Server, line: &str) -> String {
+    let (code, metrics) = http_get(&srv.addr, "/metrics");
+    assert_eq!(code, 200);
+    let family = line.split('{').next().unwrap_or(line);
+    assert!(
+        metrics.lines().any(|l| l == line),
+        "no {line:?} in /metrics; {family} samples:\n{}",
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(family))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    metrics
+}
+
 fn wait_for(srv: &Server, secs: u64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let mut last = None;
     let got = eventually(secs, || {
@@ -939,18 +957,9 @@ print(json.dumps({{
     assert_eq!(z["available_ips"].as_u64(), Some(total), "{z}");
     assert!(members.contains(&tagged.as_str()));
     // The same numbers on /metrics.
-    let (code, metrics) = http_get(&srv.addr, "/metrics");
-    assert_eq!(code, 200);
-    assert!(
-        metrics.contains(&format!(
-            "eks_ipam_zone_pod_ips_available{{availability_zone=\"{zone}\"}} {total}\n"
-        )),
-        "{}",
-        metrics
-            .lines()
-            .filter(|l| l.contains("zone_pod_ips"))
-            .collect::<Vec<_>>()
-            .join("\n")
+    let metrics = assert_exposes(
+        &srv,
+        &format!("eks_ipam_zone_pod_ips_available{{availability_zone=\"{zone}\"}} {total}"),
     );
     assert!(metrics.contains(&format!(
         "eks_ipam_subnet_info{{subnet_id=\"{tagged}\",availability_zone=\"{zone}\",cni_use=\"discovered\"}} 1\n"
@@ -1144,18 +1153,9 @@ print(json.dumps({{'size': net.num_addresses, 'eni': eni['NetworkInterface']['Ne
         .find(|s| s["id"] == node_subnet.as_str())
         .unwrap();
     assert_eq!(s["prefix_reserved_free_ips"], 16, "{s}");
-    let (code, metrics) = http_get(&srv.addr, "/metrics");
-    assert_eq!(code, 200);
-    assert!(
-        metrics.contains(&format!(
-            "eks_ipam_subnet_ips{{subnet_id=\"{node_subnet}\",holder=\"reserved\"}} 29\n"
-        )),
-        "{}",
-        metrics
-            .lines()
-            .filter(|l| l.contains("subnet_ips"))
-            .collect::<Vec<_>>()
-            .join("\n")
+    assert_exposes(
+        &srv,
+        &format!("eks_ipam_subnet_ips{{subnet_id=\"{node_subnet}\",holder=\"reserved\"}} 29"),
     );
     // A capture holds the reservations and diagnoses the same holders.
     let (cap, offline) = world.capture_and_diagnose();
