@@ -224,6 +224,14 @@ impl World {
         (cap, offline)
     }
 
+    /// moto's id for a scenario resource (`kind` as in world.py's `ids`).
+    fn moto_id(&self, kind: &str, scenario_id: &str) -> String {
+        self.world["ids"][kind][scenario_id]
+            .as_str()
+            .unwrap_or_else(|| panic!("world has no {kind} {scenario_id}"))
+            .to_string()
+    }
+
     /// Runs a boto3 script against the world's moto (`ec2` is the client)
     /// and returns the JSON it prints (Null when it prints nothing).
     fn ec2_script(&self, body: &str) -> Value {
@@ -414,10 +422,7 @@ fn live_reproduces_incident_two_and_capture_round_trips() {
     // ipamd elsewhere takes 20 IPs from that subnet: moto's AvailableIpAddressCount
     // drops, and the next EC2 round (every 10 s here) shows it.
     // S1's ENI lives in the scenario's subnet-07b3e9d1c5a8f2460 (moto gave it a new id).
-    let subnet_of_eni = world.world["ids"]["subnet"]["subnet-07b3e9d1c5a8f2460"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let subnet_of_eni = world.moto_id("subnet", "subnet-07b3e9d1c5a8f2460");
     let before = v["subnets"]
         .as_array()
         .unwrap()
@@ -426,10 +431,7 @@ fn live_reproduces_incident_two_and_capture_round_trips() {
         .expect("S1's subnet in the view")["available_ips"]
         .as_u64()
         .unwrap();
-    let eni = world.world["ids"]["eni"]["eni-0d91f3a6b2c48e715"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let eni = world.moto_id("eni", "eni-0d91f3a6b2c48e715");
     world.ec2_script(&format!(
         "ec2.assign_private_ip_addresses(NetworkInterfaceId='{eni}', SecondaryPrivateIpAddressCount=20)"
     ));
@@ -689,10 +691,7 @@ fn cloudtrail_throttling_and_a_late_event() {
 /// A CloudTrail `AssignPrivateIpAddresses` event (AWS CLI format) made by
 /// `node`'s instance on its primary ENI at `when`.
 fn assign_call(world: &World, node: &str, id: &str, when: jiff::Timestamp) -> Value {
-    let eni = world.world["ids"]["eni"]["eni-0d91f3a6b2c48e715"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let eni = world.moto_id("eni", "eni-0d91f3a6b2c48e715");
     let instance = world.world["nodes"][node]["instanceId"]
         .as_str()
         .unwrap()
@@ -842,10 +841,7 @@ fn measure_aws_requests_at_100_nodes() {
 fn subnet_discovery_live_from_tagged_subnets_in_moto() {
     let world = World::start("tests/bundles/min-ip-target-stall", &[]);
     let srv = world.cluster();
-    let node_subnet = world.world["ids"]["subnet"]["subnet-07b3e9d1c5a8f2460"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let node_subnet = world.moto_id("subnet", "subnet-07b3e9d1c5a8f2460");
     let v = wait_for(&srv, 90, "S1's subnet in the view", |v| {
         v["subnets"]
             .as_array()
@@ -1073,10 +1069,7 @@ fn branch_eni_exhaustion_live_from_the_watches() {
 fn subnet_holders_live_with_cidr_reservations_in_moto() {
     let world = World::start("tests/bundles/min-ip-target-stall", &[]);
     let srv = world.cluster();
-    let node_subnet = world.world["ids"]["subnet"]["subnet-07b3e9d1c5a8f2460"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let node_subnet = world.moto_id("subnet", "subnet-07b3e9d1c5a8f2460");
     let holders_of = |v: &Value| -> Option<Value> {
         v["subnets"]
             .as_array()?

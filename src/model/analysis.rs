@@ -1139,12 +1139,22 @@ fn unmanaged_on_card(
                 .count() as u32,
         );
     }
-    let total = ipamd
+    let total = unmanaged_from_metric(ipamd, s, l)?;
+    (total == 0).then_some(0)
+}
+
+/// Unmanaged ENIs over every card ipamd manages, from its `awscni_eni_max`
+/// (`maxENI - unmanaged`, `updateIPStats`).
+fn unmanaged_from_metric(
+    ipamd: Option<&Arc<IpamdNodeState>>,
+    s: &CniSettings,
+    l: &InstanceLimits,
+) -> Option<u32> {
+    ipamd
         .and_then(|i| i.metrics.as_ref())
         .and_then(|m| m.eni_max)
         .filter(|v| v.is_finite() && *v >= 0.0)
-        .map(|eni_max| capacity::max_enis(s, l).saturating_sub(eni_max as u32))?;
-    (total == 0).then_some(0)
+        .map(|eni_max| capacity::max_enis(s, l).saturating_sub(eni_max as u32))
 }
 
 /// The node's outcome over its cards: a pod that needs one IP takes it
@@ -1198,11 +1208,7 @@ fn eni_slots(
     };
     // ipamd's metric is `maxENI - unmanaged` over the cards it manages
     // (`updateIPStats`): exact and as fresh as the pool. EC2 otherwise.
-    let from_metric = ipamd
-        .and_then(|i| i.metrics.as_ref())
-        .and_then(|m| m.eni_max)
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .map(|eni_max| capacity::max_enis(s, l).saturating_sub(eni_max as u32))
+    let from_metric = unmanaged_from_metric(ipamd, s, l)
         // Node-wide over the managed cards: card 0's own only with one card
         // (or when there are none at all).
         .filter(|u| *u == 0 || pool.is_none_or(|p| p.other_cards.is_empty()));
@@ -1460,31 +1466,6 @@ fn analyse_subnets(
         }
     }
 
-    let used_by_subnet: Option<HashMap<&str, Vec<(u32, u32)>>> =
-        state.network_interfaces.as_ref().map(|enis| {
-            let mut m: HashMap<&str, Vec<(u32, u32)>> = HashMap::new();
-            for e in enis.iter() {
-                let Some(s) = e.subnet_id.as_deref() else {
-                    continue;
-                };
-                let v = m.entry(s).or_default();
-                v.extend(
-                    e.private_ips
-                        .iter()
-                        .map(|ip| (u32::from(*ip), u32::from(*ip))),
-                );
-                for (net, len) in &e.prefixes {
-                    let lo = u32::from(*net);
-                    let span = 1u64 << (32 - u32::from((*len).min(32)));
-                    v.push((
-                        lo,
-                        (u64::from(lo) + span - 1).min(u64::from(u32::MAX)) as u32,
-                    ));
-                }
-            }
-            m
-        });
-
     let enis_in: Option<HashMap<&str, Vec<&NetworkInterfaceState>>> = state
         .network_interfaces
         .as_deref()
@@ -1506,20 +1487,19 @@ fn analyse_subnets(
                 .and_then(|m| m.get(s.id.as_str()))
                 .map(Vec::as_slice)
                 .unwrap_or(&[]);
-            let held = holders::held_ranges(enis.iter().copied());
-            let prefix_reserved_free = match (s.cidr, &s.cidr_reservations) {
-                (Some(c), Some(r)) if enis_in.is_some() => Some(holders::reserved_unused(
-                    holders::cidr_range(c),
-                    r,
-                    &held,
-                    Some(ReservationKind::Prefix),
-                )),
-                _ => None,
-            };
-            let free = match (s.cidr, &used_by_subnet) {
-                (Some(c), Some(used)) => {
+            // Every address the subnet's ENIs hold (all of them when EC2's
+            // ENI listing is known: it covers the whole subnet).
+            let held = enis_in
+                .as_ref()
+                .map(|_| holders::held_ranges(enis.iter().copied()));
+            let subnet_holders = held.as_deref().and_then(|held| {
+                holders::subnet_holders(s, enis, held, owner, state.cluster_name.as_deref())
+            });
+            let prefix_reserved_free = subnet_holders.map(|h| h.prefix_reserved_free);
+            let free = match (s.cidr, &held) {
+                (Some(c), Some(held)) => {
                     // EC2 places no prefix in an explicit reservation.
-                    let mut used = used.get(s.id.as_str()).cloned().unwrap_or_default();
+                    let mut used = held.clone();
                     used.extend(
                         s.cidr_reservations
                             .iter()
@@ -1534,9 +1514,6 @@ fn analyse_subnets(
                 }
                 _ => None,
             };
-            let subnet_holders = enis_in.as_ref().and_then(|_| {
-                holders::subnet_holders(s, enis, owner, state.cluster_name.as_deref())
-            });
             let cni_use = if super::discovery::excluded(&s.tags) {
                 CniUse::Excluded
             } else if eniconfig_subnets.contains(s.id.as_str()) {

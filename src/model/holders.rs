@@ -132,7 +132,7 @@ fn addresses(e: &NetworkInterfaceState) -> u64 {
 
 /// Unused addresses of the subnet's reservations of `kind` (reservations
 /// clipped to the subnet; AWS's own 5 are not a reservation's to count).
-pub(crate) fn reserved_unused(
+fn reserved_unused(
     subnet: (u32, u32),
     reservations: &[CidrReservation],
     held: &[(u32, u32)],
@@ -174,10 +174,12 @@ pub(crate) fn held_ranges<'a>(
     merge(r)
 }
 
-/// `None` without the subnet's CIDR or its reservations.
+/// `held` is [`held_ranges`] of `enis`. `None` without the subnet's CIDR
+/// or its reservations.
 pub(crate) fn subnet_holders<'a>(
     subnet: &SubnetState,
     enis: &[&NetworkInterfaceState],
+    held: &[(u32, u32)],
     owner: impl Fn(&NetworkInterfaceState) -> EniOwner<'a>,
     cluster_name: Option<&str>,
 ) -> Option<SubnetHolders> {
@@ -185,7 +187,6 @@ pub(crate) fn subnet_holders<'a>(
     let reservations = subnet.cidr_reservations.as_deref()?;
     let range = cidr_range(cidr);
     let size = span(range.0, range.1);
-    let held = held_ranges(enis.iter().copied());
     let held_total = held
         .iter()
         .map(|&(lo, hi)| covered(&[(lo, hi)], range.0, range.1))
@@ -239,9 +240,9 @@ pub(crate) fn subnet_holders<'a>(
             }
         }
     }
-    let unused_reserved = reserved_unused(range, reservations, &held, None);
+    let unused_reserved = reserved_unused(range, reservations, held, None);
     let prefix_reserved_free =
-        reserved_unused(range, reservations, &held, Some(ReservationKind::Prefix));
+        reserved_unused(range, reservations, held, Some(ReservationKind::Prefix));
     let reserved = AWS_RESERVED.min(size) + unused_reserved;
     let geometric_free = size.saturating_sub(reserved).saturating_sub(held_total);
     let free = geometric_free.min(subnet.available_ips);
@@ -397,7 +398,8 @@ mod tests {
                     EniOwner::Other
                 }
             };
-            let got = subnet_holders(&s, &all, owner, Some("demo")).map(|h| {
+            let held = held_ranges(all.iter().copied());
+            let got = subnet_holders(&s, &all, &held, owner, Some("demo")).map(|h| {
                 if h.pod.is_some() {
                     let sum: u64 = h.samples().map(|(_, v)| v).sum();
                     assert_eq!(sum, 256, "{what}: holders add up to the size");
@@ -430,7 +432,8 @@ mod tests {
         let pool = Pool::new().eni_with(Eni::new(true).prefixes(1, 3)).build();
         let mut pool = pool;
         pool.enis[0].id = "eni-0".into();
-        let h = subnet_holders(&s, &[&e], |_| EniOwner::Node(Some(&pool)), None).unwrap();
+        let held = held_ranges([&e].into_iter());
+        let h = subnet_holders(&s, &[&e], &held, |_| EniOwner::Node(Some(&pool)), None).unwrap();
         // 48 of the reservation unused; the explicit /30 is AWS's own .0-.3.
         assert_eq!((h.prefix_reserved_free, h.reserved), (48, 5 + 48));
         assert_eq!((h.pod, h.warm, h.eni_primary), (Some(3), Some(13), 1));
