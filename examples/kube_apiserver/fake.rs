@@ -5,7 +5,7 @@
 //!
 //! What it reproduces of the real apiserver:
 //! * paths: /api/v1/{nodes,pods,events,configmaps}, /apis/apps/v1/{daemonsets,deployments},
-//!   /apis/karpenter.sh/v1/{nodeclaims,nodepools}, /apis/karpenter.k8s.aws/v1/ec2nodeclasses,
+//!   /apis/karpenter.sh/v1/{nodeclaims,nodepools}, /apis/karpenter.k8s.aws/v1/ec2nodeclasses, /apis/eks.amazonaws.com/v1/nodeclasses,
 //!   /apis/crd.k8s.amazonaws.com/v1alpha1/eniconfigs, namespaced forms, single-object GET;
 //!   discovery (/version, /api, /api/v1, /apis, /apis/{g}, /apis/{g}/{v}); /healthz, /livez, /readyz.
 //! * A custom resource that is not installed (no bundle file) is absent from discovery and answers
@@ -247,6 +247,17 @@ pub const RESOURCES: &[Res] = &[
         false,
         false,
         "ec2nodeclass",
+        &[],
+        &[]
+    ),
+    res!(
+        "nodeclasses",
+        "eks.amazonaws.com",
+        "v1",
+        "NodeClass",
+        false,
+        false,
+        "nodeclass",
         &[],
         &[]
     ),

@@ -17,6 +17,7 @@ const FILES: &[&str] = &[
     "kubernetes/nodeclaims.json",
     "kubernetes/nodepools.json",
     "kubernetes/ec2nodeclasses.json",
+    "kubernetes/nodeclasses.json",
     "kubernetes/eniconfigs.json",
     "ec2/instance-types.json",
     "ec2/subnets.json",

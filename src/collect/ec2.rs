@@ -205,6 +205,20 @@ impl Ec2Collector {
             .chunks(BATCH)
             .map(|b| vec![filter("subnet-id", b)])
             .collect();
+        // Auto Mode NodeClass tag terms, one query each as Karpenter's
+        // `getFilterSets` builds them (karpenter-provider-aws
+        // pkg/providers/subnet/subnet.go at 068749bd19f9).
+        queries.extend(wanted.subnet_terms.iter().map(|tags| {
+            tags.iter()
+                .map(|(k, v)| {
+                    if v == "*" {
+                        filter("tag-key", std::slice::from_ref(k))
+                    } else {
+                        filter(&format!("tag:{k}"), std::slice::from_ref(v))
+                    }
+                })
+                .collect()
+        }));
         let mut tagged_asked = !wanted.tagged_subnets;
         while let Some(q) = queries.pop() {
             let mut token = None;

@@ -404,6 +404,7 @@ struct Ctx {
 pub(crate) struct KubeOptions {
     /// A watch failing this long shows its resource as unknown.
     pub(crate) stale_after: Duration,
+    /// Karpenter's CRDs, and Auto Mode's NodeClasses (built on Karpenter).
     pub(crate) karpenter: bool,
     pub(crate) eniconfigs: bool,
     /// Namespace of the node-agent pods (any namespace when `None`).
@@ -463,6 +464,7 @@ pub(crate) struct KubeCollector {
     node_events: Watched<Store<KEvent>>,
     nodeclaims: Option<Watched<Store<KNodeClaim>>>,
     nodeclasses: Option<Watched<Store<KNodeClass>>>,
+    auto_nodeclasses: Option<Watched<Store<KAutoNodeClass>>>,
     eniconfigs: Option<Watched<Store<KEniConfig>>>,
     health: Arc<Health>,
     /// aws-node env per cached pod object, so a rebuild does not rebuild
@@ -590,6 +592,14 @@ impl KubeCollector {
             nodeclasses: opts.karpenter.then(|| {
                 Watched::spawn(
                     "ec2nodeclasses",
+                    Api::all(client.clone()),
+                    watcher::Config::default(),
+                    &ctx,
+                )
+            }),
+            auto_nodeclasses: opts.karpenter.then(|| {
+                Watched::spawn(
+                    "nodeclasses",
                     Api::all(client.clone()),
                     watcher::Config::default(),
                     &ctx,
@@ -759,6 +769,20 @@ impl Source for KubeCollector {
                     .collect()
             });
         }
+        if let Some(w) = &self.auto_nodeclasses {
+            st.nodeclasses = w.objects().map(|v| {
+                v.iter()
+                    .filter_map(|c| match c.to_state() {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            self.health.count("kubernetes", "invalid_object");
+                            tracing::debug!(error = %e, "skipping NodeClass");
+                            None
+                        }
+                    })
+                    .collect()
+            });
+        }
         if let Some(w) = &self.eniconfigs {
             st.eniconfigs = w
                 .objects()
@@ -855,6 +879,10 @@ impl KubeCollector {
         if let Some(w) = &self.nodeclasses {
             let api = ("karpenter.k8s.aws/v1", "EC2NodeClass");
             write_list(out, "kubernetes/ec2nodeclasses.json", api, w.objects());
+        }
+        if let Some(w) = &self.auto_nodeclasses {
+            let api = ("eks.amazonaws.com/v1", "NodeClass");
+            write_list(out, "kubernetes/nodeclasses.json", api, w.objects());
         }
         if let Some(w) = &self.eniconfigs {
             let api = ("crd.k8s.amazonaws.com/v1alpha1", "ENIConfig");

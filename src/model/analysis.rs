@@ -320,8 +320,11 @@ pub(crate) struct ZoneAnalysis {
     pub(crate) size_ips: Option<u64>,
     /// `None` when a candidate's free /28 count is unknown.
     pub(crate) free_prefixes: Option<u64>,
-    /// Nodes whose next ENI can go to one of them.
+    /// Nodes whose next ENI can go to one of them (the group's nodes).
     pub(crate) nodes: u32,
+    /// Distinct candidate sets among the zone's nodes (1 but for mixed
+    /// node groups, e.g. custom networking next to Auto Mode).
+    pub(crate) candidate_sets: u32,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -330,9 +333,9 @@ pub(crate) struct SubnetAnalysis {
     pub(crate) zone: Option<String>,
     pub(crate) role: SubnetRole,
     pub(crate) cni_use: CniUse,
-    /// Size of the zone candidate set this subnet belongs to (0: it is no
-    /// node's candidate for new ENIs). Above 1, the zone's headroom, not
-    /// this subnet's, is what pods depend on.
+    /// Size of the smallest zone candidate set this subnet belongs to (0: it
+    /// is no node's candidate for new ENIs). Above 1, the zone's headroom,
+    /// not this subnet's, is what pods depend on.
     pub(crate) zone_candidates: u32,
     pub(crate) cidr: Option<String>,
     pub(crate) available_ips: u64,
@@ -456,10 +459,14 @@ pub fn pool_stats(
     st
 }
 
+/// The API group of Auto Mode's NodeClass (`nodeClassRef.group`).
+const AUTO_NODECLASS_GROUP: &str = "eks.amazonaws.com";
+
 struct Lookups<'a> {
     limits_live: HashMap<&'a str, &'a InstanceLimits>,
     nodeclaim_by_node: HashMap<&'a str, &'a NodeClaimState>,
     nodeclass_by_name: HashMap<&'a str, &'a NodeClassState>,
+    auto_nodeclass_by_name: HashMap<&'a str, &'a AutoNodeClassState>,
     eniconfig_names: Option<BTreeSet<&'a str>>,
     /// ENI id -> node name.
     eni_node: HashMap<&'a str, &'a str>,
@@ -490,6 +497,7 @@ pub(crate) fn analyse(state: &ClusterState) -> Analysis {
         limits_live: HashMap::new(),
         nodeclaim_by_node: HashMap::new(),
         nodeclass_by_name: HashMap::new(),
+        auto_nodeclass_by_name: HashMap::new(),
         eniconfig_names: state
             .eniconfigs
             .as_ref()
@@ -523,6 +531,9 @@ pub(crate) fn analyse(state: &ClusterState) -> Analysis {
     }
     for c in state.ec2nodeclasses.iter().flatten() {
         lk.nodeclass_by_name.insert(c.name.as_str(), c);
+    }
+    for c in state.nodeclasses.iter().flatten() {
+        lk.auto_nodeclass_by_name.insert(c.name.as_str(), c);
     }
     let nodes_in: &[NodeState] = state.nodes.as_deref().unwrap_or(&[]);
     for n in nodes_in {
@@ -831,6 +842,18 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
             )
             .map(|v| v.into_iter().map(|x| x.id.clone()).collect())
         }
+        // Auto Mode: the subnets its NodeClass selects (the NodeClaim
+        // names it: `spec.nodeClassRef`, group `eks.amazonaws.com`).
+        (None, Some(subnets)) if n.compute_type == ComputeType::Auto => lk
+            .nodeclaim_by_node
+            .get(n.name.as_str())
+            .filter(|c| c.nodeclass_group.as_deref() == Some(AUTO_NODECLASS_GROUP))
+            .and_then(|c| c.nodeclass.as_deref())
+            .and_then(|name| lk.auto_nodeclass_by_name.get(name))
+            .and_then(|class| {
+                super::discovery::auto_mode_candidates(class, n.zone.as_deref(), subnets)
+            })
+            .map(|v| v.into_iter().map(|x| x.id.clone()).collect()),
         _ => None,
     };
 
@@ -1397,6 +1420,30 @@ fn analyse_subnets(
             mark(&mut roles, id, SubnetRole::Node, None);
         }
     }
+    // Auto Mode NodeClasses: node subnets and pod subnets by their terms.
+    let auto_pod_subnets: BTreeSet<&str> =
+        subnets
+            .iter()
+            .filter(|x| {
+                state.nodeclasses.iter().flatten().any(|c| {
+                    (c.pod_subnet_terms.iter()).any(|t| super::discovery::term_selects(t, x))
+                })
+            })
+            .map(|x| x.id.as_str())
+            .collect();
+    for x in subnets {
+        if state
+            .nodeclasses
+            .iter()
+            .flatten()
+            .any(|c| (c.subnet_terms.iter()).any(|t| super::discovery::term_selects(t, x)))
+        {
+            mark(&mut roles, &x.id, SubnetRole::Node, None);
+        }
+    }
+    for id in &auto_pod_subnets {
+        mark(&mut roles, id, SubnetRole::Pod, None);
+    }
     if custom {
         for e in state.eniconfigs.iter().flatten() {
             if let Some(s) = &e.subnet {
@@ -1446,7 +1493,8 @@ fn analyse_subnets(
             mark(&mut roles, id, SubnetRole::Pod, None);
         }
     }
-    let eniconfig_subnets: BTreeSet<&str> = if custom {
+    // Subnets an ENIConfig or an Auto Mode NodeClass names for pods.
+    let mut named_pod_subnets: BTreeSet<&str> = if custom {
         state
             .eniconfigs
             .iter()
@@ -1456,6 +1504,7 @@ fn analyse_subnets(
     } else {
         BTreeSet::new()
     };
+    named_pod_subnets.extend(auto_pod_subnets);
     if let Some(cluster) = &state.cluster_name {
         let tag = format!("kubernetes.io/cluster/{cluster}");
         for s in subnets {
@@ -1516,7 +1565,7 @@ fn analyse_subnets(
             };
             let cni_use = if super::discovery::excluded(&s.tags) {
                 CniUse::Excluded
-            } else if eniconfig_subnets.contains(s.id.as_str()) {
+            } else if named_pod_subnets.contains(s.id.as_str()) {
                 CniUse::Pod
             } else if *role == SubnetRole::Node {
                 CniUse::Node
@@ -1543,44 +1592,70 @@ fn analyse_subnets(
     out
 }
 
-/// Per zone, the union of its nodes' ENI subnet candidates and their
-/// headroom; marks each member subnet with its set's size.
+/// Per zone, the headroom of its most constrained group of nodes: nodes
+/// with the same ENI subnet candidates form a group (EC2 nodes under custom
+/// networking and Auto Mode nodes in one zone draw from different subnets,
+/// and one group's free IPs are no help to the other). The zone shows the
+/// group with the fewest free IPs among those with several candidates (a
+/// single-candidate group pages through its subnet), else the one with the
+/// fewest. Each subnet is marked with the smallest group it belongs to, so
+/// it leaves its paging to the zone only when every group using it has
+/// siblings.
 fn analyse_zones(nodes: &[NodeAnalysis], subnets: &mut [SubnetAnalysis]) -> Vec<ZoneAnalysis> {
     let index: HashMap<String, usize> = subnets
         .iter()
         .enumerate()
         .map(|(i, s)| (s.id.clone(), i))
         .collect();
-    // zone -> (candidate subnet indexes, nodes)
-    let mut zones: BTreeMap<String, (BTreeSet<usize>, BTreeSet<&str>)> = BTreeMap::new();
+    // zone -> candidate set -> nodes
+    type Groups<'n> = BTreeMap<String, BTreeMap<BTreeSet<usize>, BTreeSet<&'n str>>>;
+    let mut zones: Groups<'_> = BTreeMap::new();
     for n in nodes {
+        let mut by_zone: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
         for id in n.eni_subnet_candidates.iter().flatten() {
             let Some(&i) = index.get(id) else { continue };
             let Some(zone) = subnets[i].zone.clone() else {
                 continue;
             };
-            let z = zones.entry(zone).or_default();
-            z.0.insert(i);
-            z.1.insert(n.name.as_str());
+            by_zone.entry(zone).or_default().insert(i);
+        }
+        for (zone, set) in by_zone {
+            let groups = zones.entry(zone).or_default();
+            groups.entry(set).or_default().insert(n.name.as_str());
         }
     }
     zones
         .into_iter()
-        .map(|(zone, (members, users))| {
-            for &i in &members {
-                subnets[i].zone_candidates = members.len() as u32;
+        .filter_map(|(zone, groups)| {
+            for set in groups.keys() {
+                for &i in set {
+                    let c = &mut subnets[i].zone_candidates;
+                    *c = if *c == 0 {
+                        set.len() as u32
+                    } else {
+                        (*c).min(set.len() as u32)
+                    };
+                }
             }
-            let m: Vec<&SubnetAnalysis> = members.iter().map(|&i| &subnets[i]).collect();
+            let candidate_sets = groups.len() as u32;
+            let available = |set: &BTreeSet<usize>| -> u64 {
+                set.iter().map(|&i| subnets[i].available_ips).sum()
+            };
+            let (set, users) = groups
+                .iter()
+                .min_by_key(|(set, _)| (set.len() < 2, available(set), set.len()))?;
+            let m: Vec<&SubnetAnalysis> = set.iter().map(|&i| &subnets[i]).collect();
             let mut ids: Vec<String> = m.iter().map(|s| s.id.clone()).collect();
             ids.sort();
-            ZoneAnalysis {
+            Some(ZoneAnalysis {
                 zone,
                 subnets: ids,
                 available_ips: m.iter().map(|s| s.available_ips).sum(),
                 size_ips: m.iter().map(|s| s.size_ips).sum(),
                 free_prefixes: m.iter().map(|s| s.free_prefixes).sum(),
                 nodes: users.len() as u32,
-            }
+                candidate_sets,
+            })
         })
         .collect()
 }

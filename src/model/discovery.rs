@@ -15,7 +15,7 @@
 //! - Discovery off: the node's subnet, unless tagged `0`.
 
 use super::cni::CniSettings;
-use super::state::SubnetState;
+use super::state::{AutoNodeClassState, SubnetSelectorTerm, SubnetState};
 use std::collections::BTreeMap;
 
 /// The discovery tag (`subnetDiscoveryTagKey`).
@@ -95,6 +95,83 @@ pub(crate) fn candidate_subnets<'a>(
     out.sort_by(|a, b| b.available_ips.cmp(&a.available_ips).then(a.id.cmp(&b.id)));
     out.dedup_by(|a, b| a.id == b.id);
     Some(out)
+}
+
+/// An EC2 filter value: `*` any run of characters, `?` one (the EC2 API
+/// reference, "Filters"); case-sensitive, as tag values are.
+fn ec2_filter_matches(pattern: &str, value: &str) -> bool {
+    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
+    // Classic two-pointer glob with one backtrack point: linear enough for tags.
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < v.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == v[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(si) = star {
+            i = si + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
+}
+
+/// The subnet is one a selector term selects, as the term's
+/// `DescribeSubnets` would return it (Karpenter's `getFilterSets`: `*`
+/// alone becomes a `tag-key` filter, any other value a `tag:<key>` filter,
+/// and the filters of one term are ANDed).
+pub(crate) fn term_selects(term: &SubnetSelectorTerm, subnet: &SubnetState) -> bool {
+    match term {
+        SubnetSelectorTerm::Id(id) => *id == subnet.id,
+        SubnetSelectorTerm::Tags(want) => want.iter().all(|(k, v)| match subnet.tags.get(k) {
+            None => false,
+            Some(_) if v == "*" => true,
+            Some(have) => ec2_filter_matches(v, have),
+        }),
+    }
+}
+
+/// The subnets an Auto Mode node's pods draw addresses from, most free IPs
+/// first; `None` when that cannot be known (no zone, no selector terms, or
+/// no known subnet in the zone that they select: a node runs there, so the
+/// subnets were not read, e.g. a bundle's partial `subnets.json`).
+///
+/// EKS user guide at 013856044148 (`latest/ug/automode/create-node-class.adoc`,
+/// `auto-networking.adoc`): with `podSubnetSelectorTerms`, pods get IPs from
+/// the pod subnets, which "must be in the same AZ as the node subnet AZ",
+/// and "the primary network interface of the node is in the node subnet,
+/// and can't be used for Pods"; without them, prefixes come from the node's
+/// subnet and secondary ENIs go to "the other subnets in the same AZ"
+/// selected by `subnetSelectorTerms`, chosen "based on the number of
+/// available IP addresses in each subnet".
+pub(crate) fn auto_mode_candidates<'a>(
+    class: &AutoNodeClassState,
+    node_zone: Option<&str>,
+    subnets: &'a [SubnetState],
+) -> Option<Vec<&'a SubnetState>> {
+    let zone = node_zone?;
+    let terms = if class.pod_subnet_terms.is_empty() {
+        &class.subnet_terms
+    } else {
+        &class.pod_subnet_terms
+    };
+    if terms.is_empty() {
+        return None;
+    }
+    let mut out: Vec<&SubnetState> = subnets
+        .iter()
+        .filter(|x| x.zone.as_deref() == Some(zone))
+        .filter(|x| terms.iter().any(|t| term_selects(t, x)))
+        .collect();
+    out.sort_by(|a, b| b.available_ips.cmp(&a.available_ips).then(a.id.cmp(&b.id)));
+    out.dedup_by(|a, b| a.id == b.id);
+    Some(out).filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -195,6 +272,53 @@ mod tests {
 
     fn ids(v: Option<Vec<&SubnetState>>) -> Option<Vec<&str>> {
         v.map(|v| v.into_iter().map(|s| s.id.as_str()).collect())
+    }
+
+    /// (case, term, subnet id, subnet tags, selected). Semantics of
+    /// karpenter-provider-aws `getFilterSets` (pkg/providers/subnet/subnet.go
+    /// at 068749bd19f9) run through EC2's filter rules (`*`/`?` wildcards).
+    type TermRow<'a> = (
+        &'a str,
+        SubnetSelectorTerm,
+        &'a str,
+        Vec<(&'a str, &'a str)>,
+        bool,
+    );
+
+    #[test]
+    fn selector_terms_select_like_describe_subnets() {
+        let t = |pairs: &[(&str, &str)]| {
+            SubnetSelectorTerm::Tags(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+        };
+        let id = |s: &str| SubnetSelectorTerm::Id(s.into());
+        #[rustfmt::skip]
+        let rows: Vec<TermRow<'_>> = vec![
+            ("id matches", id("subnet-1"), "subnet-1", vec![], true),
+            ("id differs", id("subnet-1"), "subnet-2", vec![("Name", "x")], false),
+            ("one tag", t(&[("Name", "pods")]), "s", vec![("Name", "pods")], true),
+            ("value differs", t(&[("Name", "pods")]), "s", vec![("Name", "pods-2")], false),
+            ("case matters", t(&[("Name", "pods")]), "s", vec![("Name", "Pods")], false),
+            ("all tags of a term (AND)", t(&[("a", "1"), ("b", "2")]), "s", vec![("a", "1")], false),
+            ("all tags present", t(&[("a", "1"), ("b", "2")]), "s", vec![("a", "1"), ("b", "2"), ("c", "3")], true),
+            ("* alone: the key exists (tag-key)", t(&[("kubernetes.io/role/pod", "*")]), "s", vec![("kubernetes.io/role/pod", "")], true),
+            ("* alone, key missing", t(&[("kubernetes.io/role/pod", "*")]), "s", vec![], false),
+            ("EC2 wildcard *", t(&[("Name", "pod-*-a")]), "s", vec![("Name", "pod-us-west-2-a")], true),
+            ("EC2 wildcard * no match", t(&[("Name", "pod-*-a")]), "s", vec![("Name", "pod-us-west-2-b")], false),
+            ("EC2 wildcard ?", t(&[("Name", "pod-?")]), "s", vec![("Name", "pod-1")], true),
+            ("? is one character", t(&[("Name", "pod-?")]), "s", vec![("Name", "pod-12")], false),
+            ("empty value matches only empty", t(&[("k", "")]), "s", vec![("k", "")], true),
+            ("empty value, other value", t(&[("k", "")]), "s", vec![("k", "v")], false),
+        ];
+        for (name, term, sid, tg, want) in rows {
+            let mut s = subnet(sid, "vpc-1", "a", 1, &tg);
+            s.id = sid.into();
+            assert_eq!(term_selects(&term, &s), want, "{name}");
+        }
     }
 
     #[test]

@@ -770,7 +770,7 @@ fn subnet_ips(i: &Inputs<'_>, s: &SubnetAnalysis, out: &mut Vec<Finding>) {
         base.insert("prefix_reserved_free_ips".into(), json!(v));
     }
     let add_ips = "Add room: a new subnet (or a secondary VPC CIDR) in that zone, referenced by the EC2NodeClass \
-                   subnetSelectorTerms or a new ENIConfig; hold fewer idle IPs per node (WARM_IP_TARGET/MINIMUM_IP_TARGET together \
+                   subnetSelectorTerms, an Auto Mode NodeClass's podSubnetSelectorTerms or a new ENIConfig; hold fewer idle IPs per node (WARM_IP_TARGET/MINIMUM_IP_TARGET together \
                    instead of a whole warm ENI); delete leaked ENIs (`aws ec2 describe-network-interfaces --filters \
                    Name=status,Values=available`).";
     // A subnet with sibling candidates in its zone: ipamd puts the next ENI
@@ -872,6 +872,7 @@ fn zone_pod_ips(i: &Inputs<'_>, z: &ZoneAnalysis, out: &mut Vec<Finding>) {
         ("free_prefixes", json!(z.free_prefixes)),
         ("candidate_subnets", json!(per_subnet)),
         ("nodes", json!(z.nodes)),
+        ("candidate_sets_in_zone", json!(z.candidate_sets)),
         ("low_ratio", json!(i.t.subnet_low_ratio)),
         ("low_min_ips", json!(SUBNET_LOW_MIN_IPS)),
     ]);
@@ -923,8 +924,9 @@ fn zone_pod_ips(i: &Inputs<'_>, z: &ZoneAnalysis, out: &mut Vec<Finding>) {
 mod tests {
     use super::FindingCode::*;
     use super::*;
+    use crate::model::analysis::Analysis;
     use crate::model::fixtures::*;
-    use crate::model::state::Operation;
+    use crate::model::state::{ComputeType, Operation};
 
     const CUSTOM: (&str, &str) = ("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", "true");
 
@@ -1194,6 +1196,162 @@ mod tests {
             )
     }
 
+    /// An Auto Mode node `a1` in us-west-2a whose NodeClass `default`
+    /// selects node subnets `Name=auto-*` and pod subnets
+    /// `kubernetes.io/role/pod=1`; the pod subnet in its zone has `pod_free`.
+    fn auto_mode_cluster(pod_free: u64) -> Cluster {
+        Cluster::new()
+            .subnet("subnet-auto-node", "us-west-2a", "10.1.0.0/24", 200)
+            .subnet_tags("subnet-auto-node", &[("Name", "auto-node-a")])
+            .subnet("subnet-pod-a", "us-west-2a", "10.2.0.0/20", pod_free)
+            .subnet_tags("subnet-pod-a", &[("kubernetes.io/role/pod", "1")])
+            .subnet("subnet-pod-b", "us-west-2b", "10.3.0.0/20", 4000)
+            .subnet_tags("subnet-pod-b", &[("kubernetes.io/role/pod", "1")])
+            .auto_nodeclass(
+                "default",
+                vec![tags_term(&[("Name", "auto-*")])],
+                vec![tags_term(&[("kubernetes.io/role/pod", "1")])],
+            )
+            .nodeclaim("a1", "eks.amazonaws.com", "default")
+            .node(Node::new("a1", "m5.large", 110).shape(Some("auto"), None))
+    }
+
+    fn candidates<'a>(a: &'a Analysis, node: &str) -> Option<Vec<&'a str>> {
+        let n = a.nodes.iter().find(|n| n.name == node).unwrap();
+        (n.eni_subnet_candidates.as_ref()).map(|v| v.iter().map(String::as_str).collect())
+    }
+
+    #[test]
+    fn auto_mode_pods_draw_from_their_nodeclass_pod_subnets() {
+        let a = auto_mode_cluster(0).analyse();
+        assert_eq!(
+            candidates(&a, "a1"),
+            Some(vec!["subnet-pod-a"]),
+            "its zone only"
+        );
+        let uses: Vec<(&str, &str)> = (a.subnets.iter())
+            .map(|s| (s.id.as_str(), s.cni_use.as_str()))
+            .collect();
+        assert_eq!(
+            uses,
+            [
+                ("subnet-auto-node", "node"),
+                ("subnet-pod-a", "pod"),
+                ("subnet-pod-b", "pod")
+            ]
+        );
+        // The one pod subnet of the zone is out: it pages, as a subnet.
+        let f = auto_mode_cluster(0).findings();
+        assert_eq!(only(&f, SubnetIpsExhausted).subnet_id, "subnet-pod-a");
+        assert!(!has(&auto_mode_cluster(3000), SubnetIpsExhausted));
+        // A second pod subnet in the zone: the zone's headroom decides.
+        let two = auto_mode_cluster(0)
+            .subnet("subnet-pod-a2", "us-west-2a", "10.4.0.0/20", 3000)
+            .subnet_tags("subnet-pod-a2", &[("kubernetes.io/role/pod", "1")]);
+        let a = two.analyse();
+        assert_eq!(
+            candidates(&a, "a1"),
+            Some(vec!["subnet-pod-a2", "subnet-pod-a"])
+        );
+        assert_eq!(
+            (a.zones[0].zone.as_str(), a.zones[0].available_ips),
+            ("us-west-2a", 3000)
+        );
+        assert!(!codes(&two.findings())
+            .iter()
+            .any(|c| matches!(c, SubnetIpsExhausted | ZonePodIpsExhausted | ZonePodIpsLow)));
+        let both_out = two.with_state(|st| {
+            for s in st.subnets.as_mut().unwrap() {
+                if s.zone.as_deref() == Some("us-west-2a") && s.id.starts_with("subnet-pod") {
+                    s.available_ips = 0;
+                }
+            }
+        });
+        assert!(has(&both_out, ZonePodIpsExhausted));
+    }
+
+    /// An EC2 node whose one candidate is full, next to an Auto Mode node
+    /// with two roomy node subnets in the same zone: the Auto Mode subnets
+    /// are no help to the EC2 node, so its subnet still pages (the zone
+    /// union hid it).
+    #[test]
+    fn one_node_groups_room_does_not_hide_anothers_full_subnet() {
+        let mixed = auto_mode_cluster(3000)
+            .with_state(|st| st.nodeclasses.as_mut().unwrap()[0].pod_subnet_terms.clear())
+            .subnet("subnet-auto-node2", "us-west-2a", "10.5.0.0/24", 150)
+            .subnet_tags("subnet-auto-node2", &[("Name", "auto-node-a2")])
+            .aws_node(&[])
+            .subnet("subnet-ec2", "us-west-2a", "10.0.0.0/24", 0)
+            .node(
+                Node::new("n1", "m5.large", 29)
+                    .pool(Pool::new().eni_with(Eni::new(true).subnet("subnet-ec2").ips(9, 9))),
+            );
+        let a = mixed.analyse();
+        assert_eq!(candidates(&a, "n1"), Some(vec!["subnet-ec2"]));
+        assert_eq!(
+            candidates(&a, "a1"),
+            Some(vec!["subnet-auto-node", "subnet-auto-node2"])
+        );
+        let z = &a.zones[0];
+        assert_eq!(
+            (z.subnets.len(), z.available_ips, z.nodes, z.candidate_sets),
+            (2, 350, 1, 2),
+            "the zone shows the multi-subnet group"
+        );
+        let ec2 = a.subnets.iter().find(|s| s.id == "subnet-ec2").unwrap();
+        assert_eq!(ec2.zone_candidates, 1);
+        let f = mixed.findings();
+        assert_eq!(only(&f, SubnetIpsExhausted).subnet_id, "subnet-ec2");
+        // The Auto Mode group running low pages as a zone.
+        let low = mixed.with_state(|st| {
+            for s in st.subnets.as_mut().unwrap() {
+                if s.id.starts_with("subnet-auto") {
+                    s.available_ips = 10;
+                }
+            }
+        });
+        let f = low.findings();
+        let z = only(&f, ZonePodIpsLow);
+        assert_eq!(z.evidence["available_ips"], json!(20));
+        assert_eq!(z.evidence["candidate_sets_in_zone"], json!(2));
+    }
+
+    #[test]
+    fn auto_mode_without_pod_subnets_uses_the_node_subnets_and_unknowns_stay_unknown() {
+        let no_pod_terms = auto_mode_cluster(0).with_state(|st| {
+            st.nodeclasses.as_mut().unwrap()[0].pod_subnet_terms.clear();
+        });
+        let a = no_pod_terms.analyse();
+        assert_eq!(candidates(&a, "a1"), Some(vec!["subnet-auto-node"]));
+        // Which NodeClass, which zone, which subnets: each unknown is unknown.
+        let no_claim = auto_mode_cluster(0).with_state(|st| st.nodeclaims = Some(Vec::new()));
+        assert_eq!(candidates(&no_claim.analyse(), "a1"), None);
+        let karpenter_class = auto_mode_cluster(0).with_state(|st| {
+            st.nodeclaims.as_mut().unwrap()[0].nodeclass_group = Some("karpenter.k8s.aws".into());
+        });
+        assert_eq!(candidates(&karpenter_class.analyse(), "a1"), None);
+        let no_zone =
+            auto_mode_cluster(0).with_state(|st| st.nodes.as_mut().unwrap()[0].zone = None);
+        assert_eq!(candidates(&no_zone.analyse(), "a1"), None);
+        let unread = auto_mode_cluster(0).with_state(|st| {
+            st.subnets
+                .as_mut()
+                .unwrap()
+                .retain(|s| !s.id.starts_with("subnet-pod"));
+        });
+        assert_eq!(
+            candidates(&unread.analyse(), "a1"),
+            None,
+            "never an empty set"
+        );
+        assert!(!has(&unread, ZonePodIpsExhausted));
+        // An EC2 node is not given a NodeClass's subnets.
+        let ec2 = auto_mode_cluster(0).with_state(|st| {
+            st.nodes.as_mut().unwrap()[0].compute_type = ComputeType::Ec2;
+        });
+        assert_eq!(candidates(&ec2.analyse(), "a1"), None);
+    }
+
     #[test]
     fn a_full_node_subnet_with_a_discovered_sibling_does_not_page() {
         let f = discovery_cluster(0, 3000, &[]).findings();
@@ -1281,10 +1439,12 @@ mod tests {
             .iter()
             .map(|s| (s.id.as_str(), s.cni_use.as_str(), s.zone_candidates))
             .collect();
+        // n2's own subnet is excluded: subnet-cni is its only candidate, so
+        // subnet-cni has no sibling for n2 (the smallest set it is in).
         assert_eq!(
             uses,
             [
-                ("subnet-cni", "discovered", 2),
+                ("subnet-cni", "discovered", 1),
                 ("subnet-node", "node", 2),
                 ("subnet-off", "excluded", 0)
             ]

@@ -161,6 +161,39 @@ impl Cluster {
         self
     }
 
+    /// An EKS Auto Mode NodeClass with these node and pod subnet terms.
+    pub(crate) fn auto_nodeclass(
+        mut self,
+        name: &str,
+        subnet_terms: Vec<SubnetSelectorTerm>,
+        pod_subnet_terms: Vec<SubnetSelectorTerm>,
+    ) -> Self {
+        self.state
+            .nodeclasses
+            .get_or_insert_with(Vec::new)
+            .push(AutoNodeClassState {
+                name: name.into(),
+                subnet_terms,
+                pod_subnet_terms,
+            });
+        self
+    }
+
+    /// A NodeClaim for `node` whose `nodeClassRef` is `group`/`class`.
+    pub(crate) fn nodeclaim(mut self, node: &str, group: &str, class: &str) -> Self {
+        self.state
+            .nodeclaims
+            .get_or_insert_with(Vec::new)
+            .push(NodeClaimState {
+                name: format!("{node}-claim"),
+                node_name: Some(node.into()),
+                nodeclass: Some(class.into()),
+                nodeclass_group: Some(group.into()),
+                capacity_pods: None,
+            });
+        self
+    }
+
     pub(crate) fn eniconfig(mut self, name: &str, subnet: &str) -> Self {
         self.state
             .eniconfigs
@@ -548,6 +581,16 @@ impl Eni {
 }
 
 /// A stable made-up UID key for a fixture pod name.
+/// A selector term of these tags (all must match).
+pub(crate) fn tags_term(pairs: &[(&str, &str)]) -> SubnetSelectorTerm {
+    SubnetSelectorTerm::Tags(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
 pub(crate) fn pod_uid(name: &str) -> u128 {
     name.bytes().fold(0x9e37_79b9_7f4a_7c15_u128, |h, b| {
         h.rotate_left(7) ^ u128::from(b)

@@ -36,6 +36,8 @@ pub struct ClusterState {
     pub networking_events: Option<Vec<NetworkingEvent>>,
     pub nodeclaims: Option<Vec<NodeClaimState>>,
     pub ec2nodeclasses: Option<Vec<NodeClassState>>,
+    /// EKS Auto Mode NodeClasses (`eks.amazonaws.com/v1`).
+    pub nodeclasses: Option<Vec<AutoNodeClassState>>,
     pub eniconfigs: Option<Vec<EniConfigState>>,
     pub instance_types: Option<Vec<InstanceLimits>>,
     pub subnets: Option<Vec<SubnetState>>,
@@ -58,6 +60,9 @@ pub(crate) struct Ec2Wants {
     /// networking): also ask for the subnets of the node subnets' VPCs
     /// tagged `kubernetes.io/role/cni`, ipamd's candidates for new ENIs.
     pub(crate) tagged_subnets: bool,
+    /// Auto Mode NodeClass subnet selector terms with tags (id terms are
+    /// in `subnet_ids`): one `DescribeSubnets` each, as Karpenter asks.
+    pub(crate) subnet_terms: std::collections::BTreeSet<BTreeMap<String, String>>,
 }
 
 impl ClusterState {
@@ -75,6 +80,18 @@ impl ClusterState {
         }
         for e in self.eniconfigs.iter().flatten() {
             w.subnet_ids.extend(e.subnet.clone());
+        }
+        for c in self.nodeclasses.iter().flatten() {
+            for t in c.subnet_terms.iter().chain(&c.pod_subnet_terms) {
+                match t {
+                    SubnetSelectorTerm::Id(id) => {
+                        w.subnet_ids.insert(id.clone());
+                    }
+                    SubnetSelectorTerm::Tags(tags) => {
+                        w.subnet_terms.insert(tags.clone());
+                    }
+                }
+            }
         }
         for i in self.ipamd.values() {
             for e in i.pool.iter().flat_map(|p| p.all_enis()) {
@@ -622,6 +639,9 @@ pub struct NodeClaimState {
     pub(crate) name: String,
     pub(crate) node_name: Option<String>,
     pub(crate) nodeclass: Option<String>,
+    /// `spec.nodeClassRef.group`: `karpenter.k8s.aws` (EC2NodeClass) or
+    /// `eks.amazonaws.com` (an Auto Mode NodeClass).
+    pub(crate) nodeclass_group: Option<String>,
     pub(crate) capacity_pods: Option<u32>,
 }
 
@@ -634,6 +654,30 @@ pub struct NodeClassState {
     pub(crate) efa_only_card0: u32,
     /// `status.subnets[]`: (subnet id, zone).
     pub(crate) subnets: Vec<(String, Option<String>)>,
+}
+
+/// An EKS Auto Mode NodeClass (`eks.amazonaws.com/v1`, EKS user guide
+/// `latest/ug/automode/create-node-class.adoc` at 013856044148): the subnets
+/// its nodes (`subnetSelectorTerms`) and, when set, their pods
+/// (`podSubnetSelectorTerms`) draw addresses from. Auto Mode's IPAM is not
+/// open source: the terms are read as Karpenter reads the same terms on an
+/// EC2NodeClass (Auto Mode is built on it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoNodeClassState {
+    pub(crate) name: String,
+    pub(crate) subnet_terms: Vec<SubnetSelectorTerm>,
+    pub(crate) pod_subnet_terms: Vec<SubnetSelectorTerm>,
+}
+
+/// One selector term: an id, or tags that must all match. Terms are ORed
+/// (karpenter-provider-aws `pkg/providers/subnet/subnet.go`
+/// `getFilterSets` at 068749bd19f9: one DescribeSubnets per tag term, all
+/// id terms in one).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum SubnetSelectorTerm {
+    Id(String),
+    /// Tag key -> value; value `*` means "has the key" (`tag-key` filter).
+    Tags(BTreeMap<String, String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

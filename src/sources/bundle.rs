@@ -470,6 +470,7 @@ pub(crate) const KNOWN_PATHS: &[&str] = &[
     "kubernetes/nodeclaims.json",
     "kubernetes/nodepools.json",
     "kubernetes/ec2nodeclasses.json",
+    "kubernetes/nodeclasses.json",
     "kubernetes/eniconfigs.json",
     "kubernetes/configmaps.json",
     "ec2/instance-types.json",
@@ -608,6 +609,16 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
     {
         let rel = "kubernetes/ec2nodeclasses.json";
         st.ec2nodeclasses = Some(
+            list.iter()
+                .map(|c| c.to_state().map_err(|m| invalid(files, rel, m)))
+                .collect::<Result<_>>()?,
+        );
+    }
+    if let Some(list) =
+        parse_list::<kube::KAutoNodeClass>(files, "kubernetes/nodeclasses.json", "NodeClass")?
+    {
+        let rel = "kubernetes/nodeclasses.json";
+        st.nodeclasses = Some(
             list.iter()
                 .map(|c| c.to_state().map_err(|m| invalid(files, rel, m)))
                 .collect::<Result<_>>()?,

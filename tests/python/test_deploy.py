@@ -53,6 +53,7 @@ ALLOWED_RESOURCES = {
     "karpenter.sh": {"nodeclaims", "nodepools"},
     "karpenter.k8s.aws": {"ec2nodeclasses"},
     "crd.k8s.amazonaws.com": {"eniconfigs"},
+    "eks.amazonaws.com": {"nodeclasses"},
 }
 IAM_ACTIONS = {"ec2:DescribeInstanceTypes", "ec2:DescribeSubnets", "ec2:DescribeNetworkInterfaces", "ec2:GetSubnetCidrReservations", "cloudtrail:LookupEvents"}
 
@@ -469,7 +470,7 @@ def test_rbac_is_read_only(rendered):
     for group, resources in granted.items():
         assert resources <= ALLOWED_RESOURCES.get(group, set()), f"{group}: {resources - ALLOWED_RESOURCES.get(group, set())}"
     for must in (("", "nodes"), ("", "pods"), ("apps", "daemonsets"), ("karpenter.sh", "nodeclaims"),
-                 ("crd.k8s.amazonaws.com", "eniconfigs")):
+                 ("crd.k8s.amazonaws.com", "eniconfigs"), ("eks.amazonaws.com", "nodeclasses")):
         assert must[1] in granted.get(must[0], set()), must
     binding = find(rendered, "ClusterRoleBinding", "eks-ipam-exporter")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "eks-ipam-exporter"}

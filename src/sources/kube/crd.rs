@@ -28,6 +28,7 @@ pub(crate) struct KNodeClaim {
 #[derive(Default, Clone, Debug)]
 pub(crate) struct KNodeClaimSpec {
     pub(crate) node_class: Option<String>,
+    pub(crate) node_class_group: Option<String>,
 }
 
 #[derive(Default, Clone, Debug)]
@@ -47,6 +48,7 @@ pub(super) fn nodeclaim_spec<'de, D: Deserializer<'de>>(d: D) -> Result<KNodeCla
     let v = Value::deserialize(d)?;
     Ok(KNodeClaimSpec {
         node_class: json_text(&v, "/nodeClassRef/name"),
+        node_class_group: json_text(&v, "/nodeClassRef/group"),
     })
 }
 
@@ -61,7 +63,8 @@ pub(super) fn nodeclaim_status<'de, D: Deserializer<'de>>(
 }
 
 fn nodeclaim_spec_wire<S: Serializer>(v: &KNodeClaimSpec, s: S) -> Result<S::Ok, S::Error> {
-    serde_json::json!({"nodeClassRef": {"name": v.node_class}}).serialize(s)
+    serde_json::json!({"nodeClassRef": {"group": v.node_class_group, "name": v.node_class}})
+        .serialize(s)
 }
 
 fn nodeclaim_status_wire<S: Serializer>(v: &KNodeClaimStatus, s: S) -> Result<S::Ok, S::Error> {
@@ -74,6 +77,7 @@ impl KNodeClaim {
             name: name_of(&self.metadata),
             node_name: self.status.node_name.clone(),
             nodeclass: self.spec.node_class.clone(),
+            nodeclass_group: self.spec.node_class_group.clone(),
             capacity_pods: self.status.capacity_pods.as_deref().and_then(parse_count),
         }
     }
@@ -179,6 +183,106 @@ impl KNodeClass {
                 .unwrap_or(AmiFamily::Standard),
             efa_only_card0,
             subnets,
+        })
+    }
+}
+
+/// An EKS Auto Mode NodeClass (`eks.amazonaws.com/v1`); only the subnet
+/// selector terms are kept.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+pub(crate) struct KAutoNodeClass {
+    #[serde(deserialize_with = "meta_min")]
+    pub(crate) metadata: ObjectMeta,
+    #[serde(
+        default,
+        deserialize_with = "auto_nodeclass_spec",
+        serialize_with = "auto_nodeclass_spec_wire"
+    )]
+    pub(crate) spec: KAutoNodeClassSpec,
+}
+
+#[derive(Default, Clone, Debug)]
+pub(crate) struct KAutoNodeClassSpec {
+    subnet_selector_terms: Option<Value>,
+    pod_subnet_selector_terms: Option<Value>,
+}
+
+fn auto_nodeclass_spec<'de, D: Deserializer<'de>>(d: D) -> Result<KAutoNodeClassSpec, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(KAutoNodeClassSpec {
+        subnet_selector_terms: v.get("subnetSelectorTerms").cloned(),
+        pod_subnet_selector_terms: v.get("podSubnetSelectorTerms").cloned(),
+    })
+}
+
+fn auto_nodeclass_spec_wire<S: Serializer>(
+    v: &KAutoNodeClassSpec,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut m = serde_json::Map::new();
+    if let Some(t) = &v.subnet_selector_terms {
+        m.insert("subnetSelectorTerms".into(), t.clone());
+    }
+    if let Some(t) = &v.pod_subnet_selector_terms {
+        m.insert("podSubnetSelectorTerms".into(), t.clone());
+    }
+    Value::Object(m).serialize(s)
+}
+
+/// Selector terms as Karpenter's `getFilterSets` reads them: an `id` term
+/// wins over its tags; a term with neither is refused (the CRD refuses it).
+fn subnet_terms(
+    class: &str,
+    field: &str,
+    v: Option<&Value>,
+) -> Result<Vec<SubnetSelectorTerm>, String> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let bad = |why: &str| format!("NodeClass {class}: spec.{field} {why}");
+    let terms = v.as_array().ok_or_else(|| bad("is not a list"))?;
+    terms
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if let Some(id) = t
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
+                return Ok(SubnetSelectorTerm::Id(id.to_string()));
+            }
+            let tags = t
+                .get("tags")
+                .and_then(Value::as_object)
+                .filter(|m| !m.is_empty())
+                .ok_or_else(|| bad(&format!("[{i}] has neither an id nor tags")))?;
+            tags.iter()
+                .map(|(k, v)| match v.as_str() {
+                    Some(v) => Ok((k.clone(), v.to_string())),
+                    None => Err(bad(&format!("[{i}].tags.{k} is not a string"))),
+                })
+                .collect::<Result<BTreeMap<_, _>, _>>()
+                .map(SubnetSelectorTerm::Tags)
+        })
+        .collect()
+}
+
+impl KAutoNodeClass {
+    pub(crate) fn to_state(&self) -> Result<AutoNodeClassState, String> {
+        let name = name_of(&self.metadata);
+        Ok(AutoNodeClassState {
+            subnet_terms: subnet_terms(
+                &name,
+                "subnetSelectorTerms",
+                self.spec.subnet_selector_terms.as_ref(),
+            )?,
+            pod_subnet_terms: subnet_terms(
+                &name,
+                "podSubnetSelectorTerms",
+                self.spec.pod_subnet_selector_terms.as_ref(),
+            )?,
+            name,
         })
     }
 }

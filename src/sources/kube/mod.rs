@@ -5,7 +5,7 @@
 //! One file per job: the shared slim metadata and the `kube::Resource`
 //! impls here; `node`, `pod` (all pods, aws-node and agent pods), `env`
 //! (container env and ports), `workload` (aws-node DaemonSet, Karpenter
-//! Deployment, ConfigMaps), `event`, `crd` (NodeClaims, EC2NodeClasses,
+//! Deployment, ConfigMaps), `event`, `crd` (NodeClaims, EC2NodeClasses, Auto Mode NodeClasses,
 //! ENIConfigs).
 
 use crate::model::capacity::{AmiFamily, MaxPodsSetting};
@@ -226,6 +226,14 @@ slim_resource!(
     "karpenter.k8s.aws",
     "v1",
     "ec2nodeclasses",
+    ClusterResourceScope
+);
+slim_resource!(
+    KAutoNodeClass,
+    "NodeClass",
+    "eks.amazonaws.com",
+    "v1",
+    "nodeclasses",
     ClusterResourceScope
 );
 slim_resource!(

@@ -243,6 +243,7 @@ fn nodeclaim_keeps_three_fields_and_tolerates_odd_types() {
     let st = nc.to_state();
     assert_eq!(st.name, "default-x7k2p");
     assert_eq!(st.nodeclass.as_deref(), Some("default"));
+    assert_eq!(st.nodeclass_group.as_deref(), Some("karpenter.k8s.aws"));
     assert_eq!(st.node_name.as_deref(), Some("ip-10-0-1-2.ec2.internal"));
     assert_eq!(st.capacity_pods, Some(58));
     // Odd types make a field unknown, not the object unreadable.
@@ -477,6 +478,7 @@ fn every_slim_type_reads_back_what_it_writes() {
             ("events.json", round_trip::<KEvent>),
             ("nodeclaims.json", round_trip::<KNodeClaim>),
             ("ec2nodeclasses.json", round_trip::<KNodeClass>),
+            ("nodeclasses.json", round_trip::<KAutoNodeClass>),
             ("eniconfigs.json", round_trip::<KEniConfig>),
             ("configmaps.json", round_trip::<KConfigMap>),
         ] {
@@ -653,4 +655,87 @@ fn node_monitoring_agent_signals_from_the_wire() {
     );
     let back: KNode = serde_json::from_str(&serde_json::to_string(&node).unwrap()).unwrap();
     assert_eq!(back.to_state(&HashSet::new(), &HashSet::new()), st);
+}
+
+/// The spec shape of the EKS user guide's NodeClass
+/// (`latest/ug/automode/create-node-class.adoc` at 013856044148).
+#[test]
+fn auto_nodeclass_keeps_its_subnet_terms() {
+    let c: KAutoNodeClass = serde_json::from_value(serde_json::json!({
+        "apiVersion": "eks.amazonaws.com/v1", "kind": "NodeClass",
+        "metadata": {"name": "private-compute"},
+        "spec": {
+            "role": "MyNodeRole",
+            "subnetSelectorTerms": [
+                {"tags": {"Name": "private-subnet", "kubernetes.io/role/internal-elb": "1"}},
+                {"id": "subnet-0123456789abcdef0"}
+            ],
+            "securityGroupSelectorTerms": [{"tags": {"Name": "eks-cluster-sg"}}],
+            "podSubnetSelectorTerms": [{"tags": {"Name": "pod-subnet", "kubernetes.io/role/pod": "1"}}],
+            "podSecurityGroupSelectorTerms": [{"tags": {"Name": "eks-pod-sg"}}],
+            "ephemeralStorage": {"size": "80Gi"}
+        },
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]}
+    }))
+    .unwrap();
+    let st = c.to_state().unwrap();
+    let tags = |p: &[(&str, &str)]| {
+        SubnetSelectorTerm::Tags(
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    };
+    assert_eq!(st.name, "private-compute");
+    assert_eq!(
+        st.subnet_terms,
+        [
+            tags(&[
+                ("Name", "private-subnet"),
+                ("kubernetes.io/role/internal-elb", "1")
+            ]),
+            SubnetSelectorTerm::Id("subnet-0123456789abcdef0".into())
+        ]
+    );
+    assert_eq!(
+        st.pod_subnet_terms,
+        [tags(&[
+            ("Name", "pod-subnet"),
+            ("kubernetes.io/role/pod", "1")
+        ])]
+    );
+    // Only the terms survive the slim cache.
+    let wire = serde_json::to_value(&c).unwrap();
+    assert!(wire["spec"].get("role").is_none() && wire.get("status").is_none());
+    let back: KAutoNodeClass = serde_json::from_value(wire).unwrap();
+    assert_eq!(back.to_state().unwrap(), st);
+    // An id term wins over its tags (getFilterSets); no pod terms is none.
+    let c: KAutoNodeClass = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "x"},
+        "spec": {"subnetSelectorTerms": [{"id": "subnet-1", "tags": {"a": "b"}}]}
+    }))
+    .unwrap();
+    let st = c.to_state().unwrap();
+    assert_eq!(st.subnet_terms, [SubnetSelectorTerm::Id("subnet-1".into())]);
+    assert!(st.pod_subnet_terms.is_empty());
+    // Refused, with the class and the term named.
+    for (spec, want) in [
+        (
+            serde_json::json!({"podSubnetSelectorTerms": [{}]}),
+            "NodeClass bad: spec.podSubnetSelectorTerms [0] has neither an id nor tags",
+        ),
+        (
+            serde_json::json!({"subnetSelectorTerms": {"id": "subnet-1"}}),
+            "NodeClass bad: spec.subnetSelectorTerms is not a list",
+        ),
+        (
+            serde_json::json!({"subnetSelectorTerms": [{"tags": {"a": 1}}]}),
+            "NodeClass bad: spec.subnetSelectorTerms [0].tags.a is not a string",
+        ),
+    ] {
+        let c: KAutoNodeClass =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "bad"}, "spec": spec}))
+                .unwrap();
+        assert_eq!(c.to_state().unwrap_err(), want);
+    }
 }
