@@ -418,6 +418,7 @@ class Bundle:
         self.nodeclaims: list[dict] = []
         self.nodepools: list[dict] = []
         self.ec2nodeclasses: list[dict] = []
+        self.nodeclasses: list[dict] = []  # EKS Auto Mode NodeClasses (eks.amazonaws.com/v1)
         self.eniconfigs: Optional[list[dict]] = None
         self.karpenter = False
 
@@ -1604,6 +1605,79 @@ def nodeclaim_object(b: Bundle, n: Node) -> dict:
     return obj
 
 
+def auto_nodeclass_object(b: Bundle) -> dict:
+    """Auto Mode's NodeClass as the EKS user guide shows it (latest/ug/automode/create-node-class.adoc at
+    013856044148); no `status`, which the guide does not document. Node subnets by a wildcard Name tag,
+    no podSubnetSelectorTerms: pods get prefixes from the node's subnet."""
+    return {
+        "apiVersion": "eks.amazonaws.com/v1",
+        "kind": "NodeClass",
+        "metadata": {
+            "name": "default",
+            "uid": k8s_uid("nodeclass", "default"),
+            "creationTimestamp": "2026-09-14T08:12:55Z",
+            "generation": 1,
+            "resourceVersion": rv("nodeclass", b.name),
+            "labels": {"app.kubernetes.io/managed-by": "eks"},
+        },
+        "spec": {
+            "role": "AmazonEKSAutoNodeRole",
+            "subnetSelectorTerms": [{"tags": {"Name": "prod-eks-private-*"}}],
+            "securityGroupSelectorTerms": [{"tags": {f"kubernetes.io/cluster/{CLUSTER}": "owned"}}],
+            "ephemeralStorage": {"size": "80Gi", "iops": 3000, "throughput": 125},
+            "networkPolicy": "DefaultAllow",
+            "networkPolicyEventLogs": "Disabled",
+            "snatPolicy": "Random",
+        },
+    }
+
+
+def auto_nodeclaim_object(b: Bundle, n: Node) -> dict:
+    """The NodeClaim of an Auto Mode node: EKS-managed Karpenter's (karpenter.sh/v1), nodeClassRef to the
+    eks.amazonaws.com NodeClass."""
+    return {
+        "apiVersion": "karpenter.sh/v1",
+        "kind": "NodeClaim",
+        "metadata": {
+            "name": n.nodeclaim,
+            "uid": n.nodeclaim_uid,
+            "creationTimestamp": k8s_ts(n.nodeclaim_created),
+            "generation": 1,
+            "resourceVersion": rv("nodeclaim", b.name, n.nodeclaim),
+            "labels": {
+                "eks.amazonaws.com/compute-type": "auto",
+                "karpenter.sh/capacity-type": "on-demand",
+                "karpenter.sh/nodepool": "general-purpose",
+                "kubernetes.io/arch": n.arch,
+                "kubernetes.io/os": "linux",
+                "node.kubernetes.io/instance-type": n.type,
+                "topology.kubernetes.io/region": REGION,
+                "topology.kubernetes.io/zone": n.zone,
+            },
+            "ownerReferences": [{"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "name": "general-purpose",
+                                 "uid": k8s_uid("nodepool", "general-purpose"), "blockOwnerDeletion": True}],
+            "finalizers": ["karpenter.sh/termination"],
+        },
+        "spec": {
+            "nodeClassRef": {"group": "eks.amazonaws.com", "kind": "NodeClass", "name": "default"},
+            "requirements": [
+                {"key": "karpenter.sh/nodepool", "operator": "In", "values": ["general-purpose"]},
+                {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": [n.type]},
+                {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [n.zone]},
+            ],
+            "resources": {"requests": dict(n.nodeclaim_requests or {})},
+            "expireAfter": "336h",
+        },
+        "status": {
+            "nodeName": n.name,
+            "providerID": f"aws:///{n.zone}/{n.instance_id}",
+            "capacity": {"pods": str(n.max_pods)},
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Ready", "message": "",
+                            "lastTransitionTime": k8s_ts(n.ready)}],
+        },
+    }
+
+
 def nodepool_object(b: Bundle, healthy: bool) -> dict:
     obj = yaml.safe_load(REF_NODEPOOL)
     obj["metadata"]["resourceVersion"] = rv("nodepool", b.name)
@@ -1894,6 +1968,7 @@ def karpenter_pair(b: Bundle) -> tuple[Node, Node]:
 def finish_karpenter_crds(b: Bundle, healthy: bool = False) -> None:
     b.karpenter = True
     b.nodeclaims = [nodeclaim_object(b, n) for n in b.nodes if n.kind == "karpenter"]
+    b.nodeclaims += [auto_nodeclaim_object(b, n) for n in b.nodes if n.kind == "auto"]
     b.nodepools = [nodepool_object(b, healthy)]
     b.ec2nodeclasses = [ec2nodeclass_object(b)]
 
@@ -2163,11 +2238,14 @@ def demo_shapes(b: Bundle, subnet: Subnet) -> None:
     a1 = add_node(b, Node(name="i-0f1e2d3c4b5a69788", ip="10.0.78.33", instance_id="i-0f1e2d3c4b5a69788",
                           type="m5.large", zone="us-west-2b", kind="auto", max_pods=110, launched=t("10:02:40"),
                           registered=t("10:03:12"), ready=t("10:03:30"), subnet=subnet, compute_type="auto",
+                          nodeclaim="general-purpose-q7w2k", nodeclaim_uid=k8s_uid("nodeclaim", "general-purpose-q7w2k"),
+                          nodeclaim_created=t("10:02:38"), nodeclaim_requests={"cpu": "850m", "memory": "900Mi", "pods": "6"},
                           extra_conditions=[{"type": "NetworkingReady", "status": "True", "reason": "NetworkingIsReady",
                                              "message": "Monitoring for the Networking system is active"}]))
     demo_secondary_ips(a1, 6)
     pods = make_pods(a1, [(api, 3)], t("10:04:00"), 23)
     assign(pods, a1.enis[0].slots)
+    b.nodeclasses = [auto_nodeclass_object(b)]
     # Keep the subnet's AvailableIpAddressCount (and every documented demo number) as it was.
     subnet.other_used -= 2 + 9 + 6
 
@@ -2281,6 +2359,8 @@ def write_bundle(b: Bundle, out: str) -> None:
         write(k("nodeclaims.json"), kubectl_list(sorted(b.nodeclaims, key=lambda o: o["metadata"]["name"])))
         write(k("nodepools.json"), kubectl_list(b.nodepools))
         write(k("ec2nodeclasses.json"), kubectl_list(b.ec2nodeclasses))
+    if b.nodeclasses:
+        write(k("nodeclasses.json"), kubectl_list(b.nodeclasses))
     if b.eniconfigs is not None:
         write(k("eniconfigs.json"), kubectl_list(b.eniconfigs))
 

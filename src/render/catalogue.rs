@@ -115,19 +115,19 @@ metrics! {
     SUBNET_FREE_PREFIXES: "eks_ipam_subnet_free_prefixes", Gauge, Cluster, ["subnet_id", "availability_zone", "role"],
         "Fully free aligned /28 blocks in the subnet (prefix delegation needs one per prefix).";
     SUBNET_INFO: "eks_ipam_subnet_info", Gauge, Cluster, ["subnet_id", "availability_zone", "cni_use"],
-        "Subnet metadata; always 1. cni_use: excluded (tagged kubernetes.io/role/cni=0), pod (an ENIConfig's), node (a node's primary subnet), discovered (a tagged candidate for new ENIs).";
+        "Subnet metadata; always 1. cni_use: excluded (tagged kubernetes.io/role/cni=0), pod (an ENIConfig's or an Auto Mode NodeClass's podSubnetSelectorTerms), node (a node's primary subnet), discovered (a tagged candidate for new ENIs).";
     SUBNET_ZONE_CANDIDATES: "eks_ipam_subnet_zone_candidates", Gauge, Cluster, ["subnet_id", "availability_zone"],
-        "Subnets in the zone candidate set this subnet belongs to (0: no node's next ENI can go here). Above 1, watch the zone's headroom, not this subnet's.";
+        "Subnets in the smallest zone candidate set this subnet belongs to (0: no node's next ENI can go here). Above 1, watch the zone's headroom, not this subnet's.";
     SUBNET_IPS: "eks_ipam_subnet_ips", Gauge, Cluster, ["subnet_id", "holder"],
         "A subnet's addresses by holder: pod (assigned to the cluster's pods), warm (on the cluster's node ENIs, unassigned), eni_primary, other (everyone else's, and addresses EC2 counts as used that no visible ENI holds), reserved (AWS's 5 and unused CIDR reservations), free; they sum to the subnet's size. pod and warm are absent while a node ENI in the subnet has no ipamd pool.";
     SUBNET_PREFIX_RESERVED_FREE_IPS: "eks_ipam_subnet_prefix_reserved_free_ips", Gauge, Cluster, ["subnet_id"],
         "Unused addresses in the subnet's prefix CIDR reservations: not in eks_ipam_subnet_available_ips (EC2 leaves them out), yet EC2 places /28 prefixes there.";
     ZONE_POD_IPS_AVAILABLE: "eks_ipam_zone_pod_ips_available", Gauge, Cluster, ["availability_zone"],
-        "Free IPs over the subnets ipamd can create new ENIs in for the zone's nodes (node subnets, tagged kubernetes.io/role/cni subnets, or ENIConfig subnets).";
+        "Free IPs over the subnets ipamd (or Auto Mode) can draw the zone's nodes' new pod IPs from (node subnets, tagged kubernetes.io/role/cni subnets, ENIConfig subnets, or an Auto Mode NodeClass's subnets); where the zone's nodes have different candidate sets, the most constrained set with two or more subnets (else the most constrained one).";
     ZONE_POD_IPS_SIZE: "eks_ipam_zone_pod_ips_size", Gauge, Cluster, ["availability_zone"],
         "Usable IPs over the same subnets as eks_ipam_zone_pod_ips_available.";
     ZONE_POD_IP_SUBNETS: "eks_ipam_zone_pod_ip_subnets", Gauge, Cluster, ["availability_zone"],
-        "Subnets in the zone's candidate set.";
+        "Subnets in the zone's candidate set (the one eks_ipam_zone_pod_ips_available counts).";
     ZONE_FREE_PREFIXES: "eks_ipam_zone_free_prefixes", Gauge, Cluster, ["availability_zone"],
         "Fully free aligned /28 blocks over the zone's candidate subnets (prefix delegation).";
     FINDING: "eks_ipam_finding", Gauge, Cluster, ["code", "severity", "node", "subnet_id", "availability_zone"],
