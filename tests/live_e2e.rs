@@ -1157,3 +1157,108 @@ print(json.dumps({{'size': net.num_addresses, 'eni': eni['NetworkInterface']['Ne
     assert_eq!(off["reserved"], after["reserved"]);
     assert_eq!(off["prefix_reserved_free"], after["prefix_reserved_free"]);
 }
+
+/// Issue 15 item 2: an EKS Auto Mode node's pod subnets, live. In moto, two
+/// subnets of the node subnet's zone carry `Name=auto-pods-…` (one more in
+/// the other zone, one with another name); the apiserver gets the
+/// NodeClass (`podSubnetSelectorTerms` by a wildcard Name tag), the node's
+/// NodeClaim and the node before the exporter starts. The exporter finds
+/// the subnets with DescribeSubnets by `tag:Name`, and the node's
+/// candidates are the two of its zone, most free first; a capture carries
+/// the NodeClass and diagnoses the same.
+#[test]
+fn auto_mode_pod_subnets_live_from_the_nodeclass_and_moto() {
+    let world = World::start("tests/bundles/min-ip-target-stall", &[]);
+    let node_subnet = world.moto_id("subnet", "subnet-07b3e9d1c5a8f2460");
+    let made = world.ec2_script(&format!(
+        r#"
+s = ec2.describe_subnets(SubnetIds=['{node_subnet}'])['Subnets'][0]
+vpc, zone = s['VpcId'], s['AvailabilityZone']
+other = 'us-west-2b' if zone == 'us-west-2a' else 'us-west-2a'
+def make(cidr, zone, name):
+    s = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone)['Subnet']['SubnetId']
+    ec2.create_tags(Resources=[s], Tags=[{{'Key': 'Name', 'Value': name}}])
+    return s
+print(json.dumps({{
+    'zone': zone,
+    'big': make('10.0.240.0/22', zone, 'auto-pods-big'),
+    'small': make('10.0.244.0/24', zone, 'auto-pods-small'),
+    'elsewhere': make('10.0.245.0/24', other, 'auto-pods-other-zone'),
+    'unnamed': make('10.0.246.0/24', zone, 'not-for-pods'),
+}}))
+"#
+    ));
+    let id = |k: &str| made[k].as_str().unwrap().to_string();
+    let zone = id("zone");
+    let apply = |resource: &str, object: Value| {
+        world.control(
+            "/_control/apply",
+            &serde_json::json!({"resource": resource, "object": object}).to_string(),
+        )
+    };
+    apply(
+        "nodeclasses",
+        serde_json::json!({
+            "apiVersion": "eks.amazonaws.com/v1", "kind": "NodeClass",
+            "metadata": {"name": "pods-apart"},
+            "spec": {"role": "AmazonEKSAutoNodeRole",
+                     "subnetSelectorTerms": [{"id": node_subnet}],
+                     "podSubnetSelectorTerms": [{"tags": {"Name": "auto-pods-*"}}],
+                     "podSecurityGroupSelectorTerms": [{"tags": {"Name": "eks-pod-sg"}}]}
+        }),
+    );
+    apply(
+        "nodeclaims",
+        serde_json::json!({
+            "apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+            "metadata": {"name": "general-purpose-a1b2c"},
+            "spec": {"nodeClassRef": {"group": "eks.amazonaws.com", "kind": "NodeClass", "name": "pods-apart"}},
+            "status": {"nodeName": "i-0a1b2c3d4e5f60789"}
+        }),
+    );
+    apply(
+        "nodes",
+        serde_json::json!({
+            "metadata": {"name": "i-0a1b2c3d4e5f60789", "labels": {
+                "eks.amazonaws.com/compute-type": "auto", "kubernetes.io/os": "linux",
+                "topology.kubernetes.io/zone": zone, "node.kubernetes.io/instance-type": "m5.large"}},
+            "status": {"capacity": {"pods": "110"}, "allocatable": {"pods": "110"}}
+        }),
+    );
+    let srv = world.cluster();
+    let (big, small) = (id("big"), id("small"));
+    let v =
+        wait_for(&srv, 90, "the Auto Mode node's candidates", |v| {
+            v["nodes"].as_array().unwrap().iter().any(|n| {
+                n["name"] == "i-0a1b2c3d4e5f60789" && !n["eni_subnet_candidates"].is_null()
+            })
+        });
+    let a1 = node_of(&v, "i-0a1b2c3d4e5f60789");
+    assert_eq!(
+        a1["eni_subnet_candidates"],
+        serde_json::json!([big, small]),
+        "its zone's pod subnets, most free first: {a1}"
+    );
+    let subnets = v["subnets"].as_array().unwrap();
+    let by_id = |id: &str| subnets.iter().find(|s| s["id"] == id);
+    assert_eq!(by_id(&big).unwrap()["cni_use"], "pod");
+    assert_eq!(
+        by_id(&id("elsewhere")).unwrap()["cni_use"],
+        "pod",
+        "selected, other zone"
+    );
+    assert!(
+        by_id(&id("unnamed")).is_none(),
+        "not selected, not asked for"
+    );
+    assert_exposes(
+        &srv,
+        &format!("eks_ipam_subnet_info{{subnet_id=\"{big}\",availability_zone=\"{zone}\",cni_use=\"pod\"}} 1"),
+    );
+    let (cap, offline) = world.capture_and_diagnose();
+    assert!(cap.join("kubernetes/nodeclasses.json").is_file());
+    assert_eq!(
+        node_of(&offline, "i-0a1b2c3d4e5f60789")["eni_subnet_candidates"],
+        a1["eni_subnet_candidates"]
+    );
+}
