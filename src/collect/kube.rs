@@ -462,6 +462,8 @@ pub(crate) struct KubeCollector {
     /// The node monitoring agent's `NetworkingReady` events on nodes (a
     /// second selector: the API takes no OR of field selectors).
     node_events: Watched<Store<KEvent>>,
+    /// The VPC resource controller's Warning events (a third selector).
+    rc_events: Watched<Store<KEvent>>,
     nodeclaims: Option<Watched<Store<KNodeClaim>>>,
     nodeclasses: Option<Watched<Store<KNodeClass>>>,
     auto_nodeclasses: Option<Watched<Store<KAutoNodeClass>>>,
@@ -581,6 +583,13 @@ impl KubeCollector {
                 )),
                 &ctx,
             ),
+            rc_events: Watched::spawn(
+                "rc_events",
+                Api::all(client.clone()),
+                watcher::Config::default()
+                    .fields(&format!("source={RESOURCE_CONTROLLER},type=Warning")),
+                &ctx,
+            ),
             nodeclaims: opts.karpenter.then(|| {
                 Watched::spawn(
                     "nodeclaims",
@@ -689,6 +698,7 @@ impl KubeCollector {
             (self.deployments.name, self.deployments.synced()),
             (self.events.name, self.events.synced()),
             (self.node_events.name, self.node_events.synced()),
+            (self.rc_events.name, self.rc_events.synced()),
             (self.aws_node_pods.name, self.aws_node_pods.synced()),
             ("configmaps", self.config_maps_read.load(Ordering::Relaxed)),
         ] {
@@ -746,6 +756,13 @@ impl Source for KubeCollector {
         }
         if let Some(ev) = self.events.objects() {
             st.sandbox_failures = Some(ev.iter().filter_map(|e| e.sandbox_ip_failure()).collect());
+        }
+        if let Some(ev) = self.rc_events.objects() {
+            st.resource_controller_events = Some(
+                ev.iter()
+                    .filter_map(|e| e.resource_controller_event())
+                    .collect(),
+            );
         }
         if let Some(ev) = self.node_events.objects() {
             st.networking_events = Some(ev.iter().filter_map(|e| e.networking_event()).collect());
@@ -862,11 +879,16 @@ impl KubeCollector {
             ("apps/v1", "Deployment"),
             dep,
         );
-        // One events.json holds both watches' events (kubectl's shape);
-        // known only when both are.
-        let events = match (self.events.objects(), self.node_events.objects()) {
-            (Some(mut a), Some(b)) => {
+        // One events.json holds the three watches' events (kubectl's
+        // shape); known only when all are.
+        let events = match (
+            self.events.objects(),
+            self.node_events.objects(),
+            self.rc_events.objects(),
+        ) {
+            (Some(mut a), Some(b), Some(c)) => {
                 a.extend(b);
+                a.extend(c);
                 Some(a)
             }
             _ => None,

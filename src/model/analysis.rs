@@ -140,6 +140,20 @@ pub(crate) struct IpamSignal {
     pub(crate) count: u32,
 }
 
+/// A VPC resource controller failure on a node: its trunk ENI could not
+/// be created, or a pod of it still waiting for an IP got no branch ENI.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub(crate) struct ResourceControllerSignal {
+    /// `TrunkENICreationFailed` or `BranchAllocationFailed`.
+    pub(crate) reason: &'static str,
+    /// `namespace/pod` for branch failures, empty for the node's own.
+    pub(crate) pod: String,
+    pub(crate) message: String,
+    /// Seconds since last seen (`None` when unknown).
+    pub(crate) age_seconds: Option<f64>,
+    pub(crate) count: u32,
+}
+
 /// The agent's issue names that concern ipamd.
 fn ipam_issue(issue: &str) -> bool {
     issue.starts_with("IPAMD")
@@ -238,6 +252,8 @@ pub(crate) struct NodeAnalysis {
     /// The node monitoring agent's IPAM-related signals on the node (any
     /// compute type; the findings read them for Auto Mode nodes).
     pub(crate) ipam_signals: Vec<IpamSignal>,
+    /// The VPC resource controller's trunk/branch failures here.
+    pub(crate) resource_controller_signals: Vec<ResourceControllerSignal>,
     /// The VPC extended resources the node advertises and its pods request
     /// (security groups for pods, Windows IPs); scheduler-side, on every shape.
     pub(crate) vpc_resources: PerResource<ResourceUse>,
@@ -643,7 +659,29 @@ pub(crate) fn analyse(state: &ClusterState) -> Analysis {
             .or_default()
             .push(e);
     }
+    // Resource controller events by node: a trunk failure names the Node;
+    // a branch failure names a Pod, which counts only while it still waits
+    // on a node without an IP (else it got its ENI, or is gone).
+    let mut rc_events: HashMap<&str, Vec<&ResourceControllerEvent>> = HashMap::new();
+    if let Some(evs) = &state.resource_controller_events {
+        let waiting: HashMap<(&str, &str), &str> = (state.pods.iter())
+            .flat_map(|p| &p.pending_without_ip)
+            .map(|p| ((&*p.namespace, &*p.name), &*p.node))
+            .collect();
+        for e in evs {
+            let node = match e.reason {
+                RcEventReason::TrunkEniCreationFailed => Some(e.object.as_str()),
+                RcEventReason::BranchAllocationFailed => waiting
+                    .get(&(e.namespace.as_str(), e.object.as_str()))
+                    .copied(),
+            };
+            if let Some(node) = node {
+                rc_events.entry(node).or_default().push(e);
+            }
+        }
+    }
     let joined = Joined {
+        rc_events: &rc_events,
         networking_events: &networking_events,
         pod_settings: &pod_settings,
         state,
@@ -738,6 +776,8 @@ struct Joined<'a> {
     /// The node monitoring agent's NetworkingReady events, by node name
     /// (a Node is named uniquely; its events carry no other key).
     networking_events: &'a HashMap<&'a str, Vec<&'a NetworkingEvent>>,
+    /// The VPC resource controller's failures, by node.
+    rc_events: &'a HashMap<&'a str, Vec<&'a ResourceControllerEvent>>,
 }
 
 fn effective_settings(
@@ -889,6 +929,25 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
             });
         }
     }
+    let resource_controller_signals: Vec<ResourceControllerSignal> = (j
+        .rc_events
+        .get(n.name.as_str()))
+    .into_iter()
+    .flatten()
+    .map(|e| ResourceControllerSignal {
+        reason: e.reason.as_str(),
+        pod: match e.reason {
+            RcEventReason::TrunkEniCreationFailed => String::new(),
+            RcEventReason::BranchAllocationFailed => format!("{}/{}", e.namespace, e.object),
+        },
+        message: e.message.clone(),
+        age_seconds: match (now, e.last_seen) {
+            (Some(now), Some(t)) => Some((ts_secs(now) - ts_secs(t)).max(0.0)),
+            _ => None,
+        },
+        count: e.count,
+    })
+    .collect();
     let vpc_resources = PerResource::from_fn(|r| ResourceUse {
         allocatable: *n.vpc_allocatable.get(r),
         requested: state
@@ -1088,6 +1147,7 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
             .and_then(|m| m.no_available_ip_addresses),
         api_calls,
         ipam_signals,
+        resource_controller_signals,
         vpc_resources,
         // Only where the IPv4 pool model applies (the findings read it).
         settings: s.cloned(),

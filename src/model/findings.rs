@@ -606,9 +606,31 @@ fn vpc_resource_exhausted(i: &Inputs<'_>, r: VpcResource, out: &mut Vec<Finding>
         Severity::Warning
     };
     let mut full = 0;
+    let window = i.t.silence_window_seconds as f64;
     for n in &i.a.nodes {
         let u = n.vpc_resources.get(r);
+        // The resource controller's failures on this node, while recent.
+        let rc: Vec<&super::analysis::ResourceControllerSignal> =
+            (n.resource_controller_signals.iter())
+                .filter(|_| r == VpcResource::PodEni)
+                .filter(|e| e.age_seconds.is_some_and(|a| a < window))
+                .collect();
+        let rc_evidence = json!(rc
+            .iter()
+            .map(|e| json!({"reason": e.reason, "pod": e.pod, "message": e.message, "age_seconds": e.age_seconds, "count": e.count}))
+            .collect::<Vec<_>>());
         if !u.exhausted() {
+            if let Some(f) = resource_controller_failure(n, &rc, refused, remediation) {
+                full += 1;
+                let mut f = f;
+                f.evidence
+                    .insert("resource_controller_events".into(), rc_evidence);
+                f.evidence.insert(
+                    "silence_window_seconds".into(),
+                    json!(i.t.silence_window_seconds),
+                );
+                out.push(f);
+            }
             continue;
         }
         full += 1;
@@ -632,12 +654,18 @@ fn vpc_resource_exhausted(i: &Inputs<'_>, r: VpcResource, out: &mut Vec<Finding>
                 n.name
             ),
             remediation: remediation.to_string(),
-            evidence: ev(&[
-                ("resource", json!(r.name())),
-                ("allocatable", json!(a)),
-                ("requested", json!(q)),
-                ("pods_unschedulable", json!(refused)),
-            ]),
+            evidence: {
+                let mut e = ev(&[
+                    ("resource", json!(r.name())),
+                    ("allocatable", json!(a)),
+                    ("requested", json!(q)),
+                    ("pods_unschedulable", json!(refused)),
+                ]);
+                if !rc.is_empty() {
+                    e.insert("resource_controller_events".into(), rc_evidence);
+                }
+                e
+            },
         });
     }
     if full == 0 && refused > 0 {
@@ -665,6 +693,68 @@ fn vpc_resource_exhausted(i: &Inputs<'_>, r: VpcResource, out: &mut Vec<Finding>
             ]),
         });
     }
+}
+
+/// `BranchEniExhausted` from the VPC resource controller's own events on a
+/// node that is not full by its allocatable: its trunk ENI could not be
+/// created (the node advertises no branch ENIs: warning, critical once pods
+/// are refused or wait), or pods scheduled there got no branch ENI and
+/// still wait for an IP (critical: pods are down).
+fn resource_controller_failure(
+    n: &NodeAnalysis,
+    rc: &[&super::analysis::ResourceControllerSignal],
+    refused: u32,
+    remediation: &str,
+) -> Option<Finding> {
+    let trunk = rc.iter().find(|e| e.reason == "TrunkENICreationFailed");
+    let branch: Vec<&&super::analysis::ResourceControllerSignal> = rc
+        .iter()
+        .filter(|e| e.reason == "BranchAllocationFailed")
+        .collect();
+    let advertises = n
+        .vpc_resources
+        .get(VpcResource::PodEni)
+        .allocatable
+        .is_some_and(|a| a > 0);
+    let (severity, summary) = match (trunk.filter(|_| !advertises), branch.first()) {
+        (Some(t), _) => (
+            if refused > 0 || !branch.is_empty() { Severity::Critical } else { Severity::Warning },
+            format!(
+                "{}: the VPC resource controller could not create its trunk ENI ({}): it has no branch ENIs for pods with security groups",
+                n.name, t.message
+            ),
+        ),
+        (None, Some(b)) => (
+            Severity::Critical,
+            format!(
+                "{}: {} pod(s) got no branch ENI from the VPC resource controller and wait for an IP ({}: {})",
+                n.name,
+                branch.len(),
+                b.pod,
+                b.message
+            ),
+        ),
+        (None, None) => return None,
+    };
+    Some(Finding {
+        code: FindingCode::BranchEniExhausted,
+        severity,
+        node: n.name.clone(),
+        subnet_id: String::new(),
+        availability_zone: String::new(),
+        summary,
+        remediation: format!(
+            "{remediation} TrunkENICreationFailed \"Error Code: UnauthorizedOperation\": attach the AmazonEKSVPCResourceController \
+             policy to the cluster IAM role; other codes: the instance type must support trunking (Nitro), and the node's subnet needs \
+             a free IP for the trunk. BranchAllocationFailed: the message carries EC2's error (InsufficientFreeAddressesInSubnet: the \
+             node's subnet is out of addresses, see the subnet findings)."
+        ),
+        evidence: ev(&[
+            ("resource", json!(VpcResource::PodEni.name())),
+            ("allocatable", json!(n.vpc_resources.get(VpcResource::PodEni).allocatable)),
+            ("pods_unschedulable", json!(refused)),
+        ]),
+    })
 }
 
 /// Auto Mode runs its own IPAM (no aws-node to read): the EKS node
@@ -1740,6 +1830,73 @@ mod tests {
                 .findings();
             assert_eq!(only(&f, code).severity, Severity::Warning);
         }
+    }
+
+    /// The VPC resource controller's own events (amazon-vpc-resource-controller-k8s
+    /// b8d425119bdb, pkg/provider/branch/provider.go messages).
+    #[test]
+    fn branch_eni_exhausted_from_the_resource_controllers_events() {
+        use crate::model::state::RcEventReason::*;
+        use crate::model::state::VpcResource::PodEni;
+        const TRUNK: &str = "Failed to create trunk interface: Error Code: UnauthorizedOperation: \
+                             Please verify the cluster IAM role has AmazonEKSVPCResourceController policy";
+        const BRANCH: &str =
+            "failed to allocate branch ENI to pod: InsufficientFreeAddressesInSubnet";
+        let w = Thresholds::default().silence_window_seconds as i64;
+        let trunk = |secs: Option<i64>| {
+            Cluster::new()
+                .node(Node::new("n1", "m5.large", 29))
+                .node(Node::new("n2", "m5.large", 29).vpc(PodEni, 9, 1))
+                .rc_event(TrunkEniCreationFailed, "n1", TRUNK, secs)
+        };
+        // Fires on the node whose trunk failed, as a warning.
+        let f = trunk(Some(60)).findings();
+        let b = only(&f, BranchEniExhausted);
+        assert_eq!((b.severity, b.node.as_str()), (Severity::Warning, "n1"));
+        assert!(b.summary.contains("UnauthorizedOperation"), "{}", b.summary);
+        assert_eq!(
+            b.evidence["resource_controller_events"][0]["reason"],
+            json!("TrunkENICreationFailed")
+        );
+        // Escalates when pods are refused for pod-eni, with no second, cluster-wide finding.
+        let f = trunk(Some(60)).unschedulable(PodEni, 2).findings();
+        assert_eq!(only(&f, BranchEniExhausted).severity, Severity::Critical);
+        assert_eq!(only(&f, BranchEniExhausted).node, "n1");
+        // Quiet once old, of unknown age, or when the node advertises branch ENIs after all.
+        assert!(!has(&trunk(Some(w)), BranchEniExhausted));
+        assert!(!has(&trunk(None), BranchEniExhausted));
+        let recovered = trunk(Some(60)).with_state(|st| {
+            *st.nodes.as_mut().unwrap()[0]
+                .vpc_allocatable
+                .get_mut(PodEni) = Some(9);
+        });
+        assert!(!has(&recovered, BranchEniExhausted));
+        // A pod that got no branch ENI and still waits for an IP: critical on its node.
+        let branch = |pod: &str| {
+            Cluster::new()
+                .node(Node::new("n1", "m5.large", 29).vpc(PodEni, 9, 3).waiting(1))
+                .rc_event(BranchAllocationFailed, pod, BRANCH, Some(30))
+        };
+        let f = branch("n1-waiting-0").findings();
+        let b = only(&f, BranchEniExhausted);
+        assert_eq!((b.severity, b.node.as_str()), (Severity::Critical, "n1"));
+        assert!(b.summary.contains("default/n1-waiting-0"), "{}", b.summary);
+        // The pod has its IP by now (or is gone): nothing to say.
+        assert!(!has(&branch("other-pod"), BranchEniExhausted));
+        // A full node keeps its finding and carries the events as evidence.
+        let f = Cluster::new()
+            .node(Node::new("n1", "m5.large", 29).vpc(PodEni, 9, 9).waiting(1))
+            .rc_event(BranchAllocationFailed, "n1-waiting-0", BRANCH, Some(30))
+            .findings();
+        let b = only(&f, BranchEniExhausted);
+        assert_eq!(b.severity, Severity::Warning);
+        assert_eq!(
+            b.evidence["resource_controller_events"][0]["pod"],
+            json!("default/n1-waiting-0")
+        );
+        // Windows IPs are not the resource controller's branch ENIs.
+        let f = trunk(Some(60)).findings();
+        assert!(!codes(&f).contains(&WindowsPodIpsExhausted));
     }
 
     #[test]

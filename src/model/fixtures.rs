@@ -48,6 +48,7 @@ impl Cluster {
                 karpenter: Some(None),
                 sandbox_failures: Some(Vec::new()),
                 networking_events: Some(Vec::new()),
+                resource_controller_events: Some(Vec::new()),
                 nodeclaims: Some(Vec::new()),
                 ec2nodeclasses: Some(Vec::new()),
                 eniconfigs: Some(Vec::new()),
@@ -356,6 +357,31 @@ impl Cluster {
 
     /// Changes the state directly: a source unknown (`None`), as when its
     /// file or API is missing, or a field no builder sets.
+    /// A VPC resource controller event: `TrunkENICreationFailed` on the
+    /// node `object`, or `BranchAllocationFailed` on the pod `default/object`.
+    pub(crate) fn rc_event(
+        mut self,
+        reason: RcEventReason,
+        object: &str,
+        message: &str,
+        secs_ago: Option<i64>,
+    ) -> Self {
+        if let Some(e) = self.state.resource_controller_events.as_mut() {
+            e.push(ResourceControllerEvent {
+                reason,
+                namespace: match reason {
+                    RcEventReason::TrunkEniCreationFailed => String::new(),
+                    RcEventReason::BranchAllocationFailed => "default".into(),
+                },
+                object: object.into(),
+                message: message.into(),
+                last_seen: secs_ago.map(ago),
+                count: 2,
+            });
+        }
+        self
+    }
+
     /// A node monitoring agent event on `node`: `"<issue>: ..."`, last seen `secs_ago`.
     pub(crate) fn networking_event(mut self, node: &str, issue: &str, secs_ago: i64) -> Self {
         if let Some(e) = self.state.networking_events.as_mut() {

@@ -34,6 +34,8 @@ pub struct ClusterState {
     pub sandbox_failures: Option<Vec<SandboxFailure>>,
     /// The node monitoring agent's `NetworkingReady` events on nodes.
     pub networking_events: Option<Vec<NetworkingEvent>>,
+    /// The VPC resource controller's branch-ENI and trunk-ENI failures.
+    pub resource_controller_events: Option<Vec<ResourceControllerEvent>>,
     pub nodeclaims: Option<Vec<NodeClaimState>>,
     pub ec2nodeclasses: Option<Vec<NodeClassState>>,
     /// EKS Auto Mode NodeClasses (`eks.amazonaws.com/v1`).
@@ -622,6 +624,39 @@ pub struct NetworkingEvent {
     pub(crate) message: String,
     pub(crate) last_seen: Option<Timestamp>,
     pub(crate) count: u32,
+}
+
+/// A Warning event of the VPC resource controller (event source
+/// `vpc-resource-controller`, `pkg/config/type.go` `ControllerName`), as
+/// amazon-vpc-resource-controller-k8s b8d425119bdb writes them in
+/// `pkg/provider/branch/provider.go`: `TrunkENICreationFailed` on the Node
+/// ("Failed to create trunk interface: Error Code: <code>"),
+/// `BranchAllocationFailed` on the Pod ("failed to allocate branch ENI to
+/// pod: <err>").
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceControllerEvent {
+    pub(crate) reason: RcEventReason,
+    pub(crate) namespace: String,
+    /// The Node's name, or the Pod's.
+    pub(crate) object: String,
+    pub(crate) message: String,
+    pub(crate) last_seen: Option<Timestamp>,
+    pub(crate) count: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RcEventReason {
+    TrunkEniCreationFailed,
+    BranchAllocationFailed,
+}
+
+impl RcEventReason {
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            RcEventReason::TrunkEniCreationFailed => "TrunkENICreationFailed",
+            RcEventReason::BranchAllocationFailed => "BranchAllocationFailed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -595,6 +595,11 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
                 .filter_map(kube::KEvent::networking_event)
                 .collect(),
         );
+        st.resource_controller_events = Some(
+            list.iter()
+                .filter_map(kube::KEvent::resource_controller_event)
+                .collect(),
+        );
     }
 
     if let Some(list) =

@@ -1,5 +1,6 @@
-//! Events: FailedCreatePodSandBox IP-assignment failures, and the node
-//! monitoring agent's NetworkingReady events on nodes.
+//! Events: FailedCreatePodSandBox IP-assignment failures, the node
+//! monitoring agent's NetworkingReady events on nodes, and the VPC resource
+//! controller's trunk and branch ENI failures.
 
 use super::*;
 // ---------- Events ----------
@@ -33,6 +34,9 @@ pub(crate) struct KEvent {
     pub(crate) event_time: Option<jiff::Timestamp>,
     #[serde(default)]
     pub(crate) count: Option<u32>,
+    /// `Normal` or `Warning`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub(crate) event_type: Option<String>,
 }
 
 #[derive(Deserialize, Serialize, Default, Clone, Debug)]
@@ -51,6 +55,8 @@ pub(crate) struct KObjectRef {
 pub(crate) struct KEventSource {
     #[serde(default)]
     pub(crate) host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) component: Option<String>,
 }
 
 /// The CNI plugin's message when ipamd had no IP for the pod.
@@ -113,6 +119,35 @@ impl KEvent {
             node: o.name.clone().filter(|n| !n.is_empty())?,
             issue,
             message,
+            last_seen: self.last_timestamp.or(self.event_time),
+            count: self.count.unwrap_or(1),
+        })
+    }
+}
+
+/// The VPC resource controller's event source (`config.ControllerName`,
+/// amazon-vpc-resource-controller-k8s `pkg/config/type.go` at b8d425119bdb).
+pub(crate) const RESOURCE_CONTROLLER: &str = "vpc-resource-controller";
+
+impl KEvent {
+    /// A trunk or branch ENI failure of the VPC resource controller, or `None`.
+    pub(crate) fn resource_controller_event(&self) -> Option<ResourceControllerEvent> {
+        let from_controller =
+            self.source.as_ref().and_then(|s| s.component.as_deref()) == Some(RESOURCE_CONTROLLER);
+        if !from_controller || self.event_type.as_deref().is_some_and(|t| t != "Warning") {
+            return None;
+        }
+        let o = &self.involved_object;
+        let reason = match (self.reason.as_deref(), o.kind.as_deref()) {
+            (Some("TrunkENICreationFailed"), Some("Node")) => RcEventReason::TrunkEniCreationFailed,
+            (Some("BranchAllocationFailed"), Some("Pod")) => RcEventReason::BranchAllocationFailed,
+            _ => return None,
+        };
+        Some(ResourceControllerEvent {
+            reason,
+            namespace: o.namespace.clone().unwrap_or_default(),
+            object: o.name.clone().filter(|n| !n.is_empty())?,
+            message: self.message.clone().unwrap_or_default(),
             last_seen: self.last_timestamp.or(self.event_time),
             count: self.count.unwrap_or(1),
         })

@@ -739,3 +739,95 @@ fn auto_nodeclass_keeps_its_subnet_terms() {
         assert_eq!(c.to_state().unwrap_err(), want);
     }
 }
+
+/// Events as the VPC resource controller's recorder writes them
+/// (amazon-vpc-resource-controller-k8s b8d425119bdb: source component
+/// `vpc-resource-controller`, pkg/provider/branch/provider.go reasons and
+/// messages; the node event's involvedObject uid is the node name,
+/// pkg/utils/events.go).
+#[test]
+fn resource_controller_events_are_recognised() {
+    let ev = |reason: &str,
+              kind: &str,
+              ns: Option<&str>,
+              name: &str,
+              ty: &str,
+              component: &str|
+     -> KEvent {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("{name}.17d2c3b4a5f6e7d8"), "namespace": ns.unwrap_or("default")},
+            "involvedObject": {"kind": kind, "namespace": ns, "name": name, "uid": name, "apiVersion": "v1"},
+            "reason": reason,
+            "message": match reason {
+                "TrunkENICreationFailed" => "Failed to create trunk interface: Error Code: UnauthorizedOperation: Please verify the cluster IAM role has AmazonEKSVPCResourceController policy",
+                _ => "failed to allocate branch ENI to pod: InsufficientFreeAddressesInSubnet",
+            },
+            "source": {"component": component},
+            "firstTimestamp": "2026-08-25T12:01:00Z", "lastTimestamp": "2026-08-25T12:04:00Z",
+            "count": 4, "type": ty, "reportingComponent": component, "reportingInstance": ""
+        }))
+        .unwrap()
+    };
+    const RC: &str = "vpc-resource-controller";
+    let node = "ip-10-0-44-120.us-west-2.compute.internal";
+    let t = ev("TrunkENICreationFailed", "Node", None, node, "Warning", RC)
+        .resource_controller_event()
+        .unwrap();
+    assert_eq!(
+        (t.reason, t.object.as_str(), t.count),
+        (RcEventReason::TrunkEniCreationFailed, node, 4)
+    );
+    assert!(t.message.contains("UnauthorizedOperation"));
+    let b = ev(
+        "BranchAllocationFailed",
+        "Pod",
+        Some("payments"),
+        "ledger-api-5f7b8c9d64-x2k9q",
+        "Warning",
+        RC,
+    )
+    .resource_controller_event()
+    .unwrap();
+    assert_eq!(
+        (b.reason, b.namespace.as_str()),
+        (RcEventReason::BranchAllocationFailed, "payments")
+    );
+    assert_eq!(b.last_seen, Some("2026-08-25T12:04:00Z".parse().unwrap()));
+    // Not the controller's, not a Warning, the wrong object, or another reason: none.
+    for e in [
+        ev(
+            "TrunkENICreationFailed",
+            "Node",
+            None,
+            node,
+            "Warning",
+            "kubelet",
+        ),
+        ev("TrunkENICreationFailed", "Node", None, node, "Normal", RC),
+        ev(
+            "TrunkENICreationFailed",
+            "Pod",
+            Some("x"),
+            "p",
+            "Warning",
+            RC,
+        ),
+        ev("NodeTrunkInitiated", "Node", None, node, "Warning", RC),
+    ] {
+        assert!(e.resource_controller_event().is_none(), "{:?}", e.reason);
+    }
+    // The capture keeps what the selector and the parser read.
+    let e = ev(
+        "BranchAllocationFailed",
+        "Pod",
+        Some("payments"),
+        "p",
+        "Warning",
+        RC,
+    );
+    let back: KEvent = serde_json::from_value(serde_json::to_value(&e).unwrap()).unwrap();
+    assert_eq!(
+        back.resource_controller_event(),
+        e.resource_controller_event()
+    );
+}
