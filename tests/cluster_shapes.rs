@@ -468,3 +468,70 @@ fn multi_nic_table() {
         }
     }
 }
+
+/// The VPC resource controller's own events through `diagnose --bundle`
+/// (issue 15 item 3): kubectl's events.json of the healthy bundle (captured
+/// 12:30:21) gains the controller's Warning events, as
+/// amazon-vpc-resource-controller-k8s b8d425119bdb writes them
+/// (pkg/provider/branch/provider.go). Per row: the event (reason, object,
+/// last seen), whether H1 advertises branch ENIs, pods refused; then the
+/// findings.
+#[test]
+fn resource_controller_events_table() {
+    let event = |reason: &str, kind: &str, name: &str, ns: &str, last: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": format!("{name}.18a7f2c3d4e5b6a7"), "namespace": if ns.is_empty() { "default" } else { ns }},
+            "involvedObject": {"kind": kind, "name": name, "namespace": ns, "uid": name, "apiVersion": "v1"},
+            "reason": reason,
+            "message": if reason == "TrunkENICreationFailed" {
+                "Failed to create trunk interface: Error Code: UnauthorizedOperation: Please verify the cluster IAM role has AmazonEKSVPCResourceController policy"
+            } else {
+                "failed to allocate branch ENI to pod: InsufficientFreeAddressesInSubnet: There are not enough free addresses in subnet"
+            },
+            "source": {"component": "vpc-resource-controller"}, "type": "Warning",
+            "firstTimestamp": "2026-08-25T12:05:00Z", "lastTimestamp": last, "count": 6,
+            "reportingComponent": "vpc-resource-controller", "reportingInstance": ""
+        })
+    };
+    type Row = (
+        &'static str,
+        Value,
+        Option<&'static str>,
+        usize,
+        Vec<(&'static str, &'static str, &'static str)>,
+    );
+    let waiting = "payments-waiting";
+    #[rustfmt::skip]
+    let rows: Vec<Row> = vec![
+        ("trunk failed: warning on H1", event("TrunkENICreationFailed", "Node", H1, "", "2026-08-25T12:29:00Z"), None, 0,
+         vec![("BranchEniExhausted", "warning", H1)]),
+        ("trunk failed, pods refused: critical on H1, not cluster-wide", event("TrunkENICreationFailed", "Node", H1, "", "2026-08-25T12:29:00Z"), None, 1,
+         vec![("BranchEniExhausted", "critical", H1)]),
+        ("trunk failed long ago", event("TrunkENICreationFailed", "Node", H1, "", "2026-08-25T09:00:00Z"), None, 0, vec![]),
+        ("trunk failed, but H1 advertises branch ENIs now", event("TrunkENICreationFailed", "Node", H1, "", "2026-08-25T12:29:00Z"), Some("9"), 0, vec![]),
+        ("a waiting pod got no branch ENI: critical on its node", event("BranchAllocationFailed", "Pod", waiting, "payments", "2026-08-25T12:29:30Z"), Some("9"), 0,
+         vec![("BranchEniExhausted", "critical", H1)]),
+        ("a pod that runs by now", event("BranchAllocationFailed", "Pod", "payments-0", "payments", "2026-08-25T12:29:30Z"), Some("9"), 0, vec![]),
+    ];
+    for (what, ev, allocatable, refused, want) in rows {
+        let dir = bundle(allocatable, 1, refused);
+        edit(dir.path(), "kubernetes/pods.json", |doc| {
+            // Scheduled on H1, no IP yet: what a failed branch allocation leaves.
+            let mut p = sgp_pod(waiting, Some(H1), "Pending", None);
+            p["status"].as_object_mut().unwrap().remove("podIP");
+            p["status"]["containerStatuses"] = json!([{"name": "api", "ready": false, "restartCount": 0,
+                "image": "payments:1.4", "imageID": "", "state": {"waiting": {"reason": "ContainerCreating"}}}]);
+            doc["items"].as_array_mut().unwrap().push(p);
+        });
+        edit(dir.path(), "kubernetes/events.json", |doc| {
+            doc["items"].as_array_mut().unwrap().push(ev);
+        });
+        let v = diagnose_json(dir.path());
+        let want: Vec<(String, String, String)> = want
+            .iter()
+            .map(|(c, s, n)| (c.to_string(), s.to_string(), n.to_string()))
+            .collect();
+        assert_eq!(vpc_findings(&v), want, "{what}");
+    }
+}
