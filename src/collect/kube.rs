@@ -773,32 +773,14 @@ impl Source for KubeCollector {
                 .map(|v| v.iter().map(|c| c.to_state()).collect());
         }
         if let Some(w) = &self.nodeclasses {
-            st.ec2nodeclasses = w.objects().map(|v| {
-                v.iter()
-                    .filter_map(|c| match c.to_state() {
-                        Ok(s) => Some(s),
-                        Err(e) => {
-                            self.health.count("kubernetes", "invalid_object");
-                            tracing::debug!(error = %e, "skipping EC2NodeClass");
-                            None
-                        }
-                    })
-                    .collect()
-            });
+            st.ec2nodeclasses = w
+                .objects()
+                .map(|v| self.valid_states(&v, "EC2NodeClass", |c| c.to_state()));
         }
         if let Some(w) = &self.auto_nodeclasses {
-            st.nodeclasses = w.objects().map(|v| {
-                v.iter()
-                    .filter_map(|c| match c.to_state() {
-                        Ok(s) => Some(s),
-                        Err(e) => {
-                            self.health.count("kubernetes", "invalid_object");
-                            tracing::debug!(error = %e, "skipping NodeClass");
-                            None
-                        }
-                    })
-                    .collect()
-            });
+            st.nodeclasses = w
+                .objects()
+                .map(|v| self.valid_states(&v, "NodeClass", |c| c.to_state()));
         }
         if let Some(w) = &self.eniconfigs {
             st.eniconfigs = w
@@ -829,6 +811,27 @@ fn write_list<K: serde::Serialize>(
 }
 
 impl KubeCollector {
+    /// The objects that convert, skipping (and counting as `invalid_object`) those that do not:
+    /// one bad custom resource must not make the whole kind unknown.
+    fn valid_states<K, S>(
+        &self,
+        objects: &[Arc<K>],
+        kind: &str,
+        to_state: impl Fn(&K) -> Result<S, String>,
+    ) -> Vec<S> {
+        objects
+            .iter()
+            .filter_map(|o| match to_state(o) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    self.health.count("kubernetes", "invalid_object");
+                    tracing::debug!(error = %e, kind, "skipping an invalid object");
+                    None
+                }
+            })
+            .collect()
+    }
+
     /// What `fill` reads, as the bundle's `kubernetes/` files.
     fn capture_into(&self, out: &mut BundleOut) {
         write_list(

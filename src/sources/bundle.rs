@@ -433,6 +433,23 @@ fn parse_list<T: DeserializeOwned>(
     Ok(Some(out.into_iter().flatten().collect()))
 }
 
+/// A list whose objects convert with `to_state`; a bundle is a deliberate artefact, so the first
+/// object that does not convert fails the load with the file named.
+fn parse_states<K: serde::de::DeserializeOwned, S>(
+    files: &dyn BundleFiles,
+    rel: &str,
+    kind: &str,
+    to_state: impl Fn(&K) -> std::result::Result<S, String>,
+) -> Result<Option<Vec<S>>> {
+    let Some(list) = parse_list::<K>(files, rel, kind)? else {
+        return Ok(None);
+    };
+    list.iter()
+        .map(|o| to_state(o).map_err(|m| invalid(files, rel, m)))
+        .collect::<Result<Vec<S>>>()
+        .map(Some)
+}
+
 fn invalid(files: &dyn BundleFiles, rel: &str, message: impl Into<String>) -> Error {
     Error::Invalid {
         file: files.display(rel),
@@ -609,26 +626,18 @@ pub fn load(files: &dyn BundleFiles) -> Result<ClusterState> {
     }
     // NodePools: validated, not used by the view yet.
     parse_list::<kube::KNodePool>(files, "kubernetes/nodepools.json", "NodePool")?;
-    if let Some(list) =
-        parse_list::<kube::KNodeClass>(files, "kubernetes/ec2nodeclasses.json", "EC2NodeClass")?
-    {
-        let rel = "kubernetes/ec2nodeclasses.json";
-        st.ec2nodeclasses = Some(
-            list.iter()
-                .map(|c| c.to_state().map_err(|m| invalid(files, rel, m)))
-                .collect::<Result<_>>()?,
-        );
-    }
-    if let Some(list) =
-        parse_list::<kube::KAutoNodeClass>(files, "kubernetes/nodeclasses.json", "NodeClass")?
-    {
-        let rel = "kubernetes/nodeclasses.json";
-        st.nodeclasses = Some(
-            list.iter()
-                .map(|c| c.to_state().map_err(|m| invalid(files, rel, m)))
-                .collect::<Result<_>>()?,
-        );
-    }
+    st.ec2nodeclasses = parse_states::<kube::KNodeClass, _>(
+        files,
+        "kubernetes/ec2nodeclasses.json",
+        "EC2NodeClass",
+        kube::KNodeClass::to_state,
+    )?;
+    st.nodeclasses = parse_states::<kube::KAutoNodeClass, _>(
+        files,
+        "kubernetes/nodeclasses.json",
+        "NodeClass",
+        kube::KAutoNodeClass::to_state,
+    )?;
     if let Some(list) =
         parse_list::<kube::KEniConfig>(files, "kubernetes/eniconfigs.json", "ENIConfig")?
     {
