@@ -291,13 +291,22 @@ pub async fn run(cli: Cli) -> Result<u8> {
             use std::io::{IsTerminal, Write};
             let text = match a.output {
                 OutputFormat::Json => crate::render::json::render(&v),
-                OutputFormat::Table => crate::render::table::render(
-                    &v,
-                    a.color.enabled(
-                        std::io::stdout().is_terminal(),
-                        std::env::var_os("NO_COLOR").as_deref(),
-                    ),
-                ),
+                OutputFormat::Table => {
+                    let tty = std::io::stdout().is_terminal();
+                    crate::render::table::render_with(
+                        &v,
+                        crate::render::table::TableOptions {
+                            color: a
+                                .color
+                                .enabled(tty, std::env::var_os("NO_COLOR").as_deref()),
+                            width: table_width(
+                                a.wide,
+                                tty.then(terminal_columns).flatten(),
+                                std::env::var("COLUMNS").ok().as_deref(),
+                            ),
+                        },
+                    )
+                }
             };
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (e.g. `| head`) is not an error worth a panic.
@@ -333,4 +342,29 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// The columns `diagnose` fits its table to: none with `--wide`; else the
+/// terminal's width, else `COLUMNS`; none for a pipe without `COLUMNS`
+/// (scripts get every column).
+pub(crate) fn table_width(
+    wide: bool,
+    terminal: Option<usize>,
+    columns_env: Option<&str>,
+) -> Option<usize> {
+    if wide {
+        return None;
+    }
+    terminal
+        .or_else(|| columns_env.and_then(|c| c.trim().parse().ok()))
+        .filter(|w| *w >= 20)
+}
+
+/// The width of the terminal on stdout (TIOCGWINSZ), if it is one.
+fn terminal_columns() -> Option<usize> {
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we pass; a
+    // failing call (not a terminal) leaves it zeroed and returns -1.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0 && ws.ws_col > 0).then_some(usize::from(ws.ws_col))
 }

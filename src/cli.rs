@@ -228,6 +228,10 @@ pub struct DiagnoseArgs {
     /// Colour in the table: auto (a terminal, and NO_COLOR unset or empty), always or never.
     #[arg(long, env = "EKS_IPAM_COLOR", value_enum, default_value = "auto")]
     pub(crate) color: ColorChoice,
+    /// Every table column on one line each, whatever the terminal width (by default the table
+    /// fits the terminal, or COLUMNS: less important columns go first and long texts wrap).
+    #[arg(long, env = "EKS_IPAM_WIDE")]
+    pub(crate) wide: bool,
     #[command(flatten)]
     pub(crate) thresholds: ThresholdArgs,
     #[command(flatten)]

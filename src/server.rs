@@ -69,9 +69,6 @@ impl Snapshot {
     }
 }
 
-/// Seconds between the page's automatic reloads.
-const PAGE_REFRESH_SECONDS: u32 = 30;
-
 #[derive(Clone)]
 pub(crate) struct AppState {
     snapshot: Arc<RwLock<Option<Arc<Snapshot>>>>,
@@ -252,13 +249,7 @@ async fn index(State(st): State<AppState>, Query(filter): Query<html::Filter>) -
         return (StatusCode::SERVICE_UNAVAILABLE, "no data yet\n").into_response();
     };
     let now = jiff::Timestamp::now().as_millisecond() as f64 / 1000.0;
-    let body = html::render(
-        &snap.view,
-        &snap.collectors,
-        &filter,
-        now,
-        PAGE_REFRESH_SECONDS,
-    );
+    let body = html::render(&snap.view, &snap.collectors, &filter, now);
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),

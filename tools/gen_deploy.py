@@ -413,12 +413,15 @@ def overview_dashboard():
               hide=("Value",), w=12, sort_by=[{"displayName": "severity", "desc": False}],
               overrides=[SEVERITY_COLORS, NODE_COLUMN_LINK]),
         # --- CloudTrail
-        timeseries("IP-allocation API silence by node",
-                   "Seconds since CloudTrail last showed AssignPrivateIpAddresses / CreateNetworkInterface / "
-                   "AttachNetworkInterface for a node's ENIs (eks_ipam:node_allocation_call_silence_seconds:min), 20 "
-                   "longest. Long silence is normal on an idle node; it matters only while pods wait (red line: "
-                   "EksIpamIpamdAllocationStalled threshold). CloudTrail delivers events ~5 (up to 15) minutes late.",
-                   [target("topk(20, eks_ipam:node_allocation_call_silence_seconds:min)", "{{node}}")], "s",
+        timeseries("Allocation silence where pods need IPs",
+                   "Allocation silence (seconds since CloudTrail last showed AssignPrivateIpAddresses or "
+                   "CreateNetworkInterface for a node's ENIs: eks_ipam:node_allocation_call_silence_seconds:min), only "
+                   "for nodes with pods waiting for an IP or no free IP left, 20 longest. Silence alone is not risk: an "
+                   "idle healthy node needs no call and is left out. Red line: the EksIpamIpamdAllocationStalled "
+                   "threshold. CloudTrail delivers events ~5 (up to 15) minutes late.",
+                   [target("topk(20, eks_ipam:node_allocation_call_silence_seconds:min and on (job, node) "
+                           "(eks_ipam_node_pods_waiting_for_ip > 0 or "
+                           "sum without (state) (eks_ipam_node_ips{state=\"available\"}) == 0))", "{{node}}")], "s",
                    threshold_line=SILENCE_ALERT_SECONDS, minv=0),
         timeseries("EC2 API calls seen in CloudTrail",
                    "IP-related EC2 calls per second by operation and result (eks_ipam_api_calls_total); error_code none "
@@ -501,8 +504,8 @@ def node_dashboard():
              [target("eks_ipam_node_ip_growth_blocked" + n, "growth", instant=True)],
              unit="none", mappings=YES_NO_BAD, thresholds=steps(("green", None), ("red", 1))),
         stat("Allocation API silence",
-             "Time since CloudTrail last showed an IP-allocating EC2 call for this node's ENIs "
-             "(eks_ipam:node_allocation_call_silence_seconds:min). Normal when idle; with pods waiting and no free IP, "
+             "Allocation silence: time since CloudTrail last showed AssignPrivateIpAddresses or CreateNetworkInterface "
+             "for this node's ENIs (eks_ipam:node_allocation_call_silence_seconds:min). Normal when idle; with pods waiting and no free IP, "
              "more than 20 minutes means ipamd is not trying.",
              [target("eks_ipam:node_allocation_call_silence_seconds:min" + n, "silence", instant=True)],
              unit="s", thresholds=steps(("green", None), ("orange", SILENCE_ALERT_SECONDS))),

@@ -122,6 +122,30 @@ pub(crate) struct ApiCallActivity {
     pub(crate) silence_is_lower_bound: bool,
 }
 
+/// How long ipamd has asked EC2 for no pod IP on a node: the time since the
+/// latest IP-allocating call for its ENIs (`Operation::SILENCE_TRACKED`:
+/// AssignPrivateIpAddresses, CreateNetworkInterface) in CloudTrail. The one
+/// definition the finding, the page, `diagnose` and the recording rule
+/// `eks_ipam:node_allocation_call_silence_seconds:min` share.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct AllocationSilence {
+    pub(crate) seconds: f64,
+    /// No allocating call was seen since CloudTrail coverage started: the
+    /// real silence is at least `seconds`.
+    pub(crate) lower_bound: bool,
+}
+
+impl AllocationSilence {
+    /// `2h30m`, or `> 6h19m` for a lower bound.
+    pub(crate) fn text(&self) -> String {
+        format!(
+            "{}{}",
+            if self.lower_bound { "> " } else { "" },
+            super::findings::human_duration(self.seconds)
+        )
+    }
+}
+
 /// An IPAM issue the EKS node monitoring agent reported on a node: its
 /// `NetworkingReady` condition False with an `IPAMD*` reason, or one of its
 /// `NetworkingReady` events whose message starts with an `IPAMD*` issue name
@@ -265,6 +289,23 @@ pub(crate) struct NodeAnalysis {
     /// (`valueFrom`/`envFrom`); `settings` is `None` then.
     #[serde(skip)]
     pub(crate) settings_unresolved: Vec<String>,
+}
+
+impl NodeAnalysis {
+    /// The smallest silence over the allocating calls (see
+    /// [`AllocationSilence`]); `None` where CloudTrail was not read or ipamd
+    /// does not run.
+    pub(crate) fn allocation_silence(&self) -> Option<AllocationSilence> {
+        self.api_calls
+            .iter()
+            .filter_map(|c| {
+                c.silence_seconds.map(|seconds| AllocationSilence {
+                    seconds,
+                    lower_bound: c.silence_is_lower_bound,
+                })
+            })
+            .min_by(|a, b| a.seconds.total_cmp(&b.seconds))
+    }
 }
 
 /// One network card's datastore under ENABLE_MULTI_NIC (amazon-vpc-cni-k8s

@@ -67,6 +67,27 @@ pub(crate) enum FindingCode {
     AutoModeIpamUnhealthy,
 }
 
+/// Every finding code, in declaration order.
+#[cfg(test)]
+pub(crate) const ALL_CODES: &[FindingCode] = &[
+    FindingCode::MinimumIpTargetWithoutWarmIpTarget,
+    FindingCode::PodCapacityExceedsIpCapacity,
+    FindingCode::KarpenterReservedEnisMissing,
+    FindingCode::IpamdAllocationStalled,
+    FindingCode::EniLimitReached,
+    FindingCode::SubnetIpsLow,
+    FindingCode::SubnetIpsExhausted,
+    FindingCode::SubnetNoFreePrefix,
+    FindingCode::ZonePodIpsLow,
+    FindingCode::ZonePodIpsExhausted,
+    FindingCode::EniConfigMissing,
+    FindingCode::IpProvisioningDisabled,
+    FindingCode::SettingUnresolved,
+    FindingCode::BranchEniExhausted,
+    FindingCode::WindowsPodIpsExhausted,
+    FindingCode::AutoModeIpamUnhealthy,
+];
+
 impl FindingCode {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -226,11 +247,9 @@ fn minimum_ip_target_without_warm(i: &Inputs<'_>, out: &mut Vec<Finding>) {
                 .map(|s| s.minimum_ip_target)
         })
         .unwrap_or(0);
-    let severity = if blocked.is_empty() {
-        Severity::Warning
-    } else {
-        Severity::Critical
-    };
+    // Warning, as its alert: a node it has already stopped, with pods
+    // waiting, pages on its own (IpamdAllocationStalled, critical).
+    let severity = Severity::Warning;
     let tail = if blocked.is_empty() {
         format!("{} node(s) run with it; none is full yet", affected.len())
     } else {
@@ -472,11 +491,7 @@ fn ipamd_allocation_stalled(i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Find
     {
         return;
     }
-    let silence: Option<(f64, bool)> = n
-        .api_calls
-        .iter()
-        .filter_map(|c| c.silence_seconds.map(|s| (s, c.silence_is_lower_bound)))
-        .min_by(|a, b| a.0.total_cmp(&b.0));
+    let silence = n.allocation_silence().map(|s| (s.seconds, s.lower_bound));
     let window = i.t.silence_window_seconds as f64;
     let predicted_blocked = n.ip_growth_blocked == Some(true);
     let silent = match silence {
@@ -553,7 +568,8 @@ fn eni_limit_reached(_i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Finding>) 
     }
     out.push(Finding {
         code: FindingCode::EniLimitReached,
-        severity: Severity::Warning,
+        // Pods wait on this node: EksIpamNodePodsWaitingForIp (critical) pages.
+        severity: Severity::Critical,
         node: n.name.clone(),
         subnet_id: String::new(),
         availability_zone: String::new(),
@@ -1043,11 +1059,23 @@ mod tests {
         let w = only(&f, MinimumIpTargetWithoutWarmIpTarget);
         assert_eq!(w.severity, Severity::Warning);
         assert_eq!(w.evidence["minimum_ip_target"], json!(25));
-        // Escalates once a node is full and ipamd's targets keep it there.
+        // Escalates once a node is full and ipamd's targets keep it there:
+        // the finding names the stuck node, and the node itself gets the
+        // critical stall (the cluster-wide finding keeps its alert's warning).
         let f = min_ip_cluster(&min_only, 25, 1).findings();
         let c = only(&f, MinimumIpTargetWithoutWarmIpTarget);
-        assert_eq!(c.severity, Severity::Critical);
+        assert_eq!(c.severity, Severity::Warning);
         assert_eq!(c.evidence["nodes_blocked"], json!(["n1"]));
+        assert!(
+            c.summary.contains("full and stuck now: n1"),
+            "{}",
+            c.summary
+        );
+        let stall = only(&f, IpamdAllocationStalled);
+        assert_eq!(
+            (stall.severity, stall.node.as_str()),
+            (Severity::Critical, "n1")
+        );
         // WARM_IP_TARGET=0 is ipamd's "unset": still fires.
         assert!(has(
             &min_ip_cluster(
@@ -1071,7 +1099,7 @@ mod tests {
         let c = min_ip_cluster(&both, 25, 1).aws_node_pod("n1", &min_only);
         let f = c.findings();
         let stale = only(&f, MinimumIpTargetWithoutWarmIpTarget);
-        assert_eq!(stale.severity, Severity::Critical);
+        assert_eq!(stale.evidence["nodes_blocked"], json!(["n1"]));
         assert_eq!(stale.evidence["daemonset_has_it"], json!(false));
     }
 
@@ -1236,7 +1264,7 @@ mod tests {
     fn eni_limit_reached() {
         let f = full_t4g(5, 2).findings();
         let e = only(&f, EniLimitReached);
-        assert_eq!(e.severity, Severity::Warning);
+        assert_eq!(e.severity, Severity::Critical);
         assert_eq!(e.evidence["enis"], json!(3));
         assert_eq!(e.evidence["enis_max"], json!(3));
         // At capacity is not a stall: no IpamdAllocationStalled alongside.

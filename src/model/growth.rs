@@ -130,6 +130,35 @@ impl GrowthOutcome {
         )
     }
 
+    pub(crate) const ALL: [GrowthOutcome; 7] = [
+        GrowthOutcome::AssignsIps,
+        GrowthOutcome::AttachesEni,
+        GrowthOutcome::AtCapacity,
+        GrowthOutcome::AtMaxPods,
+        GrowthOutcome::BlockedByTargets,
+        GrowthOutcome::ProvisioningDisabled,
+        GrowthOutcome::Cordoned,
+    ];
+
+    /// What ipamd would do once no IP is free, for a person: the outcome is
+    /// a prediction from the node's settings and pool, true also while the
+    /// node still has free IPs (a healthy-looking node can be blocked).
+    pub(crate) fn explain(self) -> &'static str {
+        match self {
+            GrowthOutcome::AssignsIps => "ipamd adds IPs (or a /28) on an attached ENI with room",
+            GrowthOutcome::AttachesEni => "ipamd attaches another ENI",
+            GrowthOutcome::AtCapacity => "every usable ENI is attached and full: the node holds all the pod IPs it can",
+            GrowthOutcome::AtMaxPods => "the pool already covers max pods: ipamd stops on purpose",
+            GrowthOutcome::BlockedByTargets => {
+                "ipamd would add nothing although the node is below its maximum (MINIMUM_IP_TARGET without                  WARM_IP_TARGET): the node looks fine while IPs are free, and the pod after the last free IP waits forever"
+            }
+            GrowthOutcome::ProvisioningDisabled => {
+                "ipamd does not allocate (DISABLE_NETWORK_RESOURCE_PROVISIONING or ENABLE_IMDS_ONLY_MODE)"
+            }
+            GrowthOutcome::Cordoned => "cordoned with AWS_MANAGE_ENIS_NON_SCHEDULABLE=false: expected while draining",
+        }
+    }
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             GrowthOutcome::AssignsIps => "assigns_ips",

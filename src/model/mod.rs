@@ -12,5 +12,6 @@ pub(crate) mod fixtures;
 pub(crate) mod growth;
 pub(crate) mod holders;
 pub mod limits;
+pub(crate) mod paging;
 pub mod state;
 pub mod view;

@@ -37,16 +37,66 @@ pub fn build(state: &ClusterState, thresholds: &Thresholds) -> View {
 }
 
 impl View {
-    /// The view limited to nodes whose name contains `node` (with their and
-    /// cluster-wide findings) and to findings of `min` severity or worse.
+    /// The view limited to nodes whose name contains `node` (with the
+    /// findings [`View::finding_in_scope`] keeps) and to findings of `min`
+    /// severity or worse.
     pub(crate) fn filtered(mut self, node: Option<&str>, min: Severity) -> View {
+        let keep: Vec<bool> = self
+            .findings
+            .iter()
+            .map(|f| f.severity >= min && self.finding_in_scope(f, node, None))
+            .collect();
+        let mut keep = keep.into_iter();
+        self.findings.retain(|_| keep.next().unwrap_or(false));
         if let Some(q) = node.filter(|q| !q.is_empty()) {
             self.nodes.retain(|n| n.name.contains(q));
-            self.findings
-                .retain(|f| f.node.is_empty() && f.subnet_id.is_empty() || f.node.contains(q));
         }
-        self.findings.retain(|f| f.severity >= min);
         self
+    }
+
+    /// Whether a node filter (name contains `node`) and a zone filter keep a
+    /// finding, the same on the page and in `diagnose --node`:
+    /// - a node's finding: when its node matches both;
+    /// - a subnet's or zone's finding: when it is in the zone filter's zone
+    ///   and, under a node filter, in the zone of a matching node (what can
+    ///   starve that node); kept when its zone is unknown;
+    /// - a cluster-wide finding (no node, subnet or zone): always, since it is
+    ///   often the cause of what the filtered nodes show.
+    pub(crate) fn finding_in_scope(
+        &self,
+        f: &Finding,
+        node: Option<&str>,
+        zone: Option<&str>,
+    ) -> bool {
+        let node = node.filter(|s| !s.is_empty());
+        let zone = zone.filter(|s| !s.is_empty());
+        let matches = |n: &NodeAnalysis| {
+            node.is_none_or(|q| n.name.contains(q))
+                && zone.is_none_or(|z| n.zone.as_deref() == Some(z))
+        };
+        if !f.node.is_empty() {
+            return self.nodes.iter().any(|n| n.name == f.node && matches(n));
+        }
+        if f.subnet_id.is_empty() && f.availability_zone.is_empty() {
+            return true;
+        }
+        let finding_zone = if f.availability_zone.is_empty() {
+            self.subnets
+                .iter()
+                .find(|s| s.id == f.subnet_id)
+                .and_then(|s| s.zone.as_deref())
+        } else {
+            Some(f.availability_zone.as_str())
+        };
+        let Some(fz) = finding_zone else {
+            return true;
+        };
+        zone.is_none_or(|z| z == fz)
+            && (node.is_none()
+                || self
+                    .nodes
+                    .iter()
+                    .any(|n| matches(n) && n.zone.as_deref() == Some(fz)))
     }
 }
 

@@ -6,6 +6,8 @@
 use crate::health::CollectorStatus;
 use crate::model::analysis::NodeAnalysis;
 use crate::model::findings::{human_duration, Finding, Severity};
+use crate::model::growth::GrowthOutcome;
+use crate::model::paging;
 use crate::model::view::{by_risk, View};
 use std::fmt::Write;
 
@@ -34,6 +36,16 @@ pub struct Filter {
     /// Exact availability zone.
     #[serde(default)]
     pub(crate) zone: Option<String>,
+    /// Reload the page every this many seconds (at least 10). Off by
+    /// default: a reload closes the evidence someone is reading.
+    #[serde(default, deserialize_with = "empty_or_seconds")]
+    pub(crate) refresh: Option<u32>,
+}
+
+/// The form sends `refresh=` for "off"; anything but a number is off too.
+fn empty_or_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let s: Option<String> = serde::Deserialize::deserialize(d)?;
+    Ok(s.and_then(|s| s.trim().parse().ok()))
 }
 
 impl Filter {
@@ -51,22 +63,40 @@ impl Filter {
         by_name && by_zone
     }
 
-    fn finding_matches(&self, f: &Finding, view: &View) -> bool {
-        if f.node.is_empty() {
-            // Cluster- and subnet-wide findings stay visible, except subnets of another zone.
-            let zone = self.zone.as_deref().filter(|s| !s.is_empty());
-            return match (zone, f.subnet_id.is_empty()) {
-                (Some(z), false) => view
-                    .subnets
-                    .iter()
-                    .any(|s| s.id == f.subnet_id && s.zone.as_deref() == Some(z)),
-                _ => self.node.as_deref().is_none_or(str::is_empty),
-            };
+    /// The query string of this filter (for the reload link).
+    fn query(&self) -> String {
+        let mut parts = Vec::new();
+        for (k, v) in [("node", &self.node), ("zone", &self.zone)] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                parts.push(format!("{k}={}", url_encode(v)));
+            }
         }
-        view.nodes
-            .iter()
-            .any(|n| n.name == f.node && self.node_matches(n))
+        if let Some(r) = self.refresh_seconds() {
+            parts.push(format!("refresh={r}"));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
     }
+
+    fn refresh_seconds(&self) -> Option<u32> {
+        self.refresh.filter(|r| *r > 0).map(|r| r.max(10))
+    }
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 const CSS: &str = r#"
@@ -92,6 +122,12 @@ th{font-size:12px;color:var(--muted);font-weight:600}td.num{text-align:right;fon
 form.filter{display:flex;flex-wrap:wrap;gap:8px;align-items:end;margin:8px 0}form.filter label{display:flex;flex-direction:column;font-size:12px;color:var(--muted)}
 form.filter input{font:inherit;padding:4px 6px}form.filter button{font:inherit;padding:4px 12px}
 .unknown{color:var(--muted)}.scroll{overflow-x:auto}
+code.cmd{display:inline-block;background:#263238;color:#eceff1;padding:1px 6px;user-select:all;white-space:pre-wrap;word-break:break-all}
+.pages{color:var(--muted);font-size:13px}.pages a{color:var(--info)}
+table.ev{width:auto;margin:4px 0;font-size:13px}table.ev th{text-align:left;padding:2px 8px 2px 0;white-space:nowrap}
+table.ev td{padding:2px 8px 2px 0;border:0}table.ev table.ev{background:#fafafa}
+dl.legend{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:4px 0;font-size:13px}dl.legend dd{margin:0}
+header a{color:#cbd5e1}
 @media (max-width:700px){th.hide,td.hide{display:none}main{padding:8px}}
 "#;
 
@@ -156,34 +192,205 @@ fn bar(n: &NodeAnalysis) -> String {
     s
 }
 
+/// Text with backtick-quoted commands as `<code class="cmd">` (no
+/// backticks left to copy along; one click selects the whole command).
+/// An unpaired backtick stays as text.
+fn with_commands(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    let mut out = String::with_capacity(text.len() + 32);
+    for (i, part) in parts.iter().enumerate() {
+        let paired = i % 2 == 1 && i + 1 < parts.len();
+        if paired {
+            let _ = write!(out, "<code class=\"cmd\">{}</code>", escape(part));
+        } else {
+            if i % 2 == 1 {
+                out.push('`');
+            }
+            out.push_str(&escape(part));
+        }
+    }
+    out
+}
+
+/// An evidence key as a label: `silence_seconds` -> `silence`,
+/// `pods_waiting_for_ip` -> `pods waiting for ip`.
+fn evidence_label(key: &str) -> String {
+    let base = key
+        .strip_suffix("_seconds")
+        .or_else(|| key.strip_suffix("_ratio"))
+        .unwrap_or(key);
+    base.replace('_', " ")
+}
+
+/// One evidence value, HTML-escaped, with its unit: durations as `2h30m`
+/// (the seconds on hover), ratios as percentages, integers without `.0`,
+/// null as unknown; lists of records as a small table.
+fn evidence_value(key: &str, v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "<span class=\"unknown\">unknown</span>".to_string(),
+        Value::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
+        Value::Number(n) => {
+            let x = n.as_f64().unwrap_or(f64::NAN);
+            if key.ends_with("_seconds") && x.is_finite() {
+                format!(
+                    "<span title=\"{} s\">{}</span>",
+                    escape(&super::plain_number(x)),
+                    escape(&super::evidence_number(key, x))
+                )
+            } else {
+                escape(&super::evidence_number(key, x))
+            }
+        }
+        Value::String(s) => escape(s),
+        Value::Array(items) if items.is_empty() => "none".to_string(),
+        Value::Array(items) if items.iter().all(Value::is_object) => {
+            let mut cols: Vec<&str> = Vec::new();
+            for item in items {
+                for k in item.as_object().into_iter().flat_map(|o| o.keys()) {
+                    if !cols.contains(&k.as_str()) {
+                        cols.push(k);
+                    }
+                }
+            }
+            let mut t = String::from("<table class=\"ev\"><tr>");
+            for c in &cols {
+                let _ = write!(t, "<th>{}</th>", escape(&evidence_label(c)));
+            }
+            t.push_str("</tr>");
+            for item in items {
+                t.push_str("<tr>");
+                for c in &cols {
+                    let cell = item.get(*c).unwrap_or(&Value::Null);
+                    let _ = write!(t, "<td>{}</td>", evidence_value(c, cell));
+                }
+                t.push_str("</tr>");
+            }
+            t.push_str("</table>");
+            t
+        }
+        Value::Array(items) => items
+            .iter()
+            .map(|i| evidence_value(key, i))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| format!("{}: {}", escape(&evidence_label(k)), evidence_value(k, v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+fn severity_title(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "critical: pods fail or will fail now; pages at once",
+        Severity::Warning => {
+            "warning: will fail under load or needs a change; pages in working hours"
+        }
+        Severity::Info => "info: worth knowing; pages no one",
+    }
+}
+
 fn finding_html(f: &Finding, out: &mut String) {
     let scope = if !f.node.is_empty() {
         format!("node {}", escape(&f.node))
     } else if !f.subnet_id.is_empty() {
         format!("subnet {}", escape(&f.subnet_id))
+    } else if !f.availability_zone.is_empty() {
+        format!("zone {}", escape(&f.availability_zone))
     } else {
         "cluster".to_string()
     };
     let sev = f.severity.as_str();
+    let paging = paging::paging(f);
+    let pages = if paging.alerts.is_empty() {
+        "no alert pages on this finding".to_string()
+    } else {
+        paging
+            .alerts
+            .iter()
+            .map(|a| format!("{} ({})", a.name, a.severity.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let _ = write!(
         out,
-        "<section class=\"finding sev-{sev}\" data-code=\"{code}\" data-severity=\"{sev}\" data-node=\"{node}\">\
-         <div><span class=\"pill {sev}\">{sev_up}</span> <span class=\"code\">{code}</span> <span class=\"scope\">{scope}</span></div>\
-         <p>{summary}</p><p class=\"fix\"><strong>Fix:</strong> {fix}</p><details><summary>evidence</summary><dl class=\"ev\">",
+        "<section class=\"finding sev-{sev}\" data-code=\"{code}\" data-severity=\"{sev}\" data-node=\"{node}\" data-scope=\"{scope_kind}\">\
+         <div><span class=\"pill {sev}\" title=\"{sev_title}\">{sev_up}</span> <span class=\"code\">{code}</span> <span class=\"scope\">{scope}</span></div>\
+         <p>{summary}</p><p class=\"fix\"><strong>Fix:</strong> {fix}</p>\
+         <p class=\"pages\">Pages as: {pages} &middot; <a class=\"runbook\" href=\"{runbook}\">runbook</a></p>\
+         <details><summary>evidence</summary><table class=\"ev\">",
         code = f.code.as_str(),
         node = escape(&f.node),
+        scope_kind = if !f.node.is_empty() { "node" } else if !f.subnet_id.is_empty() || !f.availability_zone.is_empty() { "subnet" } else { "cluster" },
+        sev_title = severity_title(f.severity),
         sev_up = sev.to_uppercase(),
         summary = escape(&f.summary),
-        fix = escape(&f.remediation),
+        fix = with_commands(&f.remediation),
+        pages = escape(&pages),
+        runbook = escape(&paging.runbook_url()),
     );
     for (k, v) in &f.evidence {
-        let v = match v {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", escape(k), escape(&v));
+        let _ = write!(
+            out,
+            "<tr data-key=\"{}\"><th>{}</th><td>{}</td></tr>",
+            escape(k),
+            escape(&evidence_label(k)),
+            evidence_value(k, v)
+        );
     }
-    out.push_str("</dl></details></section>");
+    out.push_str("</table></details></section>");
+}
+
+/// The badges and marks of the page, explained once.
+fn legend(out: &mut String) {
+    out.push_str(
+        "<details id=\"legend\"><summary>What the badges mean</summary><dl class=\"legend\">",
+    );
+    for s in [Severity::Critical, Severity::Warning, Severity::Info] {
+        let _ = write!(
+            out,
+            "<dt><span class=\"pill {0}\">{1}</span></dt><dd>{2}</dd>",
+            s.as_str(),
+            s.as_str().to_uppercase(),
+            escape(severity_title(s))
+        );
+    }
+    out.push_str(
+        "<dt><span class=\"pill ok\">kubernetes up</span> <span class=\"pill down\">ec2 down</span></dt>\
+         <dd>a collector's state: up when its last read worked (hover for the time of its last success); \
+         numbers from a collector that is down are unknown, not zero</dd>",
+    );
+    for g in GrowthOutcome::ALL {
+        let badge = if g.blocked() {
+            format!("<span class=\"pill critical\">{}</span>", g.as_str())
+        } else {
+            g.as_str().to_string()
+        };
+        let _ = write!(
+            out,
+            "<dt>{badge}</dt><dd>growth at 0 free: {}</dd>",
+            escape(g.explain())
+        );
+    }
+    out.push_str(
+        "<dt><span class=\"unknown\">?</span></dt><dd>unknown: the source of this number is missing or could not be read</dd>\
+         <dt>allocation silence</dt><dd>time since CloudTrail last showed AssignPrivateIpAddresses or CreateNetworkInterface \
+         for the node's ENIs; &gt; means none was seen since CloudTrail coverage started. Normal on an idle node.</dd>\
+         </dl></details>",
+    );
+}
+
+/// "3m ago" for data generated at `generated_at` (RFC 3339), seen at `now_unix`.
+fn data_age(generated_at: Option<&str>, now_unix: f64) -> Option<String> {
+    let t: jiff::Timestamp = generated_at?.parse().ok()?;
+    let age = now_unix - t.as_millisecond() as f64 / 1000.0;
+    Some(if age < -1.0 {
+        format!("{} in the future: check the clocks", human_duration(-age))
+    } else {
+        format!("{} ago", human_duration(age))
+    })
 }
 
 /// Renders the page for one request.
@@ -192,18 +399,21 @@ pub fn render(
     collectors: &[CollectorStatus],
     filter: &Filter,
     now_unix: f64,
-    refresh_seconds: u32,
 ) -> String {
     let mut out = String::with_capacity(32 * 1024);
     let title = match &view.cluster.name {
         Some(n) => format!("eks-ipam-exporter: {}", escape(n)),
         None => "eks-ipam-exporter".to_string(),
     };
+    let refresh = filter
+        .refresh_seconds()
+        .map(|r| format!("<meta http-equiv=\"refresh\" content=\"{r}\">"))
+        .unwrap_or_default();
     let _ = write!(
         out,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <meta http-equiv=\"refresh\" content=\"{refresh_seconds}\"><title>{title}</title><style>{CSS}</style></head><body>"
+         {refresh}<title>{title}</title><style>{CSS}</style></head><body>"
     );
     let crit = view
         .findings
@@ -215,24 +425,31 @@ pub fn render(
         .iter()
         .filter(|f| f.severity == Severity::Warning)
         .count();
+    let age = data_age(view.generated_at.as_deref(), now_unix)
+        .map(|a| format!(" (<span id=\"data-age\">{}</span>)", escape(&a)))
+        .unwrap_or_default();
     let _ = write!(
         out,
-        "<header><h1>{title}</h1><div class=\"meta\">region {} &middot; data as of {} &middot; \
-         <span class=\"pill {}\">{crit} critical</span> <span class=\"pill {}\">{warn} warning</span> &middot; ",
+        "<header><h1>{title}</h1><div class=\"meta\">region {} &middot; data as of <span id=\"data-time\">{}</span>{age} \
+         &middot; <a id=\"reload\" href=\"/{}\">reload</a> &middot; \
+         <span class=\"pill {}\" title=\"{}\">{crit} critical</span> <span class=\"pill {}\" title=\"{}\">{warn} warning</span> &middot; ",
         escape(view.cluster.region.as_deref().unwrap_or("?")),
         escape(view.generated_at.as_deref().unwrap_or("? (unknown)")),
+        escape(&filter.query()),
         if crit > 0 { "critical" } else { "ok" },
+        severity_title(Severity::Critical),
         if warn > 0 { "warning" } else { "ok" },
+        severity_title(Severity::Warning),
     );
     for c in collectors {
         let state = if c.up { "ok" } else { "down" };
         let ago = c
             .last_success_unix
             .map(|t| format!(", last success {} ago", human_duration(now_unix - t)))
-            .unwrap_or_default();
+            .unwrap_or_else(|| ", no success yet".to_string());
         let _ = write!(
             out,
-            "<span class=\"pill {state}\" title=\"collector {0}{ago}\">{0} {1}</span> ",
+            "<span class=\"pill {state}\" title=\"collector {0} {1}{ago}\">{0} {1}</span> ",
             c.collector,
             if c.up { "up" } else { "down" }
         );
@@ -261,14 +478,25 @@ pub fn render(
         };
         let _ = write!(out, "<option value=\"{0}\"{sel}>{0}</option>", escape(z));
     }
-    out.push_str(
-        "</select></label><button type=\"submit\">Filter</button> <a href=\"/\">clear</a></form>",
+    let _ = write!(
+        out,
+        "</select></label><label>auto-reload<select name=\"refresh\"><option value=\"\">off</option>{}</select></label>\
+         <button type=\"submit\">Filter</button> <a href=\"/\">clear</a></form>",
+        [30u32, 60, 300]
+            .iter()
+            .map(|r| format!(
+                "<option value=\"{r}\"{}>every {}</option>",
+                if filter.refresh_seconds() == Some(*r) { " selected" } else { "" },
+                human_duration(f64::from(*r))
+            ))
+            .collect::<String>()
     );
+    legend(&mut out);
 
     let findings: Vec<&Finding> = view
         .findings
         .iter()
-        .filter(|f| filter.finding_matches(f, view))
+        .filter(|f| view.finding_in_scope(f, filter.node.as_deref(), filter.zone.as_deref()))
         .collect();
     let _ = write!(
         out,
@@ -291,26 +519,25 @@ pub fn render(
          <span class=\"bar\" style=\"display:inline-block;min-width:20px;width:20px\"><span class=\"over\" style=\"left:0;width:100%\"></span></span>overcommitted</p>\
          <div class=\"scroll\"><table id=\"node-table\"><thead><tr><th>node</th><th>capacity</th><th>max pods</th><th>CNI max</th>\
          <th>waiting</th><th class=\"hide\">IPs assigned/free/cooldown</th><th class=\"hide\">ENIs</th><th>growth at 0 free</th>\
-         <th class=\"hide\">last Assign</th></tr></thead><tbody>",
+         <th class=\"hide\" title=\"time since the last AssignPrivateIpAddresses or CreateNetworkInterface for the node's ENIs\">allocation silence</th></tr></thead><tbody>",
         nodes.len()
     );
     for n in nodes {
-        let last_assign = n
-            .api_calls
-            .iter()
-            .find(|c| c.operation == "AssignPrivateIpAddresses")
-            .and_then(|c| c.silence_seconds.map(|s| (s, c.silence_is_lower_bound)))
-            .map(|(s, lower)| {
-                format!(
-                    "{}{} ago",
-                    if lower { "&gt; " } else { "" },
-                    human_duration(s)
-                )
-            })
+        let silence = n
+            .allocation_silence()
+            .map(|s| escape(&s.text()))
             .unwrap_or_else(|| num::<u32>(None));
         let growth = match (n.growth_at_zero_free, n.ip_growth_blocked) {
-            (Some(g), Some(true)) => format!("<span class=\"pill critical\">{}</span>", g.as_str()),
-            (Some(g), _) => g.as_str().to_string(),
+            (Some(g), Some(true)) => format!(
+                "<span class=\"pill critical\" title=\"{}\">{}</span>",
+                escape(g.explain()),
+                g.as_str()
+            ),
+            (Some(g), _) => format!(
+                "<span title=\"{}\">{}</span>",
+                escape(g.explain()),
+                g.as_str()
+            ),
             _ => num::<u32>(None),
         };
         let ips = n
@@ -321,7 +548,7 @@ pub fn render(
             out,
             "<tr data-node=\"{name}\"><td>{name}<br><small class=\"unknown\">{ty} {zone}{pool}</small></td><td>{bar}</td>\
              <td class=\"num\">{max}</td><td class=\"num\">{cni}</td><td class=\"num\">{wait}</td><td class=\"num hide\">{ips}</td>\
-             <td class=\"num hide\">{enis}/{emax}</td><td>{growth}</td><td class=\"hide\">{last_assign}</td></tr>",
+             <td class=\"num hide\">{enis}/{emax}</td><td>{growth}</td><td class=\"hide silence\">{silence}</td></tr>",
             name = escape(&n.name),
             ty = escape(n.instance_type.as_deref().unwrap_or("?")),
             zone = escape(n.zone.as_deref().unwrap_or("?")),
@@ -361,10 +588,16 @@ pub fn render(
             num(s.free_prefixes)
         );
     }
+    let reload = match filter.refresh_seconds() {
+        Some(r) => format!("Reloads every {}.", human_duration(f64::from(r))),
+        None => "Does not reload by itself (so open evidence stays open): use reload, or pick auto-reload.".to_string(),
+    };
     let _ = write!(
         out,
-        "</tbody></table></div><p class=\"unknown\">? = unknown (its source is missing). Refreshes every {refresh_seconds}s. \
-         <a href=\"/metrics\">/metrics</a> · <a href=\"/api/v1/diagnosis\">/api/v1/diagnosis</a> · eks-ipam-exporter {}</p></main></body></html>",
+        "</tbody></table></div><p class=\"unknown\">? = unknown (its source is missing). {reload} \
+         <a href=\"/metrics\">/metrics</a> · <a href=\"/api/v1/diagnosis\">/api/v1/diagnosis</a> · \
+         <a href=\"{}\">runbook</a> · eks-ipam-exporter {}</p></main></body></html>",
+        paging::RUNBOOK_URL,
         crate::VERSION
     );
     out

@@ -6,3 +6,28 @@ pub mod exposition;
 pub mod html;
 pub mod json;
 pub mod table;
+
+/// An evidence number as a person reads it: durations (`*_seconds`) as
+/// `2h30m`, ratios (`*_ratio`) as percentages, whole numbers without `.0`.
+/// The page and `diagnose` both use it; JSON keeps the raw number.
+pub(crate) fn evidence_number(key: &str, x: f64) -> String {
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    if key.ends_with("_seconds") {
+        crate::model::findings::human_duration(x)
+    } else if key.ends_with("_ratio") {
+        format!("{:.1}%", x * 100.0)
+    } else {
+        plain_number(x)
+    }
+}
+
+/// `9023` for 9023.0, `0.25` for 0.25.
+pub(crate) fn plain_number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}

@@ -7,6 +7,7 @@
 //! table rows with a newline (the class of kubectl CVE-2021-25743).
 
 use crate::model::findings::Severity;
+use crate::model::paging;
 use crate::model::view::View;
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -84,8 +85,16 @@ fn row<S: AsRef<str>>(out: &mut String, widths: &[usize], cells: &[S]) {
 }
 
 /// Writes a table. Cells are sanitized here too (a no-op for cells already
-/// sanitized), and widths are measured on the sanitized text.
-fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+/// sanitized), and widths are measured on the sanitized text. With a
+/// `width`, columns go in the order of `drop_order` (indexes; the first is
+/// dropped first) until the table fits; their names are returned.
+fn table(
+    out: &mut String,
+    header: &[&'static str],
+    rows: &[Vec<String>],
+    width: Option<usize>,
+    drop_order: &[usize],
+) -> Vec<&'static str> {
     let rows: Vec<Vec<Cow<str>>> = rows
         .iter()
         .map(|r| r.iter().map(|c| sanitize(c)).collect())
@@ -96,14 +105,136 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
             widths[i] = widths[i].max(c.chars().count());
         }
     }
-    row(out, &widths, header);
+    let mut keep: Vec<bool> = vec![true; header.len()];
+    let total = |keep: &[bool]| -> usize {
+        let cols: Vec<usize> = (0..header.len())
+            .filter(|i| keep[*i])
+            .map(|i| widths[i])
+            .collect();
+        cols.iter().sum::<usize>() + 2 * cols.len().saturating_sub(1)
+    };
+    let mut dropped = Vec::new();
+    if let Some(w) = width {
+        for &i in drop_order {
+            if total(&keep) <= w {
+                break;
+            }
+            keep[i] = false;
+            dropped.push(i);
+        }
+    }
+    let pick = |cells: Vec<&str>| -> Vec<String> {
+        cells
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep[*i])
+            .map(|(_, c)| c.to_string())
+            .collect()
+    };
+    let kept_widths: Vec<usize> = (0..header.len())
+        .filter(|i| keep[*i])
+        .map(|i| widths[i])
+        .collect();
+    row(out, &kept_widths, &pick(header.to_vec()));
     for r in &rows {
-        row(out, &widths, r);
+        row(
+            out,
+            &kept_widths,
+            &pick(r.iter().map(|c| c.as_ref()).collect()),
+        );
+    }
+    dropped.sort_unstable();
+    dropped.into_iter().map(|i| header[i]).collect()
+}
+
+/// Wraps `text` at `width` columns (none: one line), every line indented
+/// by `indent` spaces; a word longer than a line stays whole.
+fn wrapped(out: &mut String, text: &str, indent: usize, width: Option<usize>) {
+    let pad = " ".repeat(indent);
+    let Some(width) = width.map(|w| w.max(indent + 20)) else {
+        let _ = writeln!(out, "{pad}{text}");
+        return;
+    };
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let len = line.chars().count();
+        if len > 0 && indent + len + 1 + word.chars().count() > width {
+            let _ = writeln!(out, "{pad}{line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    let _ = writeln!(out, "{pad}{line}");
+}
+
+/// The node table's columns, in display order.
+const HEADERS: [&str; 11] = [
+    "NODE",
+    "TYPE",
+    "MAX-PODS",
+    "CNI-MAX",
+    "OVERCOMMIT",
+    "PODS(pod/host)",
+    "WAITING",
+    "IPS(asg/free/cool)",
+    "ENIS",
+    "AT-ZERO-FREE",
+    "ALLOC-SILENCE",
+];
+/// Which node columns go first when the terminal is narrow: the ones that
+/// say least about whether pods get IPs.
+const NODE_DROP_ORDER: [usize; 8] = [8, 1, 5, 7, 10, 4, 3, 2];
+const SUBNET_HEADERS: [&str; 7] = [
+    "SUBNET", "ROLE", "ZONE", "CIDR", "FREE-IPS", "SIZE", "FREE-/28",
+];
+const SUBNET_DROP_ORDER: [usize; 3] = [3, 5, 6];
+
+/// A domain suffix every node name shares (`.us-west-2.compute.internal`),
+/// to leave out of narrow tables; `None` when names differ or it is short.
+fn common_node_suffix(names: &[&str]) -> Option<String> {
+    let first = names.first()?;
+    let dot = first.find('.')?;
+    let suffix = &first[dot..];
+    (suffix.len() >= 8
+        && names
+            .iter()
+            .all(|n| n.ends_with(suffix) && n.len() > suffix.len()))
+    .then(|| suffix.to_string())
+}
+
+/// How the table is laid out.
+#[derive(Debug, Clone, Copy)]
+pub struct TableOptions {
+    /// ANSI colours.
+    pub color: bool,
+    /// Terminal columns to fit (drops columns, shortens node names, wraps
+    /// prose); `None`: every column, one line per text (`--wide`, pipes).
+    pub width: Option<usize>,
+}
+
+/// The overcommit as a person reads it: the pods beyond the pod IPs, or
+/// `-` when they fit (a negative overcommit is spare pod IPs).
+fn overcommit_text(v: Option<i64>) -> String {
+    match v {
+        Some(o) if o > 0 => o.to_string(),
+        Some(_) => "-".to_string(),
+        None => "?".to_string(),
     }
 }
 
-/// Renders the view for a terminal; `color` adds ANSI colours.
+/// Renders the view for a terminal; `color` adds ANSI colours, every
+/// column, no wrapping.
+#[cfg(test)]
 pub fn render(view: &View, color: bool) -> String {
+    render_with(view, TableOptions { color, width: None })
+}
+
+/// Renders the view for a terminal laid out as `opts` says.
+pub fn render_with(view: &View, opts: TableOptions) -> String {
+    let TableOptions { color, width } = opts;
     let st = Style { color };
     let mut out = String::new();
     let c = &view.cluster;
@@ -120,8 +251,7 @@ pub fn render(view: &View, color: bool) -> String {
     );
     match &c.aws_node_settings {
         Some(s) => {
-            let _ = writeln!(
-                out,
+            let line = format!(
                 "aws-node: custom networking {}, prefix delegation {}, WARM_IP_TARGET={}, MINIMUM_IP_TARGET={}, WARM_ENI_TARGET={}, WARM_PREFIX_TARGET={}",
                 if s.custom_networking { "on" } else { "off" },
                 if s.prefix_delegation { "on" } else { "off" },
@@ -130,6 +260,7 @@ pub fn render(view: &View, color: bool) -> String {
                 s.warm_eni_target,
                 s.warm_prefix_target
             );
+            wrapped(&mut out, &line, 0, width);
         }
         None => out.push_str("aws-node: ? (no DaemonSet data)\n"),
     }
@@ -157,14 +288,16 @@ pub fn render(view: &View, color: bool) -> String {
                 (true, false) => format!("subnet {}", sanitize(&f.subnet_id)),
                 _ => "cluster".to_string(),
             };
-            let _ = writeln!(
-                out,
-                "{:<8}  {}  [{}]",
-                st.sev(f.severity),
-                f.code.as_str(),
-                scope
-            );
-            let _ = writeln!(out, "    {}", sanitize(&f.summary));
+            let head = format!("{:<8}  {}", st.sev(f.severity), f.code.as_str());
+            // `[scope]` on the same line when it fits (colour codes take no columns).
+            let visible = 10 + f.code.as_str().len() + 4 + scope.chars().count();
+            if width.is_some_and(|w| visible > w) {
+                let _ = writeln!(out, "{head}");
+                let _ = writeln!(out, "    [{scope}]");
+            } else {
+                let _ = writeln!(out, "{head}  [{scope}]");
+            }
+            wrapped(&mut out, &sanitize(&f.summary), 4, width);
             let evidence: Vec<String> = f
                 .evidence
                 .iter()
@@ -172,6 +305,22 @@ pub fn render(view: &View, color: bool) -> String {
                 .map(|(k, v)| {
                     let kv = match v {
                         serde_json::Value::String(s) => format!("{k}={s}"),
+                        serde_json::Value::Number(n) => format!(
+                            "{}={}",
+                            k.strip_suffix("_seconds").unwrap_or(k),
+                            super::evidence_number(k, n.as_f64().unwrap_or(f64::NAN))
+                        ),
+                        // A list of names, spaced so that it wraps.
+                        serde_json::Value::Array(items) if items.iter().all(|i| i.is_string()) => {
+                            format!(
+                                "{k}=[{}]",
+                                items
+                                    .iter()
+                                    .filter_map(|i| i.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        }
                         // JSON escapes C0 controls in nested strings, not C1.
                         other => format!("{k}={other}"),
                     };
@@ -179,24 +328,50 @@ pub fn render(view: &View, color: bool) -> String {
                 })
                 .collect();
             if !evidence.is_empty() {
-                let _ = writeln!(out, "    evidence: {}", evidence.join(", "));
+                wrapped(
+                    &mut out,
+                    &format!("evidence: {}", evidence.join(", ")),
+                    4,
+                    width,
+                );
             }
-            let _ = writeln!(out, "    fix: {}", sanitize(&f.remediation));
+            wrapped(
+                &mut out,
+                &format!("fix: {}", sanitize(&f.remediation)),
+                4,
+                width,
+            );
+            let p = paging::paging(f);
+            match width {
+                // The whole URL does not wrap: the path is enough to find it.
+                Some(_) => {
+                    let _ = writeln!(out, "    runbook: docs/runbook.md#{}", p.runbook_anchor);
+                }
+                None => {
+                    let _ = writeln!(out, "    runbook: {}", p.runbook_url());
+                }
+            }
         }
     }
 
     out.push('\n');
     let _ = writeln!(out, "{} ({})", st.bold("NODES"), view.nodes.len());
     let nodes = crate::model::view::by_risk(&view.nodes);
+    let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    let suffix = width.and_then(|_| common_node_suffix(&names));
     let rows: Vec<Vec<String>> = nodes
         .iter()
         .map(|n| {
+            let name = match &suffix {
+                Some(sfx) => n.name.strip_suffix(sfx.as_str()).unwrap_or(&n.name),
+                None => n.name.as_str(),
+            };
             vec![
-                sanitize(&n.name).into_owned(),
+                sanitize(name).into_owned(),
                 text(n.instance_type.as_deref()),
                 opt(n.max_pods),
                 opt(n.cni_max_pods),
-                opt(n.pod_ip_overcommit),
+                overcommit_text(n.pod_ip_overcommit),
                 match (n.pods_pod_network, n.pods_host_network) {
                     (Some(p), Some(h)) => format!("{p}/{h}"),
                     _ => "?".into(),
@@ -212,25 +387,24 @@ pub fn render(view: &View, color: bool) -> String {
                 n.growth_at_zero_free
                     .map(|g| g.as_str().to_string())
                     .unwrap_or_else(|| "?".into()),
+                n.allocation_silence()
+                    .map(|s| s.text())
+                    .unwrap_or_else(|| "?".into()),
             ]
         })
         .collect();
-    table(
-        &mut out,
-        &[
-            "NODE",
-            "TYPE",
-            "MAX-PODS",
-            "CNI-MAX",
-            "OVERCOMMIT",
-            "PODS(pod/host)",
-            "WAITING",
-            "IPS(asg/free/cool)",
-            "ENIS",
-            "AT-ZERO-FREE",
-        ],
-        &rows,
-    );
+    let hidden = table(&mut out, &HEADERS, &rows, width, &NODE_DROP_ORDER);
+    if let Some(sfx) = &suffix {
+        let _ = writeln!(out, "(node names end in {})", sanitize(sfx));
+    }
+    if !hidden.is_empty() {
+        let note = format!(
+            "({} hidden to fit {} columns: --wide shows every column)",
+            hidden.join(", "),
+            width.unwrap_or_default()
+        );
+        wrapped(&mut out, &note, 0, width);
+    }
 
     if !view.subnets.is_empty() {
         out.push('\n');
@@ -250,15 +424,24 @@ pub fn render(view: &View, color: bool) -> String {
                 ]
             })
             .collect();
-        table(
-            &mut out,
-            &[
-                "SUBNET", "ROLE", "ZONE", "CIDR", "FREE-IPS", "SIZE", "FREE-/28",
-            ],
-            &rows,
-        );
+        let hidden = table(&mut out, &SUBNET_HEADERS, &rows, width, &SUBNET_DROP_ORDER);
+        if !hidden.is_empty() {
+            let _ = writeln!(
+                out,
+                "({} hidden: --wide shows every column)",
+                hidden.join(", ")
+            );
+        }
     }
-    out.push_str("\n? = unknown (its source was missing or could not be read)\n");
+    out.push('\n');
+    wrapped(
+        &mut out,
+        "? = unknown (its source was missing or could not be read). OVERCOMMIT: pods max-pods allows beyond the node's \
+         pod IPs (- = none: they fit). AT-ZERO-FREE: what ipamd does once no IP is free. ALLOC-SILENCE: time since the \
+         last AssignPrivateIpAddresses or CreateNetworkInterface for the node's ENIs (> = none since CloudTrail coverage began).",
+        0,
+        width,
+    );
     out
 }
 

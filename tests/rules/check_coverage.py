@@ -45,6 +45,8 @@ EXTRA = {
     "EksIpamVpcResourceExhausted": "warning",
     "EksIpamPodsUnschedulableForVpcResource": "critical",
     "EksIpamAutoModeIpamUnhealthy": "critical",
+    # issue 16: every critical finding pages (src/model/paging.rs)
+    "EksIpamEniConfigMissing": "critical",
 }
 EXPECTED = {**CONTRACT, **EXTRA}
 
