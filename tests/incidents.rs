@@ -72,7 +72,7 @@ fn incident_one_karpenter_overcommit() {
     assert_eq!(
         findings(&v),
         vec![
-            f("EniLimitReached", "warning", N1),
+            f("EniLimitReached", "critical", N1),
             f("KarpenterReservedEnisMissing", "warning", ""),
             f("PodCapacityExceedsIpCapacity", "warning", N1),
             f("PodCapacityExceedsIpCapacity", "warning", N2),
@@ -135,7 +135,7 @@ fn incident_two_minimum_ip_target_stall() {
         findings(&v),
         vec![
             f("IpamdAllocationStalled", "critical", S1),
-            f("MinimumIpTargetWithoutWarmIpTarget", "critical", "")
+            f("MinimumIpTargetWithoutWarmIpTarget", "warning", "")
         ]
     );
     let s1 = node_of(&v, S1);

@@ -40,8 +40,140 @@ fn demo_page_shows_findings_then_riskiest_node_first() {
         .next()
         .unwrap();
     assert_eq!(first_node, N1);
-    // Self-contained: no external loads.
-    assert!(!page.contains("http://") && !page.contains("https://") && !page.contains("<script"));
+    // Self-contained: no external loads (links to the runbook are not loads).
+    for load in ["src=\"http", "<link", "url(http", "<script", "@import"] {
+        assert!(!page.contains(load), "the page loads something: {load}");
+    }
+}
+
+/// Issue 16 item 1: what an on-call engineer reads on the page.
+#[test]
+fn findings_say_how_they_page_with_copyable_commands_and_units() {
+    let srv = start_server(&["demo"]);
+    let (_, page) = http_get(&srv.addr, "/");
+    let section = |code: &str| -> String {
+        let start = page
+            .find(&format!("data-code=\"{code}\""))
+            .unwrap_or_else(|| panic!("no {code}"));
+        page[start..][..page[start..].find("</section>").unwrap()].to_string()
+    };
+    // Severity as the alert pages it: the cluster-wide setting finding is a warning,
+    // like EksIpamMinimumIpTargetWithoutWarmIpTarget.
+    let min = section("MinimumIpTargetWithoutWarmIpTarget");
+    assert!(min.contains("data-severity=\"warning\""), "{min}");
+    assert!(
+        min.contains("Pages as: EksIpamMinimumIpTargetWithoutWarmIpTarget (warning)"),
+        "{min}"
+    );
+    // Commands in <code>, no backticks to copy along.
+    let fix = &min[min.find("class=\"fix\"").unwrap()..];
+    let fix = &fix[..fix.find("</p>").unwrap()];
+    assert!(
+        fix.contains("<code class=\"cmd\">kubectl -n kube-system set env ds/aws-node WARM_IP_TARGET=10</code>"),
+        "{fix}"
+    );
+    assert!(!fix.contains('`'), "{fix}");
+    // Every finding links its runbook section, and the section exists.
+    let runbook = std::fs::read_to_string(repo("docs/runbook.md")).unwrap();
+    let links: Vec<&str> = page
+        .split("class=\"runbook\" href=\"")
+        .skip(1)
+        .map(|s| &s[..s.find('"').unwrap()])
+        .collect();
+    assert_eq!(
+        links.len(),
+        page.matches("<section class=\"finding").count()
+    );
+    for link in &links {
+        let anchor = link.rsplit('#').next().unwrap();
+        assert!(
+            runbook
+                .lines()
+                .any(|l| l.starts_with("## ") && l[3..].to_lowercase() == anchor),
+            "{link}: no such runbook section"
+        );
+    }
+    // Evidence as a labelled table with units: 9023 s is 2h30m.
+    let stall = section("IpamdAllocationStalled");
+    assert!(stall.contains("<tr data-key=\"silence_seconds\"><th>silence</th><td><span title=\"9023 s\">2h30m</span></td></tr>"), "{stall}");
+    assert!(!stall.contains("9023.0"), "{stall}");
+    // The blocked_by_targets badge says what it means, and the legend lists it.
+    assert!(
+        page.contains("<span class=\"pill critical\" title=\"ipamd would add nothing"),
+        "growth badge has no title"
+    );
+    let legend = &page[page.find("id=\"legend\"").unwrap()..];
+    assert!(legend.contains("blocked_by_targets") && legend.contains("unknown: the source"));
+    // One silence for the stalled node: the table says what the finding says.
+    let row = &page[page.find("<tr data-node=\"ip-10-0-36-41").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(
+        row.contains("<td class=\"hide silence\">2h30m</td>"),
+        "{row}"
+    );
+    assert!(stall.contains("for 2h30m"), "{stall}");
+}
+
+/// Issue 16 item 1: no reload closes what someone is reading, unless asked.
+#[test]
+fn the_page_reloads_only_when_asked_and_shows_the_data_age() {
+    let srv = start_server(&["demo"]);
+    let (_, page) = http_get(&srv.addr, "/");
+    assert!(
+        !page.contains("http-equiv=\"refresh\""),
+        "reloads by default"
+    );
+    assert!(
+        page.contains("<span id=\"data-age\">") && page.contains(" ago</span>"),
+        "no data age"
+    );
+    assert!(page.contains("<a id=\"reload\" href=\"/\">reload</a>"));
+    let (code, page) = http_get(&srv.addr, "/?node=ip-10-0-45&zone=&refresh=60");
+    assert_eq!(code, 200);
+    assert!(page.contains("<meta http-equiv=\"refresh\" content=\"60\">"));
+    assert!(
+        page.contains("<a id=\"reload\" href=\"/?node=ip-10-0-45&amp;refresh=60\">"),
+        "reload keeps the filter"
+    );
+    // The form's "off" sends an empty value; below 10 s is raised to 10 s.
+    let (code, page) = http_get(&srv.addr, "/?refresh=");
+    assert_eq!(code, 200);
+    assert!(!page.contains("http-equiv=\"refresh\""));
+    let (_, page) = http_get(&srv.addr, "/?refresh=1");
+    assert!(page.contains("content=\"10\""));
+}
+
+/// Issue 16: `?node=` keeps the cluster-level cause (`diagnose --node` does too).
+#[test]
+fn a_node_filter_keeps_cluster_findings() {
+    let srv = start_server(&["demo"]);
+    let (_, page) = http_get(&srv.addr, &format!("/?node={N1}"));
+    for code in [
+        "KarpenterReservedEnisMissing",
+        "MinimumIpTargetWithoutWarmIpTarget",
+        "PodCapacityExceedsIpCapacity",
+    ] {
+        assert!(
+            page.contains(&format!("data-code=\"{code}\"")),
+            "{code} hidden by the node filter"
+        );
+    }
+    // Another node's finding goes.
+    assert!(!page.contains("data-code=\"IpamdAllocationStalled\""));
+    let out = run(&[
+        "diagnose",
+        "--bundle",
+        repo("bundles/demo").to_str().unwrap(),
+        "--node",
+        N1,
+        "--wide",
+    ]);
+    for code in [
+        "KarpenterReservedEnisMissing",
+        "MinimumIpTargetWithoutWarmIpTarget",
+    ] {
+        assert!(out.stdout.contains(code), "diagnose --node drops {code}");
+    }
 }
 
 #[test]

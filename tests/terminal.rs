@@ -59,6 +59,95 @@ fn colour_follows_the_terminal_no_color_and_the_flag() {
     assert!(forced.stdout.contains(esc));
 }
 
+/// `diagnose` in a terminal of `cols` columns (the pty's size set with
+/// `stty`, as a real terminal reports it through TIOCGWINSZ), COLUMNS unset.
+fn in_a_sized_pty(bundle: &str, cols: u32, extra: &str) -> String {
+    let bundle = repo(bundle);
+    let cmd = format!(
+        "stty cols {cols} rows 50; {} diagnose --bundle {} --color never {extra}",
+        bin(),
+        bundle.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("COLUMNS")
+        .output()
+        .expect("util-linux `script` runs the command in a pty");
+    // The pty turns \n into \r\n.
+    String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
+}
+
+/// Issue 16 item 3: an 80-column terminal gets a table and prose that fit,
+/// a wide one every column, and `--wide` every column anywhere.
+#[test]
+fn the_table_fits_the_terminal() {
+    for bundle in [
+        "tests/bundles/karpenter-overcommit",
+        "tests/bundles/min-ip-target-stall",
+        "bundles/demo",
+    ] {
+        let narrow = in_a_sized_pty(bundle, 80, "");
+        assert!(narrow.contains("NODES ("), "{narrow}");
+        let long: Vec<&str> = narrow.lines().filter(|l| l.chars().count() > 80).collect();
+        assert!(
+            long.is_empty(),
+            "{bundle}: lines over 80 columns: {long:#?}"
+        );
+        assert!(narrow.contains("--wide shows every column"), "{narrow}");
+        let header = narrow.lines().find(|l| l.starts_with("NODE ")).unwrap();
+        for must in ["NODE", "MAX-PODS", "CNI-MAX", "WAITING", "AT-ZERO-FREE"] {
+            assert!(
+                header.contains(must),
+                "{bundle}: {must} dropped at 80: {header}"
+            );
+        }
+        let wide = in_a_sized_pty(bundle, 200, "");
+        let header = wide.lines().find(|l| l.starts_with("NODE ")).unwrap();
+        let forced = in_a_sized_pty(bundle, 80, "--wide");
+        let forced_header = forced.lines().find(|l| l.starts_with("NODE ")).unwrap();
+        for col in ["TYPE", "OVERCOMMIT", "ENIS", "ALLOC-SILENCE"] {
+            assert!(
+                forced_header.contains(col),
+                "--wide lacks {col}: {forced_header}"
+            );
+        }
+        // 200 columns fit more than 80 do.
+        assert!(
+            header.split_whitespace().count()
+                > narrow
+                    .lines()
+                    .find(|l| l.starts_with("NODE "))
+                    .unwrap()
+                    .split_whitespace()
+                    .count()
+        );
+    }
+    // The stalled node's silence is the finding's: one definition.
+    let stall = in_a_sized_pty("tests/bundles/min-ip-target-stall", 200, "");
+    assert!(stall.contains("for 2h30m"), "{stall}");
+    let row = stall
+        .lines()
+        .find(|l| l.starts_with("ip-10-0-36-41"))
+        .unwrap();
+    assert!(row.trim_end().ends_with("2h30m"), "{row}");
+    // A pipe without COLUMNS gets every column (scripts); COLUMNS narrows it.
+    let b = repo("tests/bundles/karpenter-overcommit");
+    let piped = run_env(
+        &["diagnose", "--bundle", b.to_str().unwrap()],
+        &[("COLUMNS", "")],
+    );
+    assert!(piped.stdout.contains("ALLOC-SILENCE"), "{}", piped.stdout);
+    let narrowed = run_env(
+        &["diagnose", "--bundle", b.to_str().unwrap()],
+        &[("COLUMNS", "80")],
+    );
+    assert!(
+        narrowed.stdout.lines().all(|l| l.chars().count() <= 80),
+        "{}",
+        narrowed.stdout
+    );
+}
+
 /// The first-run path (issue 16 item 5): `demo` says where to look, with
 /// the address it really bound, and those URLs answer.
 #[test]

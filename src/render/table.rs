@@ -192,17 +192,15 @@ const SUBNET_HEADERS: [&str; 7] = [
 ];
 const SUBNET_DROP_ORDER: [usize; 3] = [3, 5, 6];
 
-/// A domain suffix every node name shares (`.us-west-2.compute.internal`),
-/// to leave out of narrow tables; `None` when names differ or it is short.
+/// A domain suffix every dotted node name shares (`.us-west-2.compute.internal`),
+/// to leave out of narrow tables; names without a dot (Auto Mode's
+/// instance ids) do not count. `None` when names differ or it is short.
 fn common_node_suffix(names: &[&str]) -> Option<String> {
-    let first = names.first()?;
-    let dot = first.find('.')?;
-    let suffix = &first[dot..];
-    (suffix.len() >= 8
-        && names
-            .iter()
-            .all(|n| n.ends_with(suffix) && n.len() > suffix.len()))
-    .then(|| suffix.to_string())
+    let dotted: Vec<&str> = names.iter().copied().filter(|n| n.contains('.')).collect();
+    let first = dotted.first()?;
+    let suffix = &first[first.find('.')?..];
+    (suffix.len() >= 8 && dotted.iter().all(|n| n.ends_with(suffix) && n.len() > suffix.len()))
+        .then(|| suffix.to_string())
 }
 
 /// How the table is laid out.
@@ -395,7 +393,7 @@ pub fn render_with(view: &View, opts: TableOptions) -> String {
         .collect();
     let hidden = table(&mut out, &HEADERS, &rows, width, &NODE_DROP_ORDER);
     if let Some(sfx) = &suffix {
-        let _ = writeln!(out, "(node names end in {})", sanitize(sfx));
+        let _ = writeln!(out, "(node names without {} at the end)", sanitize(sfx));
     }
     if !hidden.is_empty() {
         let note = format!(
