@@ -118,7 +118,7 @@ th{font-size:12px;color:var(--muted);font-weight:600}td.num{text-align:right;fon
 .bar span{position:absolute;top:0;bottom:0}.bar .used{background:#66bb6a}.bar .wait{background:var(--crit)}
 .bar .over{background:repeating-linear-gradient(45deg,#ffcdd2,#ffcdd2 4px,#fff 4px,#fff 8px)}
 .bar .cap{width:2px;background:#1b5e20}.bar .max{width:2px;background:#111}
-.legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px;vertical-align:middle}
+p.legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px;vertical-align:middle}
 form.filter{display:flex;flex-wrap:wrap;gap:8px;align-items:end;margin:8px 0}form.filter label{display:flex;flex-direction:column;font-size:12px;color:var(--muted)}
 form.filter input{font:inherit;padding:4px 6px}form.filter button{font:inherit;padding:4px 12px}
 .unknown{color:var(--muted)}.scroll{overflow-x:auto}
@@ -126,7 +126,7 @@ code.cmd{display:inline-block;background:#263238;color:#eceff1;padding:1px 6px;u
 .pages{color:var(--muted);font-size:13px}.pages a{color:var(--info)}
 table.ev{width:auto;margin:4px 0;font-size:13px}table.ev th{text-align:left;padding:2px 8px 2px 0;white-space:nowrap}
 table.ev td{padding:2px 8px 2px 0;border:0}table.ev table.ev{background:#fafafa}
-dl.legend{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:4px 0;font-size:13px}dl.legend dd{margin:0}
+dl.badges{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:4px 0;font-size:13px}dl.badges dd{margin:0}
 header a{color:#cbd5e1}
 @media (max-width:700px){th.hide,td.hide{display:none}main{padding:8px}}
 "#;
@@ -346,7 +346,7 @@ fn finding_html(f: &Finding, out: &mut String) {
 /// The badges and marks of the page, explained once.
 fn legend(out: &mut String) {
     out.push_str(
-        "<details id=\"legend\"><summary>What the badges mean</summary><dl class=\"legend\">",
+        "<details id=\"legend\"><summary>What the badges mean</summary><dl class=\"badges\">",
     );
     for s in [Severity::Critical, Severity::Warning, Severity::Info] {
         let _ = write!(

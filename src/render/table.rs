@@ -199,8 +199,11 @@ fn common_node_suffix(names: &[&str]) -> Option<String> {
     let dotted: Vec<&str> = names.iter().copied().filter(|n| n.contains('.')).collect();
     let first = dotted.first()?;
     let suffix = &first[first.find('.')?..];
-    (suffix.len() >= 8 && dotted.iter().all(|n| n.ends_with(suffix) && n.len() > suffix.len()))
-        .then(|| suffix.to_string())
+    (suffix.len() >= 8
+        && dotted
+            .iter()
+            .all(|n| n.ends_with(suffix) && n.len() > suffix.len()))
+    .then(|| suffix.to_string())
 }
 
 /// How the table is laid out.
