@@ -71,7 +71,7 @@ pub(crate) async fn start_live(
     let kube = kc::KubeCollector::start(
         client,
         &kc::KubeOptions {
-            stale_after: a.stale_after,
+            stale_after: a.schedule.stale_after,
             karpenter: true,
             eniconfigs: true,
             agent_namespace: a.agent_namespace.clone(),
@@ -83,7 +83,7 @@ pub(crate) async fn start_live(
     let agents = agents::AgentsCollector::start(
         kube.clone(),
         agents::AgentsOptions {
-            interval: a.agent_interval,
+            interval: a.schedule.agent_interval,
             timeout: a.agent_timeout,
             concurrency: a.agent_concurrency,
             keep_for_capture,
@@ -107,7 +107,7 @@ pub(crate) async fn start_live(
                 kube.clone(),
                 agents.clone(),
                 ec2::Ec2Options {
-                    interval: a.ec2_interval,
+                    interval: a.schedule.ec2_interval,
                     max_requests_per_minute: a.ec2_max_requests_per_minute,
                     keep_for_capture,
                     ..Default::default()
@@ -120,7 +120,7 @@ pub(crate) async fn start_live(
             sources.push(cloudtrail::CloudTrailCollector::start(
                 aws_sdk_cloudtrail::Client::new(&sdk),
                 cloudtrail::CloudTrailOptions {
-                    poll_interval: a.cloudtrail_interval,
+                    poll_interval: a.schedule.cloudtrail_interval,
                     lookback: a.cloudtrail_lookback,
                     max_rps: a.cloudtrail_max_rps,
                     keep_for_capture,
@@ -258,7 +258,11 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 Ok(0)
             }
             None => {
-                serve_live(&a.live, &a.listen, &a.thresholds.thresholds()).await?;
+                let live = LiveArgs {
+                    schedule: a.schedule.clone(),
+                    ..a.live.clone()
+                };
+                serve_live(&live, &a.listen, &a.thresholds.thresholds()).await?;
                 Ok(0)
             }
         },

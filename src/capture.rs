@@ -1,5 +1,5 @@
 //! `capture --out DIR`: what the live collectors hold, written in the bundle
-//! layout of design.md section 4, so `diagnose --bundle DIR` reproduces the
+//! layout of docs/design.md section 4, so `diagnose --bundle DIR` reproduces the
 //! live diagnosis offline and a bug report carries the evidence.
 //!
 //! This module makes no API call: `app` runs the same collectors as

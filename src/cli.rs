@@ -1,4 +1,4 @@
-//! Command-line interface: roles as subcommands (design.md section 2).
+//! Command-line interface: roles as subcommands (docs/design.md section 2).
 
 use crate::model::findings::Severity;
 use crate::model::findings::Thresholds;
@@ -106,6 +106,40 @@ pub struct ClusterArgs {
     pub(crate) thresholds: ThresholdArgs,
     #[command(flatten)]
     pub(crate) live: LiveArgs,
+    #[command(flatten)]
+    pub(crate) schedule: ScheduleArgs,
+}
+
+/// How often a long-running `cluster` re-reads its sources; the one-shot
+/// commands (`diagnose`, `capture`) read each source once, so they take
+/// none of these and use [`ScheduleArgs::default`].
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScheduleArgs {
+    /// Time between EC2 refreshes (subnets, ENIs); a duration, at least 10s.
+    #[arg(long, env = "EKS_IPAM_EC2_INTERVAL", default_value = "5m", value_parser = duration_at_least::<10>)]
+    pub(crate) ec2_interval: Duration,
+    /// Time between CloudTrail rounds (one LookupEvents query per event name); a duration, at least 5s.
+    #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_INTERVAL", default_value = "60s", value_parser = duration_at_least::<5>)]
+    pub(crate) cloudtrail_interval: Duration,
+    /// Time between pulls of the node agents; a duration, at least 1s.
+    #[arg(long, env = "EKS_IPAM_AGENT_INTERVAL", default_value = "15s", value_parser = duration_at_least::<1>)]
+    pub(crate) agent_interval: Duration,
+    /// A Kubernetes watch failing this long shows its resource as unknown instead of its last-known state;
+    /// a duration, at least 1s.
+    #[arg(long, env = "EKS_IPAM_STALE_AFTER", default_value = "5m", value_parser = duration_at_least::<1>)]
+    pub(crate) stale_after: Duration,
+}
+
+impl Default for ScheduleArgs {
+    /// The flags' defaults (a test checks they agree).
+    fn default() -> Self {
+        ScheduleArgs {
+            ec2_interval: Duration::from_secs(5 * 60),
+            cloudtrail_interval: Duration::from_secs(60),
+            agent_interval: Duration::from_secs(15),
+            stale_after: Duration::from_secs(5 * 60),
+        }
+    }
 }
 
 /// Live sources: Kubernetes (in-cluster service account, or KUBECONFIG),
@@ -125,9 +159,6 @@ pub(crate) struct LiveArgs {
     /// Do not call CloudTrail (API-call silence unknown).
     #[arg(long, env = "EKS_IPAM_DISABLE_CLOUDTRAIL")]
     pub(crate) disable_cloudtrail: bool,
-    /// Time between EC2 refreshes (subnets, ENIs); a duration, at least 10s.
-    #[arg(long, env = "EKS_IPAM_EC2_INTERVAL", default_value = "5m", value_parser = duration_at_least::<10>)]
-    pub(crate) ec2_interval: Duration,
     /// Most EC2 requests per minute, whatever the cluster size.
     #[arg(
         long,
@@ -135,9 +166,6 @@ pub(crate) struct LiveArgs {
         default_value_t = 30
     )]
     pub(crate) ec2_max_requests_per_minute: u32,
-    /// Time between CloudTrail rounds (one LookupEvents query per event name); a duration, at least 5s.
-    #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_INTERVAL", default_value = "60s", value_parser = duration_at_least::<5>)]
-    pub(crate) cloudtrail_interval: Duration,
     /// How far back CloudTrail is read at start, and how long calls are kept; a duration, at least 1m.
     #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_LOOKBACK", default_value = "3h", value_parser = duration_at_least::<60>)]
     pub(crate) cloudtrail_lookback: Duration,
@@ -145,9 +173,6 @@ pub(crate) struct LiveArgs {
     /// account-wide limit is 2, shared). When calls are many, rounds take longer instead.
     #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_MAX_RPS", default_value_t = 0.2)]
     pub(crate) cloudtrail_max_rps: f64,
-    /// Time between pulls of the node agents; a duration, at least 1s.
-    #[arg(long, env = "EKS_IPAM_AGENT_INTERVAL", default_value = "15s", value_parser = duration_at_least::<1>)]
-    pub(crate) agent_interval: Duration,
     /// Timeout for one node agent pull; a duration, at least 1s.
     #[arg(long, env = "EKS_IPAM_AGENT_TIMEOUT", default_value = "3s", value_parser = duration_at_least::<1>)]
     pub(crate) agent_timeout: Duration,
@@ -157,14 +182,13 @@ pub(crate) struct LiveArgs {
     /// Namespace of the node-agent pods (default: any).
     #[arg(long, env = "EKS_IPAM_AGENT_NAMESPACE")]
     pub(crate) agent_namespace: Option<String>,
-    /// A Kubernetes watch failing this long shows its resource as unknown instead of its last-known state;
-    /// a duration, at least 1s.
-    #[arg(long, env = "EKS_IPAM_STALE_AFTER", default_value = "5m", value_parser = duration_at_least::<1>)]
-    pub(crate) stale_after: Duration,
     /// How long to wait for every source's first read before serving what there is (`diagnose`: before
     /// giving up on Kubernetes); a duration, at least 1s.
     #[arg(long, env = "EKS_IPAM_READY_TIMEOUT", default_value = "60s", value_parser = duration_at_least::<1>)]
     pub(crate) ready_timeout: Duration,
+    /// `cluster` sets it from its own flags; the one-shot commands keep the defaults.
+    #[arg(skip)]
+    pub(crate) schedule: ScheduleArgs,
 }
 
 #[derive(Args, Debug)]
@@ -214,7 +238,8 @@ pub struct DiagnoseArgs {
         default_value = "table"
     )]
     pub(crate) output: OutputFormat,
-    /// Only nodes whose name contains this (and findings about them or the whole cluster).
+    /// Only nodes whose name contains this, with their findings, those of the subnets and zones they draw from,
+    /// and the cluster-wide ones (as the page's node filter).
     #[arg(long, env = "EKS_IPAM_NODE_FILTER")]
     pub(crate) node: Option<String>,
     /// Only findings of this severity or worse.
@@ -228,8 +253,8 @@ pub struct DiagnoseArgs {
     /// Colour in the table: auto (a terminal, and NO_COLOR unset or empty), always or never.
     #[arg(long, env = "EKS_IPAM_COLOR", value_enum, default_value = "auto")]
     pub(crate) color: ColorChoice,
-    /// Every table column on one line each, whatever the terminal width (by default the table
-    /// fits the terminal, or COLUMNS: less important columns go first and long texts wrap).
+    /// Print every table column and unwrapped text whatever the terminal width (by default the
+    /// table fits the terminal, or COLUMNS: the least telling columns go first and long texts wrap).
     #[arg(long, env = "EKS_IPAM_WIDE")]
     pub(crate) wide: bool,
     #[command(flatten)]
@@ -406,6 +431,125 @@ mod tests {
         );
         let ok = Cli::try_parse_from(["eks-ipam-exporter", "cluster", "--silence-window", "1h30m"]);
         assert!(ok.is_ok());
+    }
+
+    /// `diagnose` and `capture` run with [`ScheduleArgs::default`]: it must
+    /// be what `cluster` gets without flags.
+    #[test]
+    fn schedule_defaults_are_the_flags_defaults() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from(["eks-ipam-exporter", "cluster"]).unwrap();
+        let Command::Cluster(a) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.schedule, ScheduleArgs::default());
+        // The one-shot commands do not take them.
+        for cmd in ["diagnose", "capture"] {
+            let err = Cli::try_parse_from(["eks-ipam-exporter", cmd, "--ec2-interval", "1m"]);
+            assert!(err.is_err(), "{cmd} takes --ec2-interval");
+        }
+    }
+
+    /// The README's flag table, from the same definitions `--help` prints:
+    /// one row per flag (and per distinct env/default when commands differ).
+    fn flags_table() -> String {
+        use clap::CommandFactory;
+        let root = Cli::command();
+        let mut rows: Vec<(String, String, String, String, Vec<String>)> = Vec::new();
+        let mut add = |cmd: &str, a: &clap::Arg| {
+            let Some(long) = a.get_long() else { return };
+            if a.is_hide_set() || long == "help" || long == "version" {
+                return;
+            }
+            let env = a
+                .get_env()
+                .map(|e| format!("`{}`", e.to_string_lossy()))
+                .unwrap_or_default();
+            let takes_value = a.get_action().takes_values();
+            let default = a
+                .get_default_values()
+                .iter()
+                .map(|v| format!("`{}`", v.to_string_lossy()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let values = a
+                .get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_string())
+                .collect::<Vec<_>>();
+            let flag = match (takes_value, values.is_empty()) {
+                (false, _) => format!("`--{long}`"),
+                (true, false) => format!("`--{long} {}`", values.join("\\|")),
+                (true, true) => format!(
+                    "`--{long} {}`",
+                    a.get_value_names()
+                        .and_then(|v| v.first())
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "VALUE".into())
+                ),
+            };
+            let help = a
+                .get_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+                .replace('\n', " ")
+                .replace('|', "\\|");
+            match rows
+                .iter_mut()
+                .find(|r| r.0 == flag && r.1 == env && r.2 == default && r.3 == help)
+            {
+                Some(r) => r.4.push(cmd.to_string()),
+                None => rows.push((flag, env, default, help, vec![cmd.to_string()])),
+            }
+        };
+        for sub in root.get_subcommands() {
+            for a in sub.get_arguments() {
+                if !a.is_global_set() {
+                    add(sub.get_name(), a);
+                }
+            }
+        }
+        for a in root.get_arguments().filter(|a| a.is_global_set()) {
+            add("all", a);
+        }
+        let mut out =
+            String::from("| flag | env | default | commands | meaning |\n|---|---|---|---|---|\n");
+        for (flag, env, default, help, cmds) in rows {
+            out.push_str(&format!(
+                "| {flag} | {env} | {default} | {} | {help} |\n",
+                cmds.join(", ")
+            ));
+        }
+        out
+    }
+
+    /// Issue 16 item 4: README and `--help` agree. The table between the
+    /// markers is generated; `UPDATE_README=1 cargo test flags_table` rewrites it.
+    #[test]
+    fn readme_flag_table_matches_the_help() {
+        const BEGIN: &str = "<!-- flags: generated from --help by `UPDATE_README=1 cargo test readme_flag_table` -->\n";
+        const END: &str = "<!-- flags end -->";
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        let readme = std::fs::read_to_string(&path).unwrap();
+        let (head, rest) = readme
+            .split_once(BEGIN)
+            .expect("README lacks the flags marker");
+        let (current, tail) = rest
+            .split_once(END)
+            .expect("README lacks the flags end marker");
+        let want = flags_table();
+        if std::env::var_os("UPDATE_README").is_some() {
+            std::fs::write(&path, format!("{head}{BEGIN}{want}{END}{tail}")).unwrap();
+            return;
+        }
+        assert_eq!(
+            current, want,
+            "README flags differ from --help: run UPDATE_README=1 cargo test readme_flag_table"
+        );
+        // Every duration flag says so and takes a compound duration (no "seconds" left).
+        for line in want.lines().filter(|l| l.contains("a duration")) {
+            assert!(!line.contains("in seconds"), "{line}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate the diagnosis bundles used by the tests and by `eks-ipam-exporter demo`.
 
-A bundle is a directory of plain command outputs (design.md section 4). This script writes four of
+A bundle is a directory of plain command outputs (docs/design.md section 4). This script writes four of
 them, deterministically (every ID, IP and sub-second time is derived from sha256 of fixed names; no
 clock, no RNG state):
 
@@ -351,7 +351,7 @@ class Node:
     enis: list = field(default_factory=list)
     pods: list = field(default_factory=list)
     metrics: Optional[str] = None
-    # cluster shapes (design.md section 8): kubernetes.io/os, eks.amazonaws.com/compute-type
+    # cluster shapes (docs/design.md section 8): kubernetes.io/os, eks.amazonaws.com/compute-type
     os: str = "linux"
     compute_type: Optional[str] = None  # auto | fargate | hybrid; None: EC2 (no label)
     extra_resources: dict = field(default_factory=dict)  # capacity = allocatable
@@ -2204,7 +2204,7 @@ def scenario_healthy() -> Bundle:
     return b
 
 
-# The VPC resource controller's extended resource for Windows pod IPs (design.md section 8).
+# The VPC resource controller's extended resource for Windows pod IPs (docs/design.md section 8).
 WINDOWS_IP_RESOURCE = "vpc.amazonaws.com/PrivateIPv4Address"
 
 

@@ -339,7 +339,7 @@ impl SubnetRole {
     }
 }
 
-/// What the VPC CNI uses a subnet for (design.md section 8: one value per
+/// What the VPC CNI uses a subnet for (docs/design.md section 8: one value per
 /// subnet, in this order of precedence).
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -849,7 +849,7 @@ fn analyse_node(n: &NodeState, j: &Joined<'_>) -> NodeAnalysis {
     } = *j;
     let pods = j.pod_counts.get(n.name.as_str());
     let now = state.now;
-    // aws-node's ipamd serves pod IPs only on Linux EC2 nodes (design.md
+    // aws-node's ipamd serves pod IPs only on Linux EC2 nodes (docs/design.md
     // section 8): on Auto Mode, hybrid, Fargate and Windows nodes neither
     // its settings nor the IPv4 pool model apply, and the numbers that
     // depend on them are unknown, never computed with the wrong model.
@@ -1873,7 +1873,7 @@ mod tests {
     /// with an EFA-only interface; custom networking, RESERVED_ENIS=0:
     /// ipamd serves (4 - 1 EFA-only - 1 primary) x 14 = 28 pod IPs, Karpenter
     /// assumes (4 - 0 - 1) x 14 + 2 = 44 pods: 14 overcommitted.
-    /// Issue 15 (design.md section 8): the same overcommitted t4g.medium
+    /// Issue 15 (docs/design.md section 8): the same overcommitted t4g.medium
     /// (17 max pods, 10 pod IPs under custom networking) under each shape.
     /// Only a Linux EC2 node in an IPv4 cluster gets the ipamd model; the
     /// others are unknown, with no IPv4-pool finding, and Auto Mode nodes are

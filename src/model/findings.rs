@@ -354,7 +354,7 @@ Role `eks-ipam-exporter-settings` in deploy/optional/settings-configmaps.yaml); 
 depends on these settings is unknown (absent) rather than shown with a default. Grant `get` on the ConfigMap named in the \
 reason, or set the value inline (`value:`) in the container's env.";
 
-/// Settings the exporter could not read (design.md section 8): one
+/// Settings the exporter could not read (docs/design.md section 8): one
 /// cluster-level finding per workload whose template has them, and one per
 /// node whose own aws-node pod has settings the template does not.
 fn setting_unresolved(i: &Inputs<'_>, out: &mut Vec<Finding>) {
@@ -593,7 +593,7 @@ fn eni_limit_reached(_i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Finding>) 
     });
 }
 
-/// Scheduler-side exhaustion of a VPC extended resource (design.md section
+/// Scheduler-side exhaustion of a VPC extended resource (docs/design.md section
 /// 8): a node whose every advertised unit is requested is a warning; pods
 /// the scheduler refused for it make it critical (on the full nodes, or
 /// cluster-wide when no node is full: none advertises the resource).
@@ -774,7 +774,7 @@ fn resource_controller_failure(
 }
 
 /// Auto Mode runs its own IPAM (no aws-node to read): the EKS node
-/// monitoring agent's signals are what says it is unwell (design.md
+/// monitoring agent's signals are what says it is unwell (docs/design.md
 /// section 8). A condition counts while it is set; an event while it is
 /// younger than the silence window.
 fn auto_mode_ipam_unhealthy(i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Finding>) {

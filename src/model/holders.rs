@@ -1,4 +1,4 @@
-//! Who holds a subnet's addresses (design.md section 8,
+//! Who holds a subnet's addresses (docs/design.md section 8,
 //! `eks_ipam_subnet_ips{holder}`): every ENI in the subnet
 //! (`DescribeNetworkInterfaces` by subnet), joined with the ipamd pools,
 //! the subnet's CIDR reservations (`GetSubnetCidrReservations`) and the 5

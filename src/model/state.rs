@@ -157,7 +157,7 @@ pub struct NodeState {
     pub(crate) capacity_pods: Option<u32>,
     pub(crate) unschedulable: bool,
     pub(crate) internal_ip: Option<String>,
-    /// `eks.amazonaws.com/compute-type` (design.md section 8).
+    /// `eks.amazonaws.com/compute-type` (docs/design.md section 8).
     pub(crate) compute_type: ComputeType,
     /// `kubernetes.io/os`.
     pub(crate) os: NodeOs,
@@ -376,7 +376,7 @@ pub struct PodSummary {
     pub(crate) nodes: HashMap<Arc<str>, PodCounts>,
     pub(crate) pending_without_ip: Vec<PendingPod>,
     /// Pending pods on no node that the scheduler refused for lack of the
-    /// resource (design.md section 8: `eks_ipam_pods_unschedulable`).
+    /// resource (docs/design.md section 8: `eks_ipam_pods_unschedulable`).
     pub(crate) unschedulable: PerResource<u32>,
 }
 

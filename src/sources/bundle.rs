@@ -1,4 +1,4 @@
-//! A bundle directory (design.md section 4): plain outputs of kubectl, the
+//! A bundle directory (docs/design.md section 4): plain outputs of kubectl, the
 //! AWS CLI and curl against ipamd. Every file is optional: a missing file
 //! makes what depends on it unknown. A malformed file is an error that names
 //! the file and what was wrong.
@@ -244,7 +244,7 @@ impl BundleFiles for EmbeddedBundle {
 }
 
 /// A bundle being written in memory: what each live collector holds, in
-/// the layout [`load`] reads (design.md section 4), and what could not be
+/// the layout [`load`] reads (docs/design.md section 4), and what could not be
 /// captured, by file. `capture` writes it to disk; tests load it back.
 #[derive(Default)]
 pub(crate) struct BundleOut {

@@ -172,7 +172,7 @@ def test_bundle_json(bundle):
 
 
 def runs_ipamd(node: dict) -> bool:
-    """aws-node's own node affinity (design.md section 8): Linux, no Fargate/hybrid/Auto Mode compute type."""
+    """aws-node's own node affinity (docs/design.md section 8): Linux, no Fargate/hybrid/Auto Mode compute type."""
     labels = node["metadata"]["labels"]
     return labels.get("kubernetes.io/os", "linux") == "linux" and "eks.amazonaws.com/compute-type" not in labels
 

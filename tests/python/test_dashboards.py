@@ -37,7 +37,7 @@ RULES_FILE = os.path.join(ROOT, "deploy", "rules", "eks-ipam-exporter.rules.yaml
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import gen_deploy  # noqa: E402
 
-# Metric names of the exporter (design.md section 5 and the binary's metric list): the contract.
+# Metric names of the exporter (docs/design.md section 5 and the binary's metric list): the contract.
 CONTRACT_METRICS = {
     # cluster role, per node
     "eks_ipam_node_info", "eks_ipam_node_pod_ip_capacity", "eks_ipam_node_max_pods",
@@ -49,12 +49,12 @@ CONTRACT_METRICS = {
     "eks_ipam_karpenter_reserved_enis", "eks_ipam_cni_custom_networking_enabled",
     "eks_ipam_cni_prefix_delegation_enabled", "eks_ipam_api_calls_total", "eks_ipam_cloudtrail_lag_seconds",
     "eks_ipam_subnet_available_ips", "eks_ipam_subnet_size_ips", "eks_ipam_subnet_free_prefixes", "eks_ipam_finding",
-    # design.md section 8 (zone view of enhanced subnet discovery)
+    # docs/design.md section 8 (zone view of enhanced subnet discovery)
     "eks_ipam_zone_pod_ips_available", "eks_ipam_zone_pod_ips_size", "eks_ipam_zone_pod_ip_subnets",
     "eks_ipam_zone_free_prefixes", "eks_ipam_subnet_info", "eks_ipam_subnet_zone_candidates",
-    # design.md section 8 (scheduler-side exhaustion)
+    # docs/design.md section 8 (scheduler-side exhaustion)
     "eks_ipam_node_resource", "eks_ipam_pods_unschedulable",
-    # design.md section 8 (who holds a subnet's addresses; prefix CIDR reservations)
+    # docs/design.md section 8 (who holds a subnet's addresses; prefix CIDR reservations)
     "eks_ipam_subnet_ips", "eks_ipam_subnet_prefix_reserved_free_ips",
     # both roles
     "eks_ipam_collector_up", "eks_ipam_collector_last_success_timestamp_seconds",

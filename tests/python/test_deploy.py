@@ -577,7 +577,7 @@ def test_iam_policy_has_exactly_the_five_read_actions():
 
 
 def test_alert_contract_and_coverage():
-    """design.md section 6 names and severities; every alert tested at its for: boundary (no promtool needed)."""
+    """docs/design.md section 6 names and severities; every alert tested at its for: boundary (no promtool needed)."""
     a, records = check_coverage.load_rules()
     groups, exprs = check_coverage.load_tests()
     assert check_coverage.check(a, records, groups, exprs) == []

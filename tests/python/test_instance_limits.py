@@ -10,7 +10,7 @@ DescribeInstanceTypes data file (empty when moto lacks the type).
 (c) the row count equals the upstream type count;
 (d) cross-check against moto: default-card ENIs and IPv4 per ENI of every type both know; the
     disagreements may not grow beyond the ones recorded below;
-(e) hand-checked numbers from design.md / the research notes.
+(e) hand-checked numbers from docs/design.md / the research notes.
 
 Run: python3 -m pytest tests/python/test_instance_limits.py
 """

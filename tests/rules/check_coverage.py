@@ -2,7 +2,7 @@
 """Checks that the alert rules keep their contract and that every rule has promtool tests.
 
 What it enforces (exit 1 and a list of problems otherwise):
-  * the alert names and severities are exactly those of design.md section 6;
+  * the alert names and severities are exactly those of docs/design.md section 6;
   * every alert has `for:`, a `severity` label, a `summary`, a templated `description` and a
     `runbook_url` pointing at docs/runbook.md#<lowercase alert name>;
   * every alert has at least one test group named "<Alert>: boundary onset=<d>" that asserts no
@@ -24,7 +24,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 RULES = os.path.join(ROOT, "deploy", "rules", "eks-ipam-exporter.rules.yaml")
 RUNBOOK_BASE = "https://github.com/eks-ipam-exporter/eks-ipam-exporter/blob/main/docs/runbook.md#"
 
-# design.md section 6 (contract)
+# docs/design.md section 6 (contract)
 CONTRACT = {
     "EksIpamNodePodsWaitingForIp": "critical",
     "EksIpamIpamdAllocationStalled": "critical",
@@ -38,7 +38,7 @@ CONTRACT = {
     "EksIpamCollectorDown": "warning",
     "EksIpamExporterDown": "critical",
 }
-# Alerts beyond the contract's names (design.md section 8 zone view, issue 15).
+# Alerts beyond the contract's names (docs/design.md section 8 zone view, issue 15).
 EXTRA = {
     "EksIpamZonePodIpsLow": "warning",
     "EksIpamZonePodIpsExhausted": "critical",

@@ -90,7 +90,7 @@ fn reserved_enis_is_read_as_karpenter_reads_it() {
     assert_eq!(k(from, r#""--reserved-enis=2""#), Some(2), "the flag wins");
 }
 
-/// The node's shape comes from its labels (design.md section 8).
+/// The node's shape comes from its labels (docs/design.md section 8).
 #[test]
 fn node_shape_from_labels() {
     let shape = |labels: serde_json::Value| {
