@@ -387,7 +387,7 @@ fn live_reproduces_incident_two_and_capture_round_trips() {
     assert!(
         f.contains(&(
             "MinimumIpTargetWithoutWarmIpTarget".into(),
-            "critical".into(),
+            "warning".into(),
             "".into(),
             "".into()
         )),
@@ -556,7 +556,7 @@ fn settings_from_a_config_map_live_forbidden_and_captured() {
     let v = wait_for(&srv, 90, "the incident-2 finding from the ConfigMap", |v| {
         findings(v)
             .iter()
-            .any(|f| f.0 == "MinimumIpTargetWithoutWarmIpTarget" && f.1 == "critical")
+            .any(|f| f.0 == "MinimumIpTargetWithoutWarmIpTarget" && f.1 == "warning")
             && !v["subnets"].as_array().unwrap().is_empty()
     });
     assert!(!blind(&v));

@@ -135,17 +135,6 @@ pub(crate) struct AllocationSilence {
     pub(crate) lower_bound: bool,
 }
 
-impl AllocationSilence {
-    /// `2h30m`, or `> 6h19m` for a lower bound.
-    pub(crate) fn text(&self) -> String {
-        format!(
-            "{}{}",
-            if self.lower_bound { "> " } else { "" },
-            super::findings::human_duration(self.seconds)
-        )
-    }
-}
-
 /// An IPAM issue the EKS node monitoring agent reported on a node: its
 /// `NetworkingReady` condition False with an `IPAMD*` reason, or one of its
 /// `NetworkingReady` events whose message starts with an `IPAMD*` issue name

@@ -457,6 +457,12 @@ impl Node {
         self
     }
 
+    /// In availability zone `zone` instead of us-west-2a.
+    pub(crate) fn zone(mut self, zone: &str) -> Self {
+        self.state.zone = Some(zone.into());
+        self
+    }
+
     pub(crate) fn cordoned(mut self) -> Self {
         self.state.unschedulable = true;
         self

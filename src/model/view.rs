@@ -122,3 +122,76 @@ pub(crate) fn by_risk<'a>(
     v.sort_by(|a, b| risk(b).cmp(&risk(a)).then_with(|| a.name.cmp(&b.name)));
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::findings::FindingCode;
+
+    fn finding(node: &str, subnet: &str, zone: &str) -> Finding {
+        Finding {
+            code: FindingCode::SubnetIpsLow,
+            severity: Severity::Warning,
+            node: node.into(),
+            subnet_id: subnet.into(),
+            availability_zone: zone.into(),
+            summary: String::new(),
+            remediation: String::new(),
+            evidence: Default::default(),
+        }
+    }
+
+    fn view() -> View {
+        use crate::model::fixtures::{Cluster, Node};
+        let c = Cluster::new()
+            .subnet("subnet-a", "us-west-2a", "10.0.0.0/24", 100)
+            .subnet("subnet-b", "us-west-2b", "10.0.1.0/24", 100)
+            .node(Node::new("n-a", "m5.large", 29).zone("us-west-2a"))
+            .node(Node::new("n-b", "m5.large", 29).zone("us-west-2b"));
+        build(&c.state, &Thresholds::default())
+    }
+
+    /// The page's and `diagnose --node`'s filter: cluster causes stay, other
+    /// nodes' findings go, subnet/zone findings follow the node's zone.
+    #[test]
+    fn filters_keep_cluster_causes_and_what_the_node_draws_from() {
+        let v = view();
+        let keep =
+            |f: &Finding, node: Option<&str>, zone: Option<&str>| v.finding_in_scope(f, node, zone);
+        let cluster = finding("", "", "");
+        for (node, zone) in [
+            (Some("n-a"), None),
+            (None, Some("us-west-2b")),
+            (Some("n-a"), Some("us-west-2b")),
+        ] {
+            assert!(keep(&cluster, node, zone), "{node:?} {zone:?}");
+        }
+        assert!(keep(&finding("n-a", "", ""), Some("n-a"), None));
+        assert!(!keep(&finding("n-b", "", ""), Some("n-a"), None));
+        assert!(!keep(&finding("n-a", "", ""), None, Some("us-west-2b")));
+        // A subnet finding: by its subnet's zone.
+        assert!(keep(&finding("", "subnet-a", ""), Some("n-a"), None));
+        assert!(!keep(&finding("", "subnet-b", ""), Some("n-a"), None));
+        assert!(keep(&finding("", "subnet-b", ""), None, Some("us-west-2b")));
+        // A zone finding: by its zone.
+        assert!(keep(&finding("", "", "us-west-2a"), Some("n-a"), None));
+        assert!(!keep(&finding("", "", "us-west-2a"), Some("n-b"), None));
+        // Unfiltered: everything.
+        assert!(
+            keep(&finding("n-b", "", ""), None, None)
+                && keep(&finding("", "subnet-b", ""), Some(""), None)
+        );
+        // An unknown subnet's zone is unknown: kept rather than hidden.
+        assert!(keep(&finding("", "subnet-zz", ""), Some("n-a"), None));
+        // diagnose --node filters the same way.
+        let mut all = view();
+        all.findings = vec![
+            cluster.clone(),
+            finding("n-b", "", ""),
+            finding("", "subnet-a", ""),
+        ];
+        let f = all.filtered(Some("n-a"), Severity::Info);
+        assert_eq!(f.findings.len(), 2);
+        assert_eq!(f.nodes.len(), 1);
+    }
+}

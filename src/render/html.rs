@@ -305,21 +305,21 @@ fn finding_html(f: &Finding, out: &mut String) {
     let sev = f.severity.as_str();
     let paging = paging::paging(f);
     let pages = if paging.alerts.is_empty() {
-        "no alert pages on this finding".to_string()
+        "Pages: no alert (shown here, in diagnose and as eks_ipam_finding)".to_string()
     } else {
-        paging
+        let alerts: Vec<String> = paging
             .alerts
             .iter()
             .map(|a| format!("{} ({})", a.name, a.severity.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect();
+        format!("Pages as: {}", alerts.join(", "))
     };
     let _ = write!(
         out,
         "<section class=\"finding sev-{sev}\" data-code=\"{code}\" data-severity=\"{sev}\" data-node=\"{node}\" data-scope=\"{scope_kind}\">\
          <div><span class=\"pill {sev}\" title=\"{sev_title}\">{sev_up}</span> <span class=\"code\">{code}</span> <span class=\"scope\">{scope}</span></div>\
          <p>{summary}</p><p class=\"fix\"><strong>Fix:</strong> {fix}</p>\
-         <p class=\"pages\">Pages as: {pages} &middot; <a class=\"runbook\" href=\"{runbook}\">runbook</a></p>\
+         <p class=\"pages\">{pages} &middot; <a class=\"runbook\" href=\"{runbook}\">runbook</a></p>\
          <details><summary>evidence</summary><table class=\"ev\">",
         code = f.code.as_str(),
         node = escape(&f.node),
@@ -525,7 +525,7 @@ pub fn render(
     for n in nodes {
         let silence = n
             .allocation_silence()
-            .map(|s| escape(&s.text()))
+            .map(|s| escape(&super::silence_text(&s)))
             .unwrap_or_else(|| num::<u32>(None));
         let growth = match (n.growth_at_zero_free, n.ip_growth_blocked) {
             (Some(g), Some(true)) => format!(
@@ -606,6 +606,61 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_become_code_without_their_backticks() {
+        assert_eq!(
+            with_commands("Run `kubectl get <x>` then `a&b`."),
+            "Run <code class=\"cmd\">kubectl get &lt;x&gt;</code> then <code class=\"cmd\">a&amp;b</code>."
+        );
+        // An unpaired backtick is text, not an unclosed <code>.
+        assert_eq!(with_commands("it's `odd"), "it&#39;s `odd");
+        assert_eq!(with_commands("no commands"), "no commands");
+    }
+
+    #[test]
+    fn evidence_values_carry_their_units() {
+        use serde_json::json;
+        assert_eq!(
+            evidence_value("silence_seconds", &json!(9023.0)),
+            "<span title=\"9023 s\">2h30m</span>"
+        );
+        assert_eq!(evidence_value("subnet_low_ratio", &json!(0.1)), "10.0%");
+        assert_eq!(evidence_value("ips_total", &json!(25.0)), "25");
+        assert_eq!(
+            evidence_value("x", &json!(null)),
+            "<span class=\"unknown\">unknown</span>"
+        );
+        assert_eq!(evidence_value("x", &json!(true)), "yes");
+        assert_eq!(evidence_value("nodes", &json!([])), "none");
+        assert_eq!(
+            evidence_value("nodes", &json!(["a", "<b>"])),
+            "a, &lt;b&gt;"
+        );
+        let t = evidence_value(
+            "events",
+            &json!([{"reason": "X", "age_seconds": 120}, {"reason": "Y", "count": 2}]),
+        );
+        assert_eq!(
+            t,
+            // Columns in the records' key order (serde_json sorts keys).
+            "<table class=\"ev\"><tr><th>age</th><th>reason</th><th>count</th></tr>\
+             <tr><td><span title=\"120 s\">2m</span></td><td>X</td><td><span class=\"unknown\">unknown</span></td></tr>\
+             <tr><td><span class=\"unknown\">unknown</span></td><td>Y</td><td>2</td></tr></table>"
+        );
+        assert_eq!(evidence_label("pods_waiting_for_ip"), "pods waiting for ip");
+    }
+
+    #[test]
+    fn the_reload_link_keeps_the_filter() {
+        let f = Filter {
+            node: Some("ip-10 &x".into()),
+            zone: Some(String::new()),
+            refresh: Some(3),
+        };
+        assert_eq!(f.query(), "?node=ip-10%20%26x&refresh=10");
+        assert_eq!(Filter::default().query(), "");
+    }
 
     #[test]
     fn escapes_markup() {

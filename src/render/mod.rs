@@ -31,3 +31,13 @@ pub(crate) fn plain_number(x: f64) -> String {
         format!("{x}")
     }
 }
+
+/// An allocation silence as the page and `diagnose` show it: `2h30m`, or
+/// `> 6h19m` for a lower bound.
+pub(crate) fn silence_text(s: &crate::model::analysis::AllocationSilence) -> String {
+    format!(
+        "{}{}",
+        if s.lower_bound { "> " } else { "" },
+        crate::model::findings::human_duration(s.seconds)
+    )
+}

@@ -389,7 +389,7 @@ pub fn render_with(view: &View, opts: TableOptions) -> String {
                     .map(|g| g.as_str().to_string())
                     .unwrap_or_else(|| "?".into()),
                 n.allocation_silence()
-                    .map(|s| s.text())
+                    .map(|s| super::silence_text(&s))
                     .unwrap_or_else(|| "?".into()),
             ]
         })

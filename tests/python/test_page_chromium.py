@@ -145,7 +145,7 @@ _CHECKS_JS = r"""
     if (r.right > vw + 1) bad.push(`${s.dataset.code} overflows: ${r.right} > ${vw}`);
     const a = s.querySelector('a.runbook');
     if (!a || !a.href.includes('docs/runbook.md#')) bad.push(`${s.dataset.code}: no runbook link`);
-    if (!s.querySelector('.pages') || !/Pages as: /.test(s.querySelector('.pages').textContent))
+    if (!s.querySelector('.pages') || !/Pages( as: |: no alert)/.test(s.querySelector('.pages').textContent))
       bad.push(`${s.dataset.code}: does not say how it pages`);
     const fix = s.querySelector('.fix');
     if (fix && fix.textContent.includes('`')) bad.push(`${s.dataset.code}: backtick in the fix`);
