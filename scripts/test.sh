@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README "Test"; .ci/run calls exactly this).
 # Installs what the tests need when it is missing (Debian: prometheus,
-# prometheus-alertmanager, chromium; pip: tests/requirements.txt), then runs
+# prometheus-alertmanager, chromium, python3-venv; pip: tests/requirements.txt into .venv), then runs
 # every suite: rustfmt, clippy, cargo tests (unit, integration, golden
 # exposition, live end-to-end against moto, the fake apiserver in
 # examples/kube_apiserver and the fakes in tests/fakes),
@@ -39,8 +39,23 @@ if ((${#apt_pkgs[@]})); then
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null \
     || { echo "apt-get install ${apt_pkgs[*]} failed" >&2; exit 2; }
 fi
+# Python requirements go into a virtual environment (stock Debian 12 / Ubuntu 24.04 refuse system
+# installs: PEP 668 "externally-managed-environment"). It sees the system's packages, so what is
+# already installed is not downloaded again; pip is told never to touch the system Python.
+venv="${EKS_IPAM_TEST_VENV:-$PWD/.venv}"
+if ! [ -x "$venv/bin/python3" ]; then
+  if ! python3 -m venv --system-site-packages "$venv" >/dev/null 2>&1; then
+    step "installing Debian package python3-venv"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    rm -rf "$venv"
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null \
+      && python3 -m venv --system-site-packages "$venv" \
+      || { echo "cannot create the Python virtual environment $venv" >&2; exit 2; }
+  fi
+fi
+export PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" PIP_REQUIRE_VIRTUALENV=true
 if ! python3 -c 'import moto, boto3, pytest, yaml' >/dev/null 2>&1 || ! command -v moto_server >/dev/null 2>&1; then
-  step "installing Python test requirements"
+  step "installing Python test requirements into $venv"
   python3 -m pip install -q -r tests/requirements.txt || { echo "pip install failed" >&2; exit 2; }
 fi
 if ! cargo clippy --version >/dev/null 2>&1; then
