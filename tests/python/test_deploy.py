@@ -160,6 +160,7 @@ def test_renders_exactly_the_expected_objects(rendered):
         ("ConfigMap", "eks-ipam-exporter-dashboards"),
         ("DaemonSet", "eks-ipam-exporter-node"),
         ("Deployment", "eks-ipam-exporter"),
+        ("Namespace", NAMESPACE),
         ("NetworkPolicy", "eks-ipam-exporter"),
         ("PodMonitor", "eks-ipam-exporter-node"),
         ("PrometheusRule", "eks-ipam-exporter"),
@@ -168,12 +169,38 @@ def test_renders_exactly_the_expected_objects(rendered):
         ("ServiceAccount", "eks-ipam-exporter-node"),
         ("ServiceMonitor", "eks-ipam-exporter"),
     ])
+    # Applied to an empty cluster, the namespace comes first (kustomize orders Namespace objects first).
+    assert rendered[0]["kind"] == "Namespace", rendered[0]["kind"]
     for o in rendered:
-        assert o["kind"] != "Namespace", "the base must not create a Namespace"
-        if o["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+        if o["kind"] not in ("ClusterRole", "ClusterRoleBinding", "Namespace"):
             assert o["metadata"]["namespace"] == NAMESPACE, (o["kind"], o["metadata"]["name"])
     for kind in ("ServiceMonitor", "PodMonitor", "PrometheusRule"):
         assert find(rendered, kind)[0]["apiVersion"] == "monitoring.coreos.com/v1"
+
+
+def test_namespace_pod_security_labels(rendered):
+    """The agent's hostNetwork needs "privileged"; warn/audit at "restricted" keep the exception visible."""
+    labels = find(rendered, "Namespace", NAMESPACE)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    assert labels["pod-security.kubernetes.io/audit"] == "restricted"
+
+
+def test_the_cluster_deployment_meets_pod_security_restricted(rendered):
+    """Kubernetes Pod Security Standards, "restricted" level, checked field by field on the Deployment."""
+    pod = find(rendered, "Deployment", "eks-ipam-exporter")["spec"]["template"]["spec"]
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        assert not pod.get(field), field
+    assert not any(set(v) - {"name", "configMap", "secret", "emptyDir", "projected", "downwardAPI",
+                             "persistentVolumeClaim", "ephemeral", "csi"} for v in pod.get("volumes", []))
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] in ("RuntimeDefault", "Localhost")
+    for c in pod.get("initContainers", []) + pod["containers"]:
+        sc = c["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False, c["name"]
+        assert sc["capabilities"]["drop"] == ["ALL"] and not sc["capabilities"].get("add"), c["name"]
+        assert not sc.get("privileged"), c["name"]
+        assert not any(p.get("hostPort") for p in c.get("ports", [])), c["name"]
 
 
 def test_overlay_namespace_reaches_the_binding(tmp_path):
@@ -184,6 +211,8 @@ def test_overlay_namespace_reaches_the_binding(tmp_path):
     objs = kustomize(str(tmp_path))
     binding = find(objs, "ClusterRoleBinding", "eks-ipam-exporter")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "eks-ipam-exporter", "namespace": "monitoring"}]
+    # The Namespace object is renamed with everything else.
+    assert [o["metadata"]["name"] for o in objs if o["kind"] == "Namespace"] == ["monitoring"]
 
 
 def test_pods_are_hardened(rendered):
