@@ -28,6 +28,10 @@ run_suite() {
 }
 
 # --- install what is missing -------------------------------------------------
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+apt_install() {
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
 apt_pkgs=()
 command -v promtool >/dev/null 2>&1 || apt_pkgs+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || apt_pkgs+=(prometheus-alertmanager)
@@ -35,23 +39,18 @@ command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)
 [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx)  # the scale harness's static-body baseline
 if ((${#apt_pkgs[@]})); then
   step "installing Debian packages: ${apt_pkgs[*]}"
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null \
-    || { echo "apt-get install ${apt_pkgs[*]} failed" >&2; exit 2; }
+  apt_install "${apt_pkgs[@]}" || { echo "apt-get install ${apt_pkgs[*]} failed" >&2; exit 2; }
 fi
 # Python requirements go into a virtual environment (stock Debian 12 / Ubuntu 24.04 refuse system
 # installs: PEP 668 "externally-managed-environment"). It sees the system's packages, so what is
 # already installed is not downloaded again; pip is told never to touch the system Python.
 venv="${EKS_IPAM_TEST_VENV:-$PWD/.venv}"
-if ! [ -x "$venv/bin/python3" ]; then
-  if ! python3 -m venv --system-site-packages "$venv" >/dev/null 2>&1; then
-    step "installing Debian package python3-venv"
-    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    rm -rf "$venv"
-    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null \
-      && python3 -m venv --system-site-packages "$venv" \
-      || { echo "cannot create the Python virtual environment $venv" >&2; exit 2; }
-  fi
+if ! [ -x "$venv/bin/python3" ] && ! python3 -m venv --system-site-packages "$venv" >/dev/null 2>&1; then
+  # Debian's venv cannot bootstrap pip without python3-venv.
+  step "installing Debian package python3-venv"
+  rm -rf "$venv"
+  apt_install python3-venv && python3 -m venv --system-site-packages "$venv" \
+    || { echo "cannot create the Python virtual environment $venv" >&2; exit 2; }
 fi
 export PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" PIP_REQUIRE_VIRTUALENV=true
 if ! python3 -c 'import moto, boto3, pytest, yaml' >/dev/null 2>&1 || ! command -v moto_server >/dev/null 2>&1; then

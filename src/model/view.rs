@@ -41,16 +41,12 @@ impl View {
     /// findings [`View::finding_in_scope`] keeps) and to findings of `min`
     /// severity or worse.
     pub(crate) fn filtered(mut self, node: Option<&str>, min: Severity) -> View {
-        let keep: Vec<bool> = self
-            .findings
-            .iter()
-            .map(|f| f.severity >= min && self.finding_in_scope(f, node, None))
+        let findings = std::mem::take(&mut self.findings);
+        self.findings = findings
+            .into_iter()
+            .filter(|f| f.severity >= min && self.finding_in_scope(f, node, None))
             .collect();
-        let mut keep = keep.into_iter();
-        self.findings.retain(|_| keep.next().unwrap_or(false));
-        if let Some(q) = node.filter(|q| !q.is_empty()) {
-            self.nodes.retain(|n| n.name.contains(q));
-        }
+        self.nodes.retain(|n| node_in_scope(n, node, None));
         self
     }
 
@@ -70,10 +66,7 @@ impl View {
     ) -> bool {
         let node = node.filter(|s| !s.is_empty());
         let zone = zone.filter(|s| !s.is_empty());
-        let matches = |n: &NodeAnalysis| {
-            node.is_none_or(|q| n.name.contains(q))
-                && zone.is_none_or(|z| n.zone.as_deref() == Some(z))
-        };
+        let matches = |n: &NodeAnalysis| node_in_scope(n, node, zone);
         if !f.node.is_empty() {
             return self.nodes.iter().any(|n| n.name == f.node && matches(n));
         }
@@ -98,6 +91,16 @@ impl View {
                     .iter()
                     .any(|n| matches(n) && n.zone.as_deref() == Some(fz)))
     }
+}
+
+/// Whether a node passes a node filter (its name contains `node`) and a zone
+/// filter; an empty filter passes everything.
+pub(crate) fn node_in_scope(n: &NodeAnalysis, node: Option<&str>, zone: Option<&str>) -> bool {
+    node.filter(|q| !q.is_empty())
+        .is_none_or(|q| n.name.contains(q))
+        && zone
+            .filter(|z| !z.is_empty())
+            .is_none_or(|z| n.zone.as_deref() == Some(z))
 }
 
 /// How much trouble the node is in: nodes with pods waiting for an IP first

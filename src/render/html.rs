@@ -8,7 +8,7 @@ use crate::model::analysis::NodeAnalysis;
 use crate::model::findings::{human_duration, Finding, Severity};
 use crate::model::growth::GrowthOutcome;
 use crate::model::paging;
-use crate::model::view::{by_risk, View};
+use crate::model::view::{by_risk, node_in_scope, View};
 use std::fmt::Write;
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -50,17 +50,7 @@ fn empty_or_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32
 
 impl Filter {
     fn node_matches(&self, n: &NodeAnalysis) -> bool {
-        let by_name = self
-            .node
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .is_none_or(|q| n.name.contains(q));
-        let by_zone = self
-            .zone
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .is_none_or(|z| n.zone.as_deref() == Some(z));
-        by_name && by_zone
+        node_in_scope(n, self.node.as_deref(), self.zone.as_deref())
     }
 
     /// The query string of this filter (for the reload link).
@@ -215,11 +205,7 @@ fn with_commands(text: &str) -> String {
 /// An evidence key as a label: `silence_seconds` -> `silence`,
 /// `pods_waiting_for_ip` -> `pods waiting for ip`.
 fn evidence_label(key: &str) -> String {
-    let base = key
-        .strip_suffix("_seconds")
-        .or_else(|| key.strip_suffix("_ratio"))
-        .unwrap_or(key);
-    base.replace('_', " ")
+    super::evidence_base(key).replace('_', " ")
 }
 
 /// One evidence value, HTML-escaped, with its unit: durations as `2h30m`

@@ -23,6 +23,14 @@ pub(crate) fn evidence_number(key: &str, x: f64) -> String {
     }
 }
 
+/// An evidence key without the unit suffix its value is shown with
+/// (`silence_seconds` -> `silence`, `low_ratio` -> `low`).
+pub(crate) fn evidence_base(key: &str) -> &str {
+    key.strip_suffix("_seconds")
+        .or_else(|| key.strip_suffix("_ratio"))
+        .unwrap_or(key)
+}
+
 /// `9023` for 9023.0, `0.25` for 0.25.
 pub(crate) fn plain_number(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e15 {
