@@ -6,7 +6,7 @@ use crate::health::CollectorStatus;
 use crate::model::findings::Severity;
 use crate::model::findings::Thresholds;
 use crate::model::view;
-use crate::server::{self, AppState, Snapshot};
+use crate::server::{self, AppState, Listen, Snapshot};
 use crate::sources::bundle::{self, BundleFiles, DirBundle, EmbeddedBundle};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -31,14 +31,14 @@ pub fn view_from_bundle(
     Ok((v, status))
 }
 
-async fn serve_bundle(files: &dyn BundleFiles, listen: &str, cfg: &Thresholds) -> Result<()> {
+async fn serve_bundle(files: &dyn BundleFiles, listen: &Listen, cfg: &Thresholds) -> Result<()> {
     serve_bundle_then(files, listen, cfg, |_| {}).await
 }
 
 /// As [`serve_bundle`], calling `on_listening` with the bound address.
 async fn serve_bundle_then(
     files: &dyn BundleFiles,
-    listen: &str,
+    listen: &Listen,
     cfg: &Thresholds,
     on_listening: impl FnOnce(std::net::SocketAddr),
 ) -> Result<()> {
@@ -87,6 +87,10 @@ pub(crate) async fn start_live(
             timeout: a.agent_timeout,
             concurrency: a.agent_concurrency,
             keep_for_capture,
+            client: match &a.agent_client_config {
+                Some(path) => crate::http::AgentClient::from_file(path)?,
+                None => crate::http::AgentClient::plain(),
+            },
         },
         health.clone(),
         changed.clone(),
@@ -149,7 +153,7 @@ pub(crate) async fn start_live(
     Ok(live)
 }
 
-async fn serve_live(a: &LiveArgs, listen: &str, cfg: &Thresholds) -> Result<()> {
+async fn serve_live(a: &LiveArgs, listen: &Listen, cfg: &Thresholds) -> Result<()> {
     let state = AppState::new();
     let _live = start_live(a, state.clone(), *cfg, false).await?;
     server::serve(listen, state).await
@@ -190,7 +194,7 @@ async fn wait_until_read(live: &crate::collect::Live, a: &LiveArgs) -> Result<Ve
         if tty {
             eprint!("\r{line:<last_len$}");
             last_len = line.len();
-        } else if started.elapsed().as_secs() % 10 == 0 {
+        } else if started.elapsed().as_secs().is_multiple_of(10) {
             eprintln!("{line}");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -253,31 +257,35 @@ pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Cluster(a) => match &a.bundle {
             Some(dir) => {
+                let listen = Listen::new(&a.listen, a.web.config_file.as_deref())?;
                 let files = DirBundle::open(dir)?;
-                serve_bundle(&files, &a.listen, &a.thresholds.thresholds()).await?;
+                serve_bundle(&files, &listen, &a.thresholds.thresholds()).await?;
                 Ok(0)
             }
             None => {
+                let listen = Listen::new(&a.listen, a.web.config_file.as_deref())?;
                 let live = LiveArgs {
                     schedule: a.schedule.clone(),
                     ..a.live.clone()
                 };
-                serve_live(&live, &a.listen, &a.thresholds.thresholds()).await?;
+                serve_live(&live, &listen, &a.thresholds.thresholds()).await?;
                 Ok(0)
             }
         },
         Command::Demo(a) => {
+            let listen = Listen::new(&a.listen, a.web.config_file.as_deref())?;
+            let scheme = listen.scheme();
             serve_bundle_then(
                 &EmbeddedBundle::demo(),
-                &a.listen,
+                &listen,
                 &a.thresholds.thresholds(),
                 |addr| {
                     // The first-run path: where to look (issue 16 item 5).
                     eprintln!(
                         "demo: both incidents and healthy nodes, no cluster or AWS account needed\n  \
-                         status page  http://{addr}/\n  \
-                         metrics      http://{addr}/metrics\n  \
-                         diagnosis    http://{addr}/api/v1/diagnosis\n\
+                         status page  {scheme}://{addr}/\n  \
+                         metrics      {scheme}://{addr}/metrics\n  \
+                         diagnosis    {scheme}://{addr}/api/v1/diagnosis\n\
                          Ctrl-C stops it."
                     )
                 },
@@ -322,7 +330,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 Error::Usage("node needs --node-name (env NODE_NAME, from the downward API spec.nodeName)".into())
             })?;
             crate::node_agent::run(
-                &a.listen,
+                &Listen::new(&a.listen, a.web.config_file.as_deref())?,
                 crate::node_agent::AgentConfig {
                     node_name,
                     introspection_url: a.ipamd_introspection_url.clone(),

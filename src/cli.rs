@@ -103,11 +103,27 @@ pub struct ClusterArgs {
     #[arg(long, env = "EKS_IPAM_BUNDLE")]
     pub(crate) bundle: Option<PathBuf>,
     #[command(flatten)]
+    pub(crate) web: WebArgs,
+    #[command(flatten)]
     pub(crate) thresholds: ThresholdArgs,
     #[command(flatten)]
     pub(crate) live: LiveArgs,
     #[command(flatten)]
     pub(crate) schedule: ScheduleArgs,
+}
+
+/// TLS and basic auth of the HTTP server.
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct WebArgs {
+    /// Web config file in the Prometheus exporter-toolkit format: TLS (`tls_server_config`: cert_file,
+    /// key_file, client_ca_file, client_auth_type, min_version) and basic auth (`basic_auth_users`, bcrypt
+    /// hashes) for every path but /healthz and /readyz; re-read when it or a file it names changes.
+    #[arg(
+        long = "web.config.file",
+        env = "EKS_IPAM_WEB_CONFIG_FILE",
+        value_name = "FILE"
+    )]
+    pub(crate) config_file: Option<PathBuf>,
 }
 
 /// How often a long-running `cluster` re-reads its sources; the one-shot
@@ -173,6 +189,11 @@ pub(crate) struct LiveArgs {
     /// account-wide limit is 2, shared). When calls are many, rounds take longer instead.
     #[arg(long, env = "EKS_IPAM_CLOUDTRAIL_MAX_RPS", default_value_t = 0.2)]
     pub(crate) cloudtrail_max_rps: f64,
+    /// How to reach node agents that serve TLS or basic auth (their --web.config.file): a YAML file
+    /// like a Prometheus scrape config's client part: `scheme: https`, `tls_config` (ca_file,
+    /// cert_file, key_file, server_name, insecure_skip_verify), `basic_auth` (username, password_file).
+    #[arg(long, env = "EKS_IPAM_AGENT_CLIENT_CONFIG", value_name = "FILE")]
+    pub(crate) agent_client_config: Option<PathBuf>,
     /// Timeout for one node agent pull; a duration, at least 1s.
     #[arg(long, env = "EKS_IPAM_AGENT_TIMEOUT", default_value = "3s", value_parser = duration_at_least::<1>)]
     pub(crate) agent_timeout: Duration,
@@ -193,9 +214,12 @@ pub(crate) struct LiveArgs {
 
 #[derive(Args, Debug)]
 pub struct NodeArgs {
-    /// Address to serve on (the pod runs with hostNetwork).
+    /// Address to serve on (the pod runs with hostNetwork: the shipped manifests pass
+    /// `[$(HOST_IP)]:10098`, the host's own IP; brackets around an IPv4 address are accepted).
     #[arg(long, env = "EKS_IPAM_NODE_LISTEN", default_value_t = format!("0.0.0.0:{DEFAULT_NODE_PORT}"))]
     pub(crate) listen: String,
+    #[command(flatten)]
+    pub(crate) web: WebArgs,
     /// This node's name (downward API spec.nodeName).
     #[arg(long, env = "NODE_NAME")]
     pub(crate) node_name: Option<String>,
@@ -314,6 +338,8 @@ pub struct DemoArgs {
     #[arg(long, env = "EKS_IPAM_LISTEN", default_value_t = format!("127.0.0.1:{DEFAULT_CLUSTER_PORT}"))]
     pub(crate) listen: String,
     #[command(flatten)]
+    pub(crate) web: WebArgs,
+    #[command(flatten)]
     pub(crate) thresholds: ThresholdArgs,
 }
 
@@ -364,7 +390,7 @@ pub(crate) fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 pub(crate) fn duration_at_least<const MIN: u64>(s: &str) -> std::result::Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_secs(MIN) {
-        let min = if MIN % 60 == 0 {
+        let min = if MIN.is_multiple_of(60) {
             format!("{}m", MIN / 60)
         } else {
             format!("{MIN}s")

@@ -18,6 +18,7 @@ pub mod node_agent;
 pub mod render;
 pub mod server;
 pub mod sources;
+pub mod web;
 
 use std::path::PathBuf;
 

@@ -14,7 +14,7 @@ use crate::render::catalogue;
 use crate::render::exposition::{render_collectors, Family};
 use crate::sources::agent::PoolSnapshot;
 use crate::sources::ipamd;
-use crate::{Error, Result};
+use crate::Result;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -287,7 +287,7 @@ async fn readyz(State(st): State<AgentState>) -> Response {
 }
 
 /// Runs the agent until SIGTERM.
-pub(crate) async fn run(listen: &str, cfg: AgentConfig) -> Result<()> {
+pub(crate) async fn run(listen: &crate::server::Listen, cfg: AgentConfig) -> Result<()> {
     let st = AgentState {
         node: cfg.node_name.clone(),
         latest: Arc::new(RwLock::new(None)),
@@ -344,19 +344,15 @@ pub(crate) async fn run(listen: &str, cfg: AgentConfig) -> Result<()> {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(st);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| Error::Listen {
-            addr: listen.to_string(),
-            source,
-        })?;
-    let local = listener.local_addr().map_err(|source| Error::Listen {
-        addr: listen.to_string(),
-        source,
-    })?;
-    tracing::info!(%local, node = %cfg.node_name, "node agent listening");
-    let served =
-        crate::server::serve_until_signal(listener, app, crate::server::SHUTDOWN_GRACE).await;
+    let (listener, local) = listen.bind().await?;
+    tracing::info!(%local, scheme = listen.scheme(), node = %cfg.node_name, "node agent listening");
+    let served = crate::server::serve_until_signal(
+        listener,
+        app,
+        listen.web.clone(),
+        crate::server::SHUTDOWN_GRACE,
+    )
+    .await;
     poller.abort();
     served
 }

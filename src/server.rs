@@ -278,50 +278,109 @@ pub(crate) fn router(state: AppState) -> Router {
 /// grace period is 30 s; a stuck client must not hold the pod that long).
 pub(crate) const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// Where and how to serve: the `--listen` address and the optional
+/// `--web.config.file` (TLS, basic auth).
+#[derive(Clone)]
+pub(crate) struct Listen {
+    pub(crate) addr: String,
+    pub(crate) web: Option<Arc<crate::web::WebConfig>>,
+}
+
+impl Listen {
+    /// Reads the web config file now: a bad one stops the start, never
+    /// serves without the TLS or auth it asked for.
+    pub(crate) fn new(addr: &str, web_config: Option<&std::path::Path>) -> Result<Self> {
+        Ok(Listen {
+            addr: crate::web::normalize_listen(addr),
+            web: web_config.map(crate::web::WebConfig::open).transpose()?,
+        })
+    }
+
+    /// Binds the address.
+    pub(crate) async fn bind(&self) -> Result<(TcpListener, std::net::SocketAddr)> {
+        let err = |source| Error::Listen {
+            addr: self.addr.clone(),
+            source,
+        };
+        let listener = TcpListener::bind(&self.addr).await.map_err(err)?;
+        let local = listener.local_addr().map_err(err)?;
+        Ok((listener, local))
+    }
+
+    /// `http` or `https`, for the URLs printed to people.
+    pub(crate) fn scheme(&self) -> &'static str {
+        if self.web.as_ref().is_some_and(|w| w.tls_enabled()) {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
 /// Serves until SIGTERM or Ctrl-C.
-pub(crate) async fn serve(addr: &str, state: AppState) -> Result<()> {
-    serve_then(addr, state, |_| {}).await
+pub(crate) async fn serve(listen: &Listen, state: AppState) -> Result<()> {
+    serve_then(listen, state, |_| {}).await
 }
 
 /// As [`serve`], calling `on_listening` with the bound address first.
 pub(crate) async fn serve_then(
-    addr: &str,
+    listen: &Listen,
     state: AppState,
     on_listening: impl FnOnce(std::net::SocketAddr),
 ) -> Result<()> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| Error::Listen {
-            addr: addr.to_string(),
-            source,
-        })?;
-    let local = listener.local_addr().map_err(|source| Error::Listen {
-        addr: addr.to_string(),
-        source,
-    })?;
-    tracing::info!(%local, "listening");
+    let (listener, local) = listen.bind().await?;
+    tracing::info!(%local, scheme = listen.scheme(), "listening");
     on_listening(local);
-    serve_until_signal(listener, router(state), SHUTDOWN_GRACE).await
+    serve_until_signal(listener, router(state), listen.web.clone(), SHUTDOWN_GRACE).await
 }
 
 /// Serves `app` until SIGTERM or Ctrl-C, then lets in-flight requests finish
 /// for at most `grace` (a client that stops reading cannot stall the exit).
+/// With a web config: its basic auth in front of `app`, and TLS if it asks.
 pub(crate) async fn serve_until_signal(
     listener: TcpListener,
     app: Router,
+    web: Option<Arc<crate::web::WebConfig>>,
     grace: std::time::Duration,
 ) -> Result<()> {
-    let (tx, mut rx) = tokio::sync::watch::channel(false);
-    let signal = async move {
-        shutdown_signal().await;
-        let _ = tx.send(true);
-    };
+    match web {
+        None => serve_plain(listener, app, grace).await,
+        Some(web) => {
+            let app = app.layer(axum::middleware::from_fn_with_state(
+                web.clone(),
+                crate::web::require_auth,
+            ));
+            if web.tls_enabled() {
+                let listener = crate::web::TlsListener::new(listener, web)
+                    .map_err(|source| Error::Serve { source })?;
+                serve_with_grace(listener, app, grace).await
+            } else {
+                serve_plain(listener, app, grace).await
+            }
+        }
+    }
+}
+
+async fn serve_plain(listener: TcpListener, app: Router, grace: std::time::Duration) -> Result<()> {
     // No Nagle: a scrape's body is sent as a few buffers, and a small last
     // segment must not wait for the client's delayed ACK (40 ms).
     use axum::serve::ListenerExt;
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    serve_with_grace(listener, app, grace).await
+}
+
+async fn serve_with_grace<L>(listener: L, app: Router, grace: std::time::Duration) -> Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    };
     let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     tokio::select! {
         r = server => r.map_err(|source| Error::Serve { source }),

@@ -69,6 +69,16 @@ impl World {
     }
 
     fn start_with(scenario: &str, extra_world_args: &[&str], ct_args: &[&str]) -> World {
+        Self::start_full(scenario, extra_world_args, ct_args, &[])
+    }
+
+    /// As [`World::start_with`], with extra flags for every node agent.
+    fn start_full(
+        scenario: &str,
+        extra_world_args: &[&str],
+        ct_args: &[&str],
+        agent_args: &[&str],
+    ) -> World {
         let dir = tempfile::tempdir().unwrap();
         let moto_port = free_port();
         let moto = Proc(
@@ -147,21 +157,21 @@ impl World {
             );
             let intro = format!("http://{}", fake.addrs["ipamd-introspection"]);
             let metrics = format!("http://{}/metrics", fake.addrs["ipamd-metrics"]);
-            let listen = format!("127.0.0.1:{port}");
-            let agent = start_server_at(
-                &[
-                    "node",
-                    "--node-name",
-                    node,
-                    "--ipamd-introspection-url",
-                    &intro,
-                    "--ipamd-metrics-url",
-                    &metrics,
-                    "--interval",
-                    "1s",
-                ],
-                &listen,
-            );
+            // Bracketed IPv4, as the shipped DaemonSet passes `[$(HOST_IP)]:10098`.
+            let listen = format!("[127.0.0.1]:{port}");
+            let mut args = vec![
+                "node",
+                "--node-name",
+                node,
+                "--ipamd-introspection-url",
+                &intro,
+                "--ipamd-metrics-url",
+                &metrics,
+                "--interval",
+                "1s",
+            ];
+            args.extend_from_slice(agent_args);
+            let agent = start_server_at(&args, &listen);
             ipamds.push(fake);
             agents.push(agent);
         }
@@ -206,7 +216,16 @@ impl World {
     }
 
     fn cluster(&self) -> Server {
-        let env = self.env();
+        self.cluster_with(&[])
+    }
+
+    fn cluster_with(&self, extra_env: &[(&str, &str)]) -> Server {
+        let mut env = self.env();
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         start_server_env(&["cluster"], &env)
     }
@@ -1260,5 +1279,61 @@ print(json.dumps({{
     assert_eq!(
         node_of(&offline, "i-0a1b2c3d4e5f60789")["eni_subnet_candidates"],
         a1["eni_subnet_candidates"]
+    );
+}
+
+/// Node agents behind TLS and basic auth (their `--web.config.file`) are read
+/// by a cluster role given `--agent-client-config` (CA, server name, user and
+/// password file), and stay unknown -- never zero -- to one without it.
+#[test]
+fn agents_behind_tls_and_basic_auth_are_read_with_the_client_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    make_test_pki(tmp.path());
+    let hash = bcrypt::hash("agent-s3cret", 4).unwrap();
+    let web = tmp.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  cluster: {hash}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("password"), "agent-s3cret\n").unwrap();
+    let client = tmp.path().join("agent-client.yml");
+    std::fs::write(
+        &client,
+        "scheme: https\ntls_config:\n  ca_file: ca.crt\n  server_name: eks-ipam-exporter-node\nbasic_auth:\n  username: cluster\n  password_file: password\n",
+    )
+    .unwrap();
+    let world = World::start_full(
+        "tests/bundles/min-ip-target-stall",
+        &[],
+        &[],
+        &["--web.config.file", web.to_str().unwrap()],
+    );
+    let secured = world.cluster_with(&[("EKS_IPAM_AGENT_CLIENT_CONFIG", client.to_str().unwrap())]);
+    let v = wait_for(&secured, 90, "the stalled node's pool through TLS", |v| {
+        node_of(v, S1)["ips"]["total"] == 25
+    });
+    assert_eq!(node_of(&v, S1)["ips"]["assigned"], 25);
+
+    // Without the client config the agents cannot be read: their pools are
+    // unknown, and the reads counted as errors.
+    let plain = world.cluster();
+    let (_, text) = eventually(60, || {
+        let (code, text) = http_get(&plain.addr, "/metrics");
+        (code == 200
+            && text.lines().any(|l| {
+                l.starts_with("eks_ipam_collector_errors_total{collector=\"ipamd\"")
+                    && !l.ends_with(" 0")
+            }))
+        .then_some((code, text))
+    })
+    .expect("ipamd read errors counted without the client config");
+    let v = diagnosis(&plain).unwrap();
+    assert!(node_of(&v, S1)["ips"].is_null(), "{}", node_of(&v, S1));
+    assert!(
+        !text.contains(&format!("eks_ipam_node_ips{{node=\"{S1}\"")),
+        "an unreadable pool must not be exposed as a number"
     );
 }

@@ -68,7 +68,7 @@ pub struct NodeSpec {
 
 impl NodeSpec {
     pub fn nodepool(&self) -> &'static str {
-        if self.index % 3 == 0 {
+        if self.index.is_multiple_of(3) {
             "general"
         } else {
             "batch"

@@ -4,7 +4,7 @@
 
 use super::kube::KubeCollector;
 use super::{Health, Source};
-use crate::http::{self, FetchError, HttpClient};
+use crate::http::{AgentClient, FetchError};
 use crate::model::state::{ClusterState, IpamdNodeState};
 use crate::sources::agent::PoolSnapshot;
 use crate::sources::bundle::BundleOut;
@@ -25,6 +25,8 @@ pub(crate) struct AgentsOptions {
     pub(crate) concurrency: usize,
     /// Also keep each agent's raw payloads, for `capture`.
     pub(crate) keep_for_capture: bool,
+    /// Scheme, TLS and credentials for the agents (`--agent-client-config`).
+    pub(crate) client: AgentClient,
 }
 
 /// What one agent said: the parsed pool and ipamd metrics, and the raw
@@ -70,18 +72,14 @@ impl PullError {
 
 /// Reads one agent and parses its snapshot with the bundle's ipamd parsers.
 pub(crate) async fn pull(
-    client: &HttpClient,
+    client: &AgentClient,
     address: &str,
     timeout: Duration,
 ) -> Result<AgentReading, PullError> {
-    let body = http::get(
-        client,
-        &format!("http://{address}/v1/pool"),
-        timeout,
-        MAX_POOL_BODY,
-    )
-    .await
-    .map_err(PullError::Fetch)?;
+    let body = client
+        .get(address, "/v1/pool", timeout, MAX_POOL_BODY)
+        .await
+        .map_err(PullError::Fetch)?;
     let snapshot: PoolSnapshot = serde_json::from_slice(&body).map_err(|_| PullError::NotAPool)?;
     let pool = snapshot
         .enis
@@ -112,7 +110,7 @@ impl AgentsCollector {
         });
         let this = me.clone();
         tokio::spawn(async move {
-            let client = http::client_without_pool();
+            let client = opts.client.clone();
             // Which agents exist is known once the agent pods were listed:
             // a round before that would read none and call it done.
             while !kube.agent_pods_synced() {
@@ -136,7 +134,7 @@ impl AgentsCollector {
     /// Reads every agent once. Fails only when every agent asked failed.
     async fn round(
         &self,
-        client: &HttpClient,
+        client: &AgentClient,
         kube: &KubeCollector,
         opts: &AgentsOptions,
         health: &Health,

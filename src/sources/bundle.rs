@@ -80,7 +80,7 @@ fn file_kind(t: std::fs::FileType) -> &'static str {
 
 /// `2 GiB`, or `N bytes` for a cap that is not a whole number of GiB.
 fn human_bytes(n: u64) -> String {
-    if n >= 1 << 30 && n % (1 << 30) == 0 {
+    if n >= 1 << 30 && n.is_multiple_of(1 << 30) {
         format!("{} GiB", n >> 30)
     } else {
         format!("{n} bytes")

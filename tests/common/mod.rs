@@ -388,3 +388,92 @@ pub fn promtool_check(body: &str) {
         "promtool check metrics: {msg}"
     );
 }
+
+/// Test PKI made with the `openssl` command: a CA, a server certificate for
+/// `eks-ipam-exporter-node` and 127.0.0.1, and a client certificate, all
+/// signed by the CA (P-256 keys, PKCS#8 PEM).
+pub struct TestPki {
+    pub dir: PathBuf,
+}
+
+impl TestPki {
+    pub fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_str().unwrap().to_string()
+    }
+}
+
+pub fn make_test_pki(dir: &Path) -> TestPki {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (Debian package openssl; scripts/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=eks-ipam test CA",
+    ]);
+    openssl(&ca);
+    for (name, cn, ext) in [
+        (
+            "server",
+            "eks-ipam-exporter-node",
+            "subjectAltName=DNS:eks-ipam-exporter-node,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        ),
+        ("client", "prometheus", "extendedKeyUsage=clientAuth\n"),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        let (key, csr, crt, extf, subj) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}.ext"),
+            format!("/CN={cn}"),
+        );
+        let mut req = vec!["req"];
+        req.extend(ec);
+        req.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
+        openssl(&req);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            &extf,
+        ]);
+    }
+    TestPki {
+        dir: dir.to_path_buf(),
+    }
+}
