@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README "Test"; .ci/run calls exactly this).
 # Installs what the tests need when it is missing (Debian: prometheus,
-# prometheus-alertmanager, chromium, python3-venv; pip: tests/requirements.txt into .venv), then runs
+# prometheus-alertmanager, chromium, jsonnet, python3-venv; pip: tests/requirements.txt into .venv), then runs
 # every suite: rustfmt, clippy, cargo tests (unit, integration, golden
 # exposition, live end-to-end against moto, the fake apiserver in
 # examples/kube_apiserver and the fakes in tests/fakes),
@@ -36,6 +36,9 @@ apt_pkgs=()
 command -v promtool >/dev/null 2>&1 || apt_pkgs+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || apt_pkgs+=(prometheus-alertmanager)
 command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)
+command -v jsonnet >/dev/null 2>&1 || apt_pkgs+=(jsonnet)
+command -v openssl >/dev/null 2>&1 || apt_pkgs+=(openssl)  # test certificates (TLS tests)
+command -v curl >/dev/null 2>&1 || apt_pkgs+=(curl)  # a real client for the TLS and auth tests
 [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx)  # the scale harness's static-body baseline
 if ((${#apt_pkgs[@]})); then
   step "installing Debian packages: ${apt_pkgs[*]}"
@@ -53,7 +56,8 @@ if ! [ -x "$venv/bin/python3" ] && ! python3 -m venv --system-site-packages "$ve
     || { echo "cannot create the Python virtual environment $venv" >&2; exit 2; }
 fi
 export PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" PIP_REQUIRE_VIRTUALENV=true
-if ! python3 -c 'import moto, boto3, pytest, yaml' >/dev/null 2>&1 || ! command -v moto_server >/dev/null 2>&1; then
+if ! python3 -c 'import moto, boto3, pytest, yaml, helm_python, kubernetes_validate, jsonschema, bcrypt' >/dev/null 2>&1 \
+  || ! command -v moto_server >/dev/null 2>&1; then
   step "installing Python test requirements into $venv"
   python3 -m pip install -q -r tests/requirements.txt || { echo "pip install failed" >&2; exit 2; }
 fi

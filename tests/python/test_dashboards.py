@@ -2,12 +2,17 @@
 
 Run:  python3 -m pytest tests/python/test_dashboards.py
 
+The dashboards are generated from the jsonnet mixin in mixin/ (tools/gen_deploy.py); these tests
+read the generated JSON. tests/python/test_mixin.py builds the mixin itself (drift, overrides).
+
 Helpers meant for reuse (e.g. by an end-to-end test):
   load_dashboards()                 {file name: dashboard dict}
   panel_queries(dashboard, vars)    every panel target: dict(dashboard, panel, ref, expr, instant)
   all_queries(vars)                 panel_queries over every dashboard
   substitute(expr, vars)            Grafana variables -> concrete values ($node, $__rate_interval, ...)
   metric_names(expr)                metric names a PromQL expression reads
+  metric_selectors(expr)            [(metric name, "{...}" matchers or None)] of a PromQL expression
+  join_label_lists(expr)            the label lists of every `on (...)` in a PromQL expression
 
 Live check (skipped unless EKS_IPAM_BIN is set and `prometheus` is installed): starts
 `$EKS_IPAM_BIN demo` (or `$EKS_IPAM_BIN $EKS_IPAM_LIVE_ARGS`, e.g. "cluster --bundle bundles/demo"),
@@ -75,7 +80,14 @@ PROMQL_FUNCTIONS_AND_KEYWORDS = {
     "inf", "nan",
 }
 
-DEFAULT_VARIABLES = {"__rate_interval": "1m", "__interval": "15s", "__range": "1h"}
+# What Grafana puts in for a variable left at "All": `cluster` has allValue ".*" (matches series
+# without the label too); `job` expands to the jobs it lists, which the default selectors
+# (mixin/config.libsonnet) pick with this regex.
+DEFAULT_VARIABLES = {"__rate_interval": "1m", "__interval": "15s", "__range": "1h", "cluster": ".*",
+                     "job": ".*eks-ipam-exporter.*"}
+# The matchers every panel query carries on every metric it reads (mixin/dashboards/common.libsonnet).
+CLUSTER_MATCHER = 'cluster=~"$cluster"'
+JOB_MATCHER = 'job=~"$job"'
 
 
 # ------------------------------------------------------------------------------------------
@@ -153,6 +165,38 @@ def metric_names(expr):
     return names
 
 
+_TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|\{[^}]*\}|\[[^\]]*\]|[A-Za-z_:][A-Za-z0-9_:]*|\d+(?:\.\d+)?|\S')
+_LABEL_LIST_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
+
+
+def metric_selectors(expr):
+    """[(metric name, its "{...}" matcher block or None)] for every metric a PromQL expression reads,
+    in order (the same lexical approach as metric_names; exact for our queries)."""
+    tokens = _TOKEN.findall(expr)
+    out = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if tok.lower() in _LABEL_LIST_KEYWORDS and nxt == "(":
+            i = tokens.index(")", i + 1) + 1  # skip the label list
+            continue
+        is_call = nxt == "(" or nxt.lower() in ("by", "without")  # function, or aggregation `sum by (...) (...)`
+        if re.fullmatch(r"[A-Za-z_:][A-Za-z0-9_:]*", tok) and not is_call and tok.lower() not in PROMQL_FUNCTIONS_AND_KEYWORDS:
+            block = nxt if nxt.startswith("{") else None
+            out.append((tok, block))
+            i += 2 if block else 1
+            continue
+        i += 1
+    return out
+
+
+def join_label_lists(expr):
+    """The label lists of every `on (...)` of a PromQL expression: [["cluster", "job", "node"], ...]."""
+    return [[l.strip() for l in m.group(1).split(",") if l.strip()]
+            for m in re.finditer(r"\bon\s*\(([^)]*)\)", expr)]
+
+
 def recording_rules():
     with open(RULES_FILE) as f:
         doc = yaml.safe_load(f)
@@ -176,6 +220,7 @@ def dashboards():
 
 def test_dashboard_files_are_the_generated_ones(dashboards):
     assert set(dashboards) == set(STABLE_UIDS)
+    need_tool("jsonnet", "jsonnet")
     stale = [p for p in gen_deploy.stale_files() if p.startswith("dashboards/") or "grafana-dashboards" in p]
     assert not stale, f"run python3 tools/gen_deploy.py: stale {stale}"
 
@@ -200,10 +245,95 @@ def test_datasource_variable(dashboards):
                 assert v["datasource"] == DATASOURCE, (name, v["name"])
 
 
+def _variable_query(v):
+    q = v["query"]
+    return q["query"] if isinstance(q, dict) else q
+
+
+def test_cluster_and_job_variables(dashboards):
+    """Every dashboard selects a cluster and exporter job(s); "All" also works without a cluster label."""
+    for name, d in dashboards.items():
+        order = [v["name"] for v in d["templating"]["list"]]
+        assert order[:3] == ["datasource", "cluster", "job"], f"{name}: variables {order}"
+        variables = {v["name"]: v for v in d["templating"]["list"]}
+        cluster, job = variables["cluster"], variables["job"]
+        assert cluster["type"] == "query"
+        assert re.fullmatch(r"label_values\(eks_ipam_\w+, cluster\)", _variable_query(cluster)), _variable_query(cluster)
+        assert cluster["definition"] == _variable_query(cluster)
+        # single-cluster Prometheus: no label values, and All must still match every series
+        assert cluster["includeAll"] is True and cluster["allValue"] == ".*", name
+        assert cluster["current"].get("value") == "$__all", f"{name}: cluster must start at All"
+        assert job["type"] == "query" and job["includeAll"] is True and job["multi"] is True
+        assert job["current"].get("value") == ["$__all"], f"{name}: job must start at All"
+        jq = _variable_query(job)
+        assert jq.startswith("label_values(") and jq.endswith(", job)"), jq
+        assert CLUSTER_MATCHER in jq, f"{name}: the job variable must list the jobs of the selected cluster"
+        assert 'job=~".*eks-ipam-exporter.*"' in jq, f"{name}: the job variable lists the exporter's jobs only"
+        assert "allValue" not in job, f"{name}: All of job must expand to the listed jobs, not match every job"
+        # a dashboard variable that depends on cluster/job comes after them
+        for v in d["templating"]["list"][3:]:
+            if v["type"] == "query":
+                assert CLUSTER_MATCHER in _variable_query(v) and JOB_MATCHER in _variable_query(v), (name, v["name"])
+
+
+def test_every_query_selects_the_cluster_and_job(dashboards):
+    """Every metric every panel query reads carries cluster=~"$cluster" and job=~"$job"."""
+    checked = 0
+    for name, d in dashboards.items():
+        # the raw expressions (panel_queries substitutes the variables)
+        for q in ({"panel": p["title"], "ref": t["refId"], "expr": t["expr"]} for p in iter_panels(d) for t in p["targets"]):
+            selectors = metric_selectors(q["expr"])
+            assert {m for m, _ in selectors} == metric_names(q["expr"]), (q["panel"], selectors)
+            for metric, block in selectors:
+                where = f"{name} {q['panel']!r}/{q['ref']}: {metric}"
+                assert block is not None, f"{where} has no label matchers: {q['expr']}"
+                assert CLUSTER_MATCHER in block and JOB_MATCHER in block, f"{where}: {block} lacks the cluster/job matchers"
+                checked += 1
+    assert checked > 50, checked
+
+
+def test_every_join_includes_the_cluster_label(dashboards):
+    """`on (...)` joins of the panels and of the shipped rules match on the cluster label too."""
+    joins = 0
+    exprs = [(f"{q['dashboard']} {q['panel']!r}", q["expr"]) for q in all_queries({})]
+    with open(RULES_FILE) as f:
+        doc = yaml.safe_load(f)
+    exprs += [(r.get("alert") or r.get("record"), r["expr"]) for g in doc["groups"] for r in g["rules"]]
+    for where, expr in exprs:
+        for labels in join_label_lists(expr):
+            assert labels and labels[0] == "cluster", f"{where}: on ({', '.join(labels)}) lacks the cluster label: {expr}"
+            joins += 1
+    assert joins >= 10, f"only {joins} joins found: is join_label_lists broken?"
+
+
+def test_metric_selector_extraction():
+    assert metric_selectors('sum by (job) (up{job=~"x"})') == [("up", '{job=~"x"}')]
+    assert metric_selectors("a{x=\"1\"} and on (cluster, node) b") == [("a", '{x="1"}'), ("b", None)]
+    assert metric_selectors("topk(20, a:b:c{y=\"2\"} * 1000) or vector(0)") == [("a:b:c", '{y="2"}')]
+    assert metric_selectors("rate(x_total{a=\"b\"}[$__rate_interval])") == [("x_total", '{a="b"}')]
+    assert join_label_lists("a and on (cluster, job) b * on(node) group_left (x) c") == [["cluster", "job"], ["node"]]
+
+
+def test_grafana_com_import_blocks(dashboards):
+    """__inputs/__requires let grafana.com import the JSON; provisioning ignores them."""
+    for name, d in dashboards.items():
+        inputs = d.get("__inputs") or []
+        assert len(inputs) == 1, f"{name}: __inputs must declare the one data source"
+        assert {k: inputs[0].get(k) for k in ("name", "type", "pluginId")} == {
+            "name": "DS_PROMETHEUS", "type": "datasource", "pluginId": "prometheus"}, name
+        requires = {(r["type"], r["id"]) for r in d["__requires"]}
+        assert ("grafana", "grafana") in requires and ("datasource", "prometheus") in requires, name
+        panel_types = {p["type"] for p in iter_panels(d)}
+        assert {i for t, i in requires if t == "panel"} == panel_types, f"{name}: __requires must list the panel types"
+        # provisioned by the sidecar, ${DS_PROMETHEUS} is never substituted: nothing may depend on it
+        body = json.dumps({k: v for k, v in d.items() if k != "__inputs"})
+        assert "DS_PROMETHEUS" not in body, f"{name}: panels must use the datasource variable, not ${{DS_PROMETHEUS}}"
+
+
 def test_node_dashboard_has_node_variable_and_uses_it(dashboards):
     d = dashboards["eks-ipam-node.json"]
     node = next(v for v in d["templating"]["list"] if v["name"] == "node")
-    assert "label_values(eks_ipam_node_info, node)" in json.dumps(node["query"])
+    assert _variable_query(node) == 'label_values(eks_ipam_node_info{cluster=~"$cluster", job=~"$job"}, node)'
     for t in panel_queries(d, {}):
         assert 'node="$node"' in t["expr"], f"{t['panel']}/{t['ref']} must select the node variable"
 
@@ -295,10 +425,23 @@ def test_table_columns_refer_to_existing_queries(dashboards):
                 assert t.get("format") == "table" and t.get("instant"), f"{name}: {p['title']!r} tables need instant table queries"
 
 
-def test_silence_threshold_line_matches_the_alert():
+def test_silence_threshold_line_matches_the_alert(dashboards):
+    """The red silence line (and the node dashboard's orange silence stat) is the alert's threshold."""
     expr = alert_rule("EksIpamIpamdAllocationStalled")["expr"]
     m = re.search(r"eks_ipam:node_allocation_call_silence_seconds:min\s*>\s*(\d+)", expr)
-    assert m and int(m.group(1)) == gen_deploy.SILENCE_ALERT_SECONDS
+    assert m
+    threshold = int(m.group(1))
+    lines = []
+    for d in dashboards.values():
+        for p in iter_panels(d):
+            reads_silence = any("silence_seconds" in t["expr"] for t in p["targets"])
+            custom = p["fieldConfig"]["defaults"].get("custom", {})
+            if reads_silence and (custom.get("thresholdsStyle", {}).get("mode") == "dashed" or p["type"] == "stat"):
+                steps = p["fieldConfig"]["defaults"]["thresholds"]["steps"]
+                lines.append((p["title"], steps[-1]["value"]))
+    assert len(lines) >= 3, lines
+    for title, value in lines:
+        assert value == threshold, f"{title!r}: threshold {value}, the alert uses {threshold}"
 
 
 def test_links_point_at_existing_dashboards(dashboards):
@@ -312,6 +455,8 @@ def test_links_point_at_existing_dashboards(dashboards):
                     if prop["id"] == "links":
                         for link in prop["value"]:
                             assert link["url"].split("/")[2] in uids, (name, p["title"], link)
+                            for var in ("datasource", "cluster", "job"):  # the drill-down keeps the selection
+                                assert "${" + var + ":queryparam}" in link["url"], (name, p["title"], var, link)
 
 
 def test_every_query_is_valid_promql(tmp_path):

@@ -4,7 +4,7 @@
 # 1. promtool check rules   deploy/rules/eks-ipam-exporter.rules.yaml
 # 2. check_coverage.py      contract names/severities, every alert tested at its for: boundary
 # 3. promtool test rules    tests/rules/*.test.yaml
-# 4. gen_deploy.py --check  the PrometheusRule in deploy/ equals the rules file
+# 4. gen_deploy.py --check  the rules file, the PrometheusRule and the dashboards are what mixin/ builds (needs jsonnet)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
