@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README "Test"; .ci/run calls exactly this).
 # Installs what the tests need when it is missing (Debian: prometheus,
-# prometheus-alertmanager, chromium, jsonnet, python3-venv; pip: tests/requirements.txt into .venv), then runs
+# prometheus-alertmanager, chromium, jsonnet, openssl, curl, qemu-user, gcc-aarch64-linux-gnu, python3-venv; pip: tests/requirements.txt into .venv), then runs
 # every suite: rustfmt, clippy, cargo tests (unit, integration, golden
 # exposition, live end-to-end against moto, the fake apiserver in
 # examples/kube_apiserver and the fakes in tests/fakes),
@@ -39,6 +39,8 @@ command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)
 command -v jsonnet >/dev/null 2>&1 || apt_pkgs+=(jsonnet)
 command -v openssl >/dev/null 2>&1 || apt_pkgs+=(openssl)  # test certificates (TLS tests)
 command -v curl >/dev/null 2>&1 || apt_pkgs+=(curl)  # a real client for the TLS and auth tests
+command -v qemu-aarch64 >/dev/null 2>&1 || apt_pkgs+=(qemu-user)  # runs the arm64 binary (tests/arm64)
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || apt_pkgs+=(gcc-aarch64-linux-gnu)  # its cross C compiler and linker
 [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx)  # the scale harness's static-body baseline
 if ((${#apt_pkgs[@]})); then
   step "installing Debian packages: ${apt_pkgs[*]}"
@@ -78,6 +80,9 @@ run_suite "scale harness smoke" cargo run --locked -q --example scale -- --nodes
   --steady 3 --bench-seconds 1 --trials 2 --exporter target/debug/eks-ipam-exporter --check
 # Through bash: a lost exec bit must not drop the suite (a missing script fails it).
 run_suite "promtool rules" bash tests/rules/run.sh
+# The image's arm64 binary, cross-compiled as the Dockerfile does, run under qemu-user (incremental:
+# only the first run pays the release build).
+run_suite "arm64 binary under qemu-user" bash tests/arm64/run.sh
 
 echo
 if ((failed)); then

@@ -739,15 +739,31 @@ def _dockerfile():
 
 def test_dockerfile_is_multistage_release_build_on_distroless():
     lines = _dockerfile()
+    args = dict(l[len("ARG "):].split("=", 1) for l in lines if l.startswith("ARG ") and "=" in l)
     froms = [l for l in lines if l.upper().startswith("FROM ")]
     assert len(froms) == 2
-    assert re.fullmatch(r"FROM rust:1(-slim)?-bookworm AS (\w+)", froms[0]), froms[0]
-    build_stage = froms[0].split()[-1]
-    assert froms[1] == "FROM gcr.io/distroless/cc-debian12:nonroot"
+    # Both base images pinned by digest, behind a tag that says which line they follow.
+    assert re.fullmatch(r"rust:1(-slim)?-bookworm@sha256:[0-9a-f]{64}", args["RUST_IMAGE"]), args
+    assert re.fullmatch(r"gcr\.io/distroless/cc-debian12:nonroot@sha256:[0-9a-f]{64}", args["RUNTIME_IMAGE"]), args
+    # The build stage runs on the build host and cross-compiles for TARGETARCH (no emulated build).
+    m = re.fullmatch(r"FROM --platform=\$BUILDPLATFORM \$\{RUST_IMAGE\} AS (\w+)", froms[0])
+    assert m, froms[0]
+    build_stage = m.group(1)
+    assert froms[1] == "FROM ${RUNTIME_IMAGE}", "the runtime stage is the target platform's image"
     final = lines[lines.index(froms[1]):]
     build = lines[: lines.index(froms[1])]
-    assert any("cargo build --release --locked" in l for l in build if l.startswith("RUN "))
+    assert "ARG TARGETARCH" in build
+    runs = [l for l in build if l.startswith("RUN ")]
+    assert any('tools/cross-build.sh "${TARGETARCH}"' in l for l in runs), runs
+    assert any("id=eks-ipam-target-${TARGETARCH}" in l for l in runs), "one target cache per architecture"
+    with open(os.path.join(ROOT, "tools", "cross-build.sh")) as f:
+        script = f.read()
+    assert "cargo build --release --locked --target" in script
+    assert "amd64)" in script and "arm64)" in script
     assert not any(l.startswith("RUN ") for l in final), "the runtime image has no shell: no RUN in the final stage"
+    labels = " ".join(l for l in final if l.startswith("LABEL "))
+    for key in ("title", "description", "source", "licenses", "version", "revision"):
+        assert f"org.opencontainers.image.{key}=" in labels, key
     copy = [l for l in final if l.startswith("COPY ")]
     assert len(copy) == 1 and copy[0].startswith(f"COPY --from={build_stage} ")
     dest = copy[0].split()[-1]
@@ -775,7 +791,7 @@ def test_dockerignore_keeps_the_build_inputs():
         return result
 
     assert ignored("target/release/eks-ipam-exporter")
-    needed = ["Cargo.toml", "Cargo.lock", "src/main.rs", "src/lib.rs", "bundles/demo/bundle.json", "README.md"]
+    needed = ["Cargo.toml", "Cargo.lock", "src/main.rs", "src/lib.rs", "bundles/demo/bundle.json", "README.md", "tools/cross-build.sh"]
     # every file cargo resolves from the manifest (targets with explicit paths, build script)
     import tomllib
 
