@@ -341,6 +341,31 @@ pub async fn run(cli: Cli) -> Result<u8> {
             .await?;
             Ok(0)
         }
+        Command::Plan(a) => {
+            let changes = a
+                .set
+                .iter()
+                .map(|s| crate::model::plan::parse_set(s))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(Error::Usage)?;
+            let cfg = a.thresholds.thresholds();
+            let state = match &a.bundle {
+                Some(dir) => bundle::load(&DirBundle::open(dir)?)?,
+                None => {
+                    let live = start_live(&a.live, AppState::new(), cfg, false).await?;
+                    wait_until_read(&live, &a.live).await?;
+                    live.assemble()
+                }
+            };
+            let outcome = crate::model::plan::run(&state, &changes, &cfg).map_err(Error::Usage)?;
+            let text = match a.output {
+                OutputFormat::Json => crate::render::plan::json(&outcome),
+                OutputFormat::Table => crate::render::plan::table(&outcome),
+            };
+            use std::io::Write;
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            Ok(crate::model::plan::exit_code(&outcome.introduced))
+        }
         Command::Capture(a) => {
             let skipped = capture_live(&a).await?;
             for (file, why) in &skipped {

@@ -72,6 +72,35 @@ pub enum Command {
         after_help = "Example:\n  eks-ipam-exporter demo &\n  curl -s 127.0.0.1:10097/metrics"
     )]
     Demo(DemoArgs),
+    /// What a settings change would do to every node and subnet: the model on today's state and on the
+    /// changed one. Exit 0: the change introduces no finding of severity warning or worse; 1: it does; 2: error.
+    #[command(
+        after_help = "Examples:\n  eks-ipam-exporter plan --bundle ./bundle --set WARM_IP_TARGET=10\n  eks-ipam-exporter plan --set RESERVED_ENIS=1 --output json | jq '.findings_introduced'\n\nSettable: aws-node WARM_IP_TARGET, MINIMUM_IP_TARGET, WARM_ENI_TARGET, WARM_PREFIX_TARGET,\nENABLE_PREFIX_DELEGATION, MAX_ENI; Karpenter RESERVED_ENIS; ec2nodeclass/NAME.maxPods."
+    )]
+    Plan(PlanArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// Plan on a bundle directory; without it, on the live sources (as live `diagnose`).
+    #[arg(long, env = "EKS_IPAM_BUNDLE")]
+    pub(crate) bundle: Option<PathBuf>,
+    /// A setting to change, NAME=VALUE (repeat for several).
+    #[arg(long = "set", value_name = "NAME=VALUE", required = true)]
+    pub(crate) set: Vec<String>,
+    /// Output format.
+    #[arg(
+        long,
+        short,
+        env = "EKS_IPAM_OUTPUT",
+        value_enum,
+        default_value = "table"
+    )]
+    pub(crate) output: OutputFormat,
+    #[command(flatten)]
+    pub(crate) thresholds: ThresholdArgs,
+    #[command(flatten)]
+    pub(crate) live: LiveArgs,
 }
 
 #[derive(Args, Debug, Clone)]

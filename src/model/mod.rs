@@ -13,5 +13,7 @@ pub(crate) mod growth;
 pub(crate) mod holders;
 pub mod limits;
 pub(crate) mod paging;
+pub(crate) mod plan;
 pub mod state;
+pub(crate) mod steady_state;
 pub mod view;

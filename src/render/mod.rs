@@ -5,6 +5,7 @@ pub(crate) mod catalogue;
 pub mod exposition;
 pub mod html;
 pub mod json;
+pub(crate) mod plan;
 pub mod table;
 
 /// An evidence number as a person reads it: durations (`*_seconds`) as
