@@ -17,8 +17,21 @@ pub fn view_from_bundle(
     files: &dyn BundleFiles,
     cfg: &Thresholds,
 ) -> Result<(view::View, CollectorStatus)> {
+    let (_, v, status) = state_and_view_from_bundle(files, cfg)?;
+    Ok((v, status))
+}
+
+/// As [`view_from_bundle`], keeping the loaded state (for `/api/v1/plan`).
+fn state_and_view_from_bundle(
+    files: &dyn BundleFiles,
+    cfg: &Thresholds,
+) -> Result<(
+    Arc<crate::model::state::ClusterState>,
+    view::View,
+    CollectorStatus,
+)> {
     let started = Instant::now();
-    let state = bundle::load(files)?;
+    let state = Arc::new(bundle::load(files)?);
     let v = view::build(&state, cfg);
     let status = CollectorStatus {
         collector: "bundle",
@@ -28,7 +41,7 @@ pub fn view_from_bundle(
         errors: Default::default(),
         requests: 0,
     };
-    Ok((v, status))
+    Ok((state, v, status))
 }
 
 async fn serve_bundle(files: &dyn BundleFiles, listen: &Listen, cfg: &Thresholds) -> Result<()> {
@@ -42,7 +55,7 @@ async fn serve_bundle_then(
     cfg: &Thresholds,
     on_listening: impl FnOnce(std::net::SocketAddr),
 ) -> Result<()> {
-    let (v, status) = view_from_bundle(files, cfg)?;
+    let (loaded, v, status) = state_and_view_from_bundle(files, cfg)?;
     tracing::info!(
         nodes = v.nodes.len(),
         findings = v.findings.len(),
@@ -50,6 +63,7 @@ async fn serve_bundle_then(
     );
     let state = AppState::new();
     state.publish(Snapshot::new(v, vec![status]));
+    state.set_plan_source(Arc::new(move || loaded.clone()), *cfg);
     server::serve_then(listen, state, on_listening).await
 }
 
@@ -155,7 +169,8 @@ pub(crate) async fn start_live(
 
 async fn serve_live(a: &LiveArgs, listen: &Listen, cfg: &Thresholds) -> Result<()> {
     let state = AppState::new();
-    let _live = start_live(a, state.clone(), *cfg, false).await?;
+    let live = start_live(a, state.clone(), *cfg, false).await?;
+    state.set_plan_source(Arc::new(move || Arc::new(live.assemble())), *cfg);
     server::serve(listen, state).await
 }
 

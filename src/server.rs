@@ -69,9 +69,22 @@ impl Snapshot {
     }
 }
 
+/// Where `/api/v1/plan` gets today's state: the bundle's, or the live
+/// collectors' caches assembled on request (never a call to Kubernetes or AWS).
+pub(crate) type StateSource = Arc<dyn Fn() -> Arc<crate::model::state::ClusterState> + Send + Sync>;
+
+#[derive(Clone)]
+struct Planner {
+    source: StateSource,
+    thresholds: crate::model::findings::Thresholds,
+    /// One plan at a time: each runs the model four times.
+    running: Arc<tokio::sync::Semaphore>,
+}
+
 #[derive(Clone)]
 pub(crate) struct AppState {
     snapshot: Arc<RwLock<Option<Arc<Snapshot>>>>,
+    planner: Arc<RwLock<Option<Planner>>>,
     registry: prometheus::Registry,
     requests: prometheus::IntCounterVec,
     /// Size of the last exposition, to size the next one's buffer.
@@ -91,6 +104,7 @@ impl AppState {
             .expect("registering into a fresh registry cannot collide");
         AppState {
             snapshot: Arc::new(RwLock::new(None)),
+            planner: Arc::new(RwLock::new(None)),
             registry,
             requests,
             last_metrics_len: Arc::new(std::sync::atomic::AtomicUsize::new(64 * 1024)),
@@ -114,6 +128,19 @@ impl AppState {
     pub(crate) fn publish(&self, s: Snapshot) {
         let mut guard = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
         *guard = Some(Arc::new(s));
+    }
+
+    /// Enables `/api/v1/plan` on the state `source` gives.
+    pub(crate) fn set_plan_source(
+        &self,
+        source: StateSource,
+        thresholds: crate::model::findings::Thresholds,
+    ) {
+        *self.planner.write().unwrap_or_else(|p| p.into_inner()) = Some(Planner {
+            source,
+            thresholds,
+            running: Arc::new(tokio::sync::Semaphore::new(1)),
+        });
     }
 
     fn current(&self) -> Option<Arc<Snapshot>> {
@@ -232,6 +259,101 @@ async fn diagnosis(State(st): State<AppState>) -> Response {
     }
 }
 
+/// Why a plan request did not run: status and message.
+type PlanRefusal = (StatusCode, String);
+
+/// Parses `set=NAME=VALUE` parameters and runs `plan` on the state this
+/// server shows, off the async threads, one plan at a time (each runs the
+/// model four times): `render` turns the outcome into the body.
+async fn run_plan(
+    st: &AppState,
+    params: &[(String, String)],
+    render: fn(&crate::model::plan::Outcome) -> String,
+) -> Result<String, PlanRefusal> {
+    let planner = st.planner.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let (Some(planner), Some(_)) = (planner, st.current()) else {
+        return Err((StatusCode::SERVICE_UNAVAILABLE, "no data yet".into()));
+    };
+    let mut changes = Vec::new();
+    for (key, value) in params {
+        if key != "set" {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                format!("unknown parameter {key:?}: use set=NAME=VALUE"),
+            ));
+        }
+        changes
+            .push(crate::model::plan::parse_set(value).map_err(|e| (StatusCode::BAD_REQUEST, e))?);
+    }
+    if changes.is_empty() {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "no change: add set=NAME=VALUE (e.g. set=WARM_IP_TARGET=10)".into(),
+        ));
+    }
+    let Ok(permit) = planner.running.clone().try_acquire_owned() else {
+        return Err((
+            StatusCode::TOO_MANY_REQUESTS,
+            "another plan is running; try again".into(),
+        ));
+    };
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let state = (planner.source)();
+        crate::model::plan::run(&state, &changes, &planner.thresholds)
+            .map(|o| render(&o))
+            .map_err(|e| (StatusCode::BAD_REQUEST, e))
+    })
+    .await
+    .unwrap_or_else(|_| Err((StatusCode::INTERNAL_SERVER_ERROR, "plan failed".into())))
+}
+
+/// `/api/v1/plan?set=NAME=VALUE&set=...`: `plan --output json` on the state
+/// this server shows. 400 with the reason for a bad setting, 429 while
+/// another plan runs, 503 before the first view.
+async fn plan(State(st): State<AppState>, Query(params): Query<Vec<(String, String)>>) -> Response {
+    st.requests.with_label_values(&["plan"]).inc();
+    match run_plan(&st, &params, crate::render::plan::json).await {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err((code, msg)) => (
+            code,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{msg}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// `/plan?set=...`: the page's "what if" form, answered with `plan`'s table.
+async fn plan_page(
+    State(st): State<AppState>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    st.requests.with_label_values(&["plan_page"]).inc();
+    // An empty field (the form sent as is) is no change, not an error.
+    let params: Vec<(String, String)> = params
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .collect();
+    let sets: Vec<String> = params.iter().map(|(_, v)| v.clone()).collect();
+    let (code, body) = match run_plan(&st, &params, crate::render::plan::table).await {
+        Ok(table) => (StatusCode::OK, html::plan_page(&sets, Ok(&table))),
+        Err((code, msg)) => (code, html::plan_page(&sets, Err(&msg))),
+    };
+    (
+        code,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 async fn healthz() -> &'static str {
     "ok\n"
 }
@@ -269,6 +391,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/", get(index))
         .route("/metrics", get(metrics))
         .route("/api/v1/diagnosis", get(diagnosis))
+        .route("/api/v1/plan", get(plan))
+        .route("/plan", get(plan_page))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)

@@ -125,14 +125,15 @@ fn allowed(module: &str, target: &str) -> bool {
     }
     match module.split('/').next().unwrap_or(module) {
         "model" => target.starts_with("model/"),
-        "health" | "gzip" | "memory" => false,
+        "health" | "gzip" | "memory" | "web" => false,
         "sources" => matches!(
             target,
             "model/state" | "model/env" | "model/cni" | "model/capacity" | "model/limits"
         ),
         "render" => target.starts_with("model/") || top == "health",
         "collect" => matches!(top, "sources" | "model" | "health" | "http" | "memory"),
-        "server" => matches!(top, "model" | "render" | "health" | "gzip"),
+        // `web`: the TLS and basic-auth layer in front of the router.
+        "server" => matches!(top, "model" | "render" | "health" | "gzip" | "web"),
         "node_agent" => matches!(
             top,
             "sources" | "model" | "render" | "health" | "http" | "server"

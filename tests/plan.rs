@@ -248,3 +248,54 @@ fn the_table_shows_before_and_after() {
     );
     assert!(out.stdout.contains("ASSUMPTIONS"));
 }
+
+/// `/api/v1/plan` serves what `plan --output json` prints, and `/plan` the
+/// table behind the page's "what if" form.
+#[test]
+fn the_server_plans_on_the_state_it_shows() {
+    let bundle = repo("tests/bundles/min-ip-target-stall");
+    let srv = start_server(&["cluster", "--bundle", bundle.to_str().unwrap()]);
+    let (_, cli) = plan("tests/bundles/min-ip-target-stall", &["WARM_IP_TARGET=10"]);
+    let (code, body) = http_get(&srv.addr, "/api/v1/plan?set=WARM_IP_TARGET%3D10");
+    assert_eq!(code, 200, "{body}");
+    let api: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(api, cli);
+    // Two changes, as repeated parameters.
+    let (code, body) = http_get(
+        &srv.addr,
+        "/api/v1/plan?set=WARM_IP_TARGET=10&set=MINIMUM_IP_TARGET=5",
+    );
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["changes"].as_array().unwrap().len(), 2);
+    for (path, says) in [
+        ("/api/v1/plan", "no change"),
+        ("/api/v1/plan?set=WARM_IP_TARGT=1", "not a setting"),
+        ("/api/v1/plan?node=x", "unknown parameter"),
+        (
+            "/api/v1/plan?set=RESERVED_ENIS=1",
+            "no Karpenter controller",
+        ),
+    ] {
+        let (code, body) = http_get(&srv.addr, path);
+        assert_eq!(code, 400, "{path}: {body}");
+        assert!(body.contains(says), "{path}: {body}");
+    }
+    let (code, page) = http_get(&srv.addr, "/plan?set=WARM_IP_TARGET%3D10");
+    assert_eq!(code, 200);
+    assert!(page.contains("25 -&gt; 35"), "{page}");
+    assert!(
+        page.contains("href=\"/api/v1/plan?set=WARM_IP_TARGET%3D10\""),
+        "{page}"
+    );
+    // Markup in a value is text, and the form comes back filled in.
+    let (code, page) = http_get(&srv.addr, "/plan?set=%3Cb%3E%3D1");
+    assert_eq!(code, 400);
+    assert!(
+        page.contains("&lt;b&gt;") && !page.contains("<b>"),
+        "{page}"
+    );
+    // The status page links to it.
+    let (_, index) = http_get(&srv.addr, "/");
+    assert!(index.contains("action=\"/plan\""));
+}

@@ -271,7 +271,8 @@ fn minimum_ip_target_without_warm(i: &Inputs<'_>, out: &mut Vec<Finding>) {
         ),
         remediation: "Set WARM_IP_TARGET next to MINIMUM_IP_TARGET, e.g. `kubectl -n kube-system set env ds/aws-node WARM_IP_TARGET=10` \
              (EKS add-on: configuration values `{\"env\":{\"WARM_IP_TARGET\":\"10\"}}`), or remove MINIMUM_IP_TARGET to fall back to \
-             WARM_ENI_TARGET. aws-node pods restart with the new value and ipamd resumes growing; no node replacement is needed."
+             WARM_ENI_TARGET. aws-node pods restart with the new value and ipamd resumes growing; no node replacement is needed. \
+             Preview it on every node first: `eks-ipam-exporter plan --set WARM_IP_TARGET=10`."
             .to_string(),
         evidence: ev(&[
             ("minimum_ip_target", json!(min)),
@@ -438,10 +439,14 @@ fn pod_capacity_exceeds_ip_capacity(i: &Inputs<'_>, n: &NodeAnalysis, out: &mut 
     let remediation = if n.nodepool.is_some() {
         let reserved = i.a.cluster.karpenter_reserved_enis;
         let fix = if custom && reserved == Some(0) {
-            "Set Karpenter `settings.reservedENIs: \"1\"` (env RESERVED_ENIS=1) so it stops counting the primary ENI under custom networking"
+            "Set Karpenter `settings.reservedENIs: \"1\"` (env RESERVED_ENIS=1) so it stops counting the primary ENI under custom networking \
+             (preview: `eks-ipam-exporter plan --set RESERVED_ENIS=1`)"
                 .to_string()
         } else {
-            format!("Set `spec.kubelet.maxPods: {right}` (or lower) on the EC2NodeClass")
+            format!(
+                "Set `spec.kubelet.maxPods: {right}` (or lower) on the EC2NodeClass \
+                 (preview, NAME being the node's EC2NodeClass: `eks-ipam-exporter plan --set ec2nodeclass/NAME.maxPods={right}`)"
+            )
         };
         format!("{fix}. {DRAIN_KARPENTER}")
     } else {
@@ -520,7 +525,8 @@ fn ipamd_allocation_stalled(i: &Inputs<'_>, n: &NodeAnalysis, out: &mut Vec<Find
     let remediation = match n.growth_at_zero_free {
         Some(GrowthOutcome::BlockedByTargets) => {
             "Set WARM_IP_TARGET (e.g. `kubectl -n kube-system set env ds/aws-node WARM_IP_TARGET=10`); the aws-node pod on \
-             this node restarts and ipamd allocates within seconds. See MinimumIpTargetWithoutWarmIpTarget."
+             this node restarts and ipamd allocates within seconds (preview: `eks-ipam-exporter plan --set WARM_IP_TARGET=10`). \
+             See MinimumIpTargetWithoutWarmIpTarget."
         }
         _ => "On the node: `curl -s 127.0.0.1:61679/v1/enis` and /var/log/aws-routed-eni/ipamd.log (look for \
               'Skipping ENI allocation' and EC2 errors); check eks_ipam_api_calls_total for errors and the aws-node pod's env.",

@@ -380,6 +380,45 @@ fn data_age(generated_at: Option<&str>, now_unix: f64) -> Option<String> {
 }
 
 /// Renders the page for one request.
+/// `/plan`: `plan`'s table for `sets` (or the reason it could not run), with
+/// the form to try another change and the JSON link.
+pub(crate) fn plan_page(sets: &[String], result: Result<&str, &str>) -> String {
+    let query: String = sets
+        .iter()
+        .map(|s| format!("set={}", url_component(s)))
+        .collect::<Vec<_>>()
+        .join("&amp;");
+    let body = match result {
+        Ok(table) => format!(
+            "<pre class=\"plan\">{}</pre><p><a href=\"/api/v1/plan?{query}\">as JSON</a></p>",
+            escape(table)
+        ),
+        Err(e) => format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)),
+    };
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>eks-ipam-exporter: plan</title><style>{CSS} pre.plan{{overflow-x:auto;font-size:12px}}</style></head><body>\
+         <header><h1><a href=\"/\">eks-ipam-exporter</a>: what if {}</h1></header><main>\
+         <form class=\"filter whatif\" method=\"get\" action=\"/plan\"><label>what if<input name=\"set\" value=\"{}\" \
+         aria-label=\"setting to change, NAME=VALUE\"></label><button type=\"submit\">Plan</button></form>{body}</main></body></html>",
+        escape(&sets.join(" ")),
+        escape(sets.first().map(String::as_str).unwrap_or("")),
+    )
+}
+
+/// Percent-encodes a query component (RFC 3986 unreserved kept).
+fn url_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 pub fn render(
     view: &View,
     collectors: &[CollectorStatus],
@@ -478,6 +517,12 @@ pub fn render(
             .collect::<String>()
     );
     legend(&mut out);
+    // "What if": `plan` on this state, rendered by the server (no scripts).
+    out.push_str(
+        "<form class=\"filter whatif\" method=\"get\" action=\"/plan\"><label>what if<input name=\"set\" \
+         placeholder=\"WARM_IP_TARGET=10\" aria-label=\"setting to change, NAME=VALUE\"></label>\
+         <button type=\"submit\">Plan</button> <a href=\"https://github.com/eks-ipam-exporter/eks-ipam-exporter#plan-a-settings-change\">what plan does</a></form>",
+    );
 
     let findings: Vec<&Finding> = view
         .findings

@@ -187,7 +187,9 @@ pub(crate) fn table(o: &Outcome) -> String {
         );
     }
     if !o.before.subnets.is_empty() {
-        out.push_str("\nSUBNETS (available IPs before -> after; + freed, - taken by the warm pools)\n");
+        out.push_str(
+            "\nSUBNETS (available IPs before -> after; + freed, - taken by the warm pools)\n",
+        );
         for b in &o.before.subnets {
             let Some(a) = o.after.subnets.iter().find(|a| a.id == b.id) else {
                 continue;
