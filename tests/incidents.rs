@@ -17,20 +17,7 @@ fn diagnose(dir: &Path) -> (i32, Value) {
 
 /// (code, severity, node) of every finding, sorted.
 fn findings(v: &Value) -> Vec<(String, String, String)> {
-    let mut f: Vec<_> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_string(),
-                f["severity"].as_str().unwrap().to_string(),
-                f["node"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    f.sort();
-    f
+    finding_triples(&v["findings"])
 }
 
 fn f(code: &str, sev: &str, node: &str) -> (String, String, String) {

@@ -38,20 +38,7 @@ fn node<'a>(v: &'a Value, name: &str) -> &'a Value {
 }
 
 fn codes(v: &Value, key: &str) -> Vec<(String, String, String)> {
-    let mut c: Vec<_> = v[key]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_string(),
-                f["severity"].as_str().unwrap().to_string(),
-                f["node"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    c.sort();
-    c
+    finding_triples(&v[key])
 }
 
 fn t(code: &str, sev: &str, node: &str) -> (String, String, String) {

@@ -477,3 +477,18 @@ pub fn make_test_pki(dir: &Path) -> TestPki {
         dir: dir.to_path_buf(),
     }
 }
+
+/// (code, severity, node) of every finding in a JSON array, sorted.
+pub fn finding_triples(list: &serde_json::Value) -> Vec<(String, String, String)> {
+    let mut f: Vec<_> = list
+        .as_array()
+        .expect("a JSON array of findings")
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_string();
+            (s("code"), s("severity"), s("node"))
+        })
+        .collect();
+    f.sort();
+    f
+}
