@@ -357,6 +357,10 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Plan(a) => {
+            // clap's `requires` counts a flag's implicit `false` as present.
+            if a.headroom.is_some() && !a.recommend {
+                return Err(Error::Usage("--headroom needs --recommend".into()));
+            }
             let changes = a
                 .set
                 .iter()
@@ -372,13 +376,24 @@ pub async fn run(cli: Cli) -> Result<u8> {
                     live.assemble()
                 }
             };
-            let outcome = crate::model::plan::run(&state, &changes, &cfg).map_err(Error::Usage)?;
+            let (outcome, rec) = if a.recommend {
+                let (_, o, r) =
+                    crate::model::plan::recommend(&state, a.headroom.unwrap_or(5), &cfg)
+                        .map_err(Error::Usage)?;
+                (o, Some(r))
+            } else {
+                let o = crate::model::plan::run(&state, &changes, &cfg).map_err(Error::Usage)?;
+                (o, None)
+            };
             let text = match a.output {
-                OutputFormat::Json => crate::render::plan::json(&outcome),
-                OutputFormat::Table => crate::render::plan::table(&outcome),
+                OutputFormat::Json => crate::render::plan::json_with(&outcome, rec.as_ref()),
+                OutputFormat::Table => crate::render::plan::table_with(&outcome, rec.as_ref()),
             };
             use std::io::Write;
             let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            if let Some(r) = rec {
+                return Ok(u8::from(!r.meets_goals));
+            }
             Ok(crate::model::plan::exit_code(&outcome.introduced))
         }
         Command::Capture(a) => {

@@ -86,8 +86,20 @@ pub struct PlanArgs {
     #[arg(long, env = "EKS_IPAM_BUNDLE")]
     pub(crate) bundle: Option<PathBuf>,
     /// A setting to change, NAME=VALUE (repeat for several).
-    #[arg(long = "set", value_name = "NAME=VALUE", required = true)]
+    #[arg(
+        long = "set",
+        value_name = "NAME=VALUE",
+        required_unless_present = "recommend"
+    )]
     pub(crate) set: Vec<String>,
+    /// Propose settings instead: the WARM_IP_TARGET / MINIMUM_IP_TARGET (and, with Karpenter,
+    /// RESERVED_ENIS) that keep every node able to grow, with no overcommit and --headroom free IPs,
+    /// holding the fewest idle IPs. Exit 0 when the proposal meets every goal, 1 when none does.
+    #[arg(long, conflicts_with = "set")]
+    pub(crate) recommend: bool,
+    /// With --recommend: free IPs every node should keep (nodes with less room: all they have); default 5.
+    #[arg(long)]
+    pub(crate) headroom: Option<u32>,
     /// Output format.
     #[arg(
         long,

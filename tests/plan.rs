@@ -286,3 +286,126 @@ fn the_server_plans_on_the_state_it_shows() {
     let (_, index) = http_get(&srv.addr, "/");
     assert!(index.contains("action=\"/plan\""));
 }
+
+fn recommend(bundle: &str, extra: &[&str]) -> (i32, Value) {
+    let dir = repo(bundle);
+    let mut args = vec![
+        "plan",
+        "--bundle",
+        dir.to_str().unwrap(),
+        "--recommend",
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    let v = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("plan --recommend JSON: {e}\n{}\n{}", out.stdout, out.stderr));
+    (out.code, v)
+}
+
+/// The proposal meets the goals on every node: growth not blocked, no
+/// overcommit, at least the headroom free (or all the room a node has).
+fn assert_goals(v: &Value, headroom: i64) {
+    for n in v["nodes"].as_array().unwrap() {
+        let a = &n["after"];
+        assert_eq!(a["ip_growth_blocked"], false, "{}", n["name"]);
+        assert!(
+            a["pod_ip_overcommit"].as_i64().unwrap() <= 0,
+            "{}",
+            n["name"]
+        );
+        let (total, assigned) = (
+            a["ips"]["total"].as_i64().unwrap(),
+            a["ips"]["assigned"].as_i64().unwrap(),
+        );
+        let room = a["pod_ip_capacity"].as_i64().unwrap() - assigned;
+        assert!(
+            total - assigned >= headroom.min(room),
+            "{}: {}",
+            n["name"],
+            a["ips"]
+        );
+    }
+}
+
+#[test]
+fn recommend_fixes_incident_two_with_the_least_idle_pool() {
+    let (code, v) = recommend("tests/bundles/min-ip-target-stall", &["--headroom", "5"]);
+    assert_eq!(code, 0, "{v}");
+    let r = &v["recommendation"];
+    assert_eq!(r["meets_goals"], true);
+    assert_eq!(r["headroom"], 5);
+    let changes: Vec<(String, String)> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().into(),
+                c["after"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    // The smallest warm target that leaves 5 free, and no floor.
+    assert_eq!(
+        changes,
+        [
+            ("WARM_IP_TARGET".to_string(), "5".to_string()),
+            ("MINIMUM_IP_TARGET".into(), "0".into())
+        ]
+    );
+    assert_eq!(r["reasons"].as_array().unwrap().len(), 2);
+    assert!(codes(&v, "findings_resolved").contains(&t("IpamdAllocationStalled", "critical", S1)));
+    assert!(codes(&v, "findings_introduced").is_empty());
+    assert_goals(&v, 5);
+    // A bigger headroom holds more idle IPs.
+    let (_, v10) = recommend("tests/bundles/min-ip-target-stall", &["--headroom", "10"]);
+    assert_goals(&v10, 10);
+    assert!(v10["recommendation"]["idle_ips_after"].as_u64() > r["idle_ips_after"].as_u64());
+}
+
+#[test]
+fn recommend_reserves_the_eni_karpenter_miscounts() {
+    let (code, v) = recommend("tests/bundles/karpenter-overcommit", &[]);
+    assert_eq!(code, 0, "{v}");
+    assert!(
+        v["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "RESERVED_ENIS" && c["after"] == "1"),
+        "{}",
+        v["changes"]
+    );
+    assert_eq!(node(&v, N1)["needs_replacement"], true);
+    assert_goals(&v, 5);
+    // --recommend and --set do not mix; --headroom needs --recommend.
+    let dir = repo("tests/bundles/karpenter-overcommit");
+    let d = dir.to_str().unwrap();
+    assert_eq!(
+        run(&[
+            "plan",
+            "--bundle",
+            d,
+            "--recommend",
+            "--set",
+            "WARM_IP_TARGET=1"
+        ])
+        .code,
+        2
+    );
+    assert_eq!(
+        run(&[
+            "plan",
+            "--bundle",
+            d,
+            "--set",
+            "WARM_IP_TARGET=1",
+            "--headroom",
+            "3"
+        ])
+        .code,
+        2
+    );
+}

@@ -595,6 +595,164 @@ pub(crate) fn run(
     })
 }
 
+/// What `plan --recommend` proposes and why.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Recommendation {
+    pub(crate) headroom: u32,
+    /// Candidates tried.
+    pub(crate) searched: usize,
+    /// Whether the proposal meets every goal (else: the closest one).
+    pub(crate) meets_goals: bool,
+    /// Idle IPs (pool - assigned) over every node with a known pool.
+    pub(crate) idle_ips_before: u64,
+    pub(crate) idle_ips_after: u64,
+    /// One line per proposed setting.
+    pub(crate) reasons: Vec<String>,
+    /// Nodes that miss a goal under the proposal (and which goal).
+    pub(crate) unmet: Vec<String>,
+}
+
+fn idle_ips(v: &View) -> u64 {
+    v.nodes
+        .iter()
+        .filter_map(|n| n.ips.as_ref())
+        .map(|i| u64::from(i.total.saturating_sub(i.assigned)))
+        .sum()
+}
+
+/// The goals a node misses in `after`: blocked growth, overcommit, fewer
+/// than `headroom` free IPs (or than its room, when it cannot hold more).
+fn unmet_goals(after: &View, headroom: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in &after.nodes {
+        if n.ip_growth_blocked == Some(true) {
+            out.push(format!("{}: IP growth blocked", n.name));
+        }
+        if n.pod_ip_overcommit.is_some_and(|o| o > 0) {
+            out.push(format!("{}: more pods than pod IPs", n.name));
+        }
+        if let (Some(ips), Some(cap)) = (&n.ips, n.pod_ip_capacity) {
+            let room = cap.saturating_sub(ips.assigned);
+            let free = ips.total.saturating_sub(ips.assigned);
+            if free < headroom.min(room) {
+                out.push(format!(
+                    "{}: {free} free IPs, fewer than {}",
+                    n.name,
+                    headroom.min(room)
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Searches WARM_IP_TARGET (0: none, 1..=32) x MINIMUM_IP_TARGET (0, or
+/// today's) and, with Karpenter, RESERVED_ENIS (today's, 1) for the
+/// settings that meet the goals (no blocked growth, no overcommit, at
+/// least `headroom` free IPs per node that has room, no new finding of
+/// warning or worse) and hold the fewest idle IPs; ties go to fewer changes.
+pub(crate) fn recommend(
+    state: &ClusterState,
+    headroom: u32,
+    t: &Thresholds,
+) -> Result<(Vec<Change>, Outcome, Recommendation), String> {
+    let ds = state
+        .aws_node
+        .as_ref()
+        .and_then(|a| a.as_ref())
+        .map(|a| super::cni::CniSettings::from_container(&a.daemonset_env, &state.config_maps))
+        .ok_or("--recommend: the aws-node DaemonSet is unknown or absent")?;
+    let karpenter = matches!(&state.karpenter, Some(Some(_)));
+    let mut mins = vec![0];
+    if ds.minimum_ip_target > 0 {
+        mins.push(ds.minimum_ip_target);
+    }
+    let reserved: Vec<Option<u32>> = if karpenter {
+        vec![None, Some(1)]
+    } else {
+        vec![None]
+    };
+    let mut best: Option<(bool, usize, u64, usize, Vec<Change>, Outcome)> = None;
+    let mut searched = 0;
+    for warm in 0..=32u32 {
+        for &min in &mins {
+            for r in &reserved {
+                let mut changes = Vec::new();
+                if warm != ds.warm_ip_target {
+                    changes.push(Change::AwsNode {
+                        name: "WARM_IP_TARGET",
+                        value: warm.to_string(),
+                    });
+                }
+                if min != ds.minimum_ip_target {
+                    changes.push(Change::AwsNode {
+                        name: "MINIMUM_IP_TARGET",
+                        value: min.to_string(),
+                    });
+                }
+                if let Some(r) = r {
+                    changes.push(Change::ReservedEnis(*r));
+                }
+                searched += 1;
+                let o = run(state, &changes, t)?;
+                let unmet = unmet_goals(&o.after, headroom).len()
+                    + usize::from(exit_code(&o.introduced) > 0);
+                let idle = idle_ips(&o.after);
+                // Meets the goals first, then fewest misses, idle IPs, changes.
+                let key = (unmet == 0, unmet, idle, changes.len());
+                let better = match &best {
+                    None => true,
+                    Some((ok, n, i, c, _, _)) => {
+                        (key.0 && !ok) || (key.0 == *ok && (key.1, key.2, key.3) < (*n, *i, *c))
+                    }
+                };
+                if better {
+                    best = Some((key.0, key.1, key.2, key.3, changes, o));
+                }
+            }
+        }
+    }
+    let (meets, _, idle_after, _, changes, o) = best.ok_or("--recommend: nothing to search")?;
+    let idle_before = idle_ips(&o.before);
+    let mut reasons = Vec::new();
+    for c in &changes {
+        reasons.push(match c {
+            Change::AwsNode { name: "WARM_IP_TARGET", value } if value == "0" => {
+                "WARM_IP_TARGET=0 (none): whole spare ENIs (WARM_ENI_TARGET) meet the goals with the fewest idle IPs".to_string()
+            }
+            Change::AwsNode { name: "WARM_IP_TARGET", value } => format!(
+                "WARM_IP_TARGET={value}: the warm pool that keeps at least {headroom} free IPs on every node with room, with the fewest idle IPs \
+                 (a lower target means more EC2 calls when pods churn: raise --headroom for bursts)"
+            ),
+            Change::AwsNode { name: "MINIMUM_IP_TARGET", value } if value == "0" => {
+                "MINIMUM_IP_TARGET=0 (none): a floor is not needed for the goals and holds idle IPs".to_string()
+            }
+            Change::AwsNode { name, value } => format!("{name}={value}: part of the least idle setting that meets the goals"),
+            Change::ReservedEnis(n) => format!(
+                "RESERVED_ENIS={n}: Karpenter stops counting an ENI its nodes cannot use for pods (no more pods than pod IPs once the nodes are replaced)"
+            ),
+            Change::NodeClassMaxPods { .. } => c.name(),
+        });
+    }
+    if changes.is_empty() {
+        reasons.push("today's settings already meet the goals with the fewest idle IPs of the searched space".into());
+    }
+    let unmet = unmet_goals(&o.after, headroom);
+    Ok((
+        changes,
+        o,
+        Recommendation {
+            headroom,
+            searched,
+            meets_goals: meets,
+            idle_ips_before: idle_before,
+            idle_ips_after: idle_after,
+            reasons,
+            unmet,
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! `plan`'s output: JSON as docs/design.md section 9 says, and a table.
 
-use crate::model::plan::{FindingRef, Outcome, PLAN_ASSUMPTIONS};
+use crate::model::plan::{FindingRef, Outcome, Recommendation, PLAN_ASSUMPTIONS};
 use crate::model::steady_state::ASSUMPTIONS as POOL_ASSUMPTIONS;
 use serde::Serialize;
 use std::fmt::Write;
@@ -37,6 +37,8 @@ struct Document<'a, N: Serialize, S: Serialize, P: Serialize> {
     /// Per node: the pool ipamd settles at under the new settings.
     pools: &'a [P],
     assumptions: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recommendation: Option<&'a Recommendation>,
 }
 
 fn assumptions() -> Vec<&'static str> {
@@ -48,7 +50,13 @@ fn assumptions() -> Vec<&'static str> {
 }
 
 pub(crate) fn json(o: &Outcome) -> String {
+    json_with(o, None)
+}
+
+/// As [`json`], with `plan --recommend`'s proposal and reasons.
+pub(crate) fn json_with(o: &Outcome, rec: Option<&Recommendation>) -> String {
     let doc = Document {
+        recommendation: rec,
         changes: o
             .changes
             .iter()
@@ -130,8 +138,35 @@ fn finding_line(out: &mut String, f: &FindingRef) {
 /// The table: changes, nodes, subnets, findings, assumptions. Terminal
 /// control characters in names are shown escaped, never sent raw.
 pub(crate) fn table(o: &Outcome) -> String {
+    table_with(o, None)
+}
+
+/// As [`table`], led by `plan --recommend`'s proposal and its reasons.
+pub(crate) fn table_with(o: &Outcome, rec: Option<&Recommendation>) -> String {
     let clean = |s: &str| s.escape_debug().to_string();
     let mut out = String::new();
+    if let Some(r) = rec {
+        let _ = writeln!(
+            out,
+            "RECOMMENDATION ({} settings searched; goals: no blocked growth, no overcommit, {} free IPs per node with room)",
+            r.searched, r.headroom
+        );
+        if !r.meets_goals {
+            out.push_str("  no setting of the searched space meets every goal; the closest:\n");
+        }
+        for line in &r.reasons {
+            let _ = writeln!(out, "  {}", clean(line));
+        }
+        let _ = writeln!(
+            out,
+            "  idle IPs over the nodes' pools: {} -> {}",
+            r.idle_ips_before, r.idle_ips_after
+        );
+        for u in &r.unmet {
+            let _ = writeln!(out, "  unmet: {}", clean(u));
+        }
+        out.push('\n');
+    }
     out.push_str("CHANGES\n");
     for (name, before, after) in &o.changes {
         let _ = writeln!(
