@@ -1337,3 +1337,59 @@ fn agents_behind_tls_and_basic_auth_are_read_with_the_client_config() {
         "an unreadable pool must not be exposed as a number"
     );
 }
+
+/// `plan` without a bundle reads the live sources (as live `diagnose`), and
+/// the live cluster role's `/api/v1/plan` plans on its collectors' state:
+/// incident 2's fix resolves the stall either way.
+#[test]
+fn plan_live_and_over_http_resolves_the_stall() {
+    let world = World::start("tests/bundles/min-ip-target-stall", &[]);
+    let env = world.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = run_env(
+        &["plan", "--set", "WARM_IP_TARGET=10", "--output", "json"],
+        &env,
+    );
+    assert_eq!(out.code, 0, "plan: {}", out.stderr);
+    let cli: Value = serde_json::from_str(&out.stdout).unwrap();
+    let resolved = |v: &Value| -> BTreeSet<(String, String)> {
+        v["findings_resolved"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["code"].as_str().unwrap().to_string(),
+                    f["node"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert!(
+        resolved(&cli).contains(&("IpamdAllocationStalled".to_string(), S1.to_string())),
+        "{}",
+        cli["findings_resolved"]
+    );
+    let s1 = |v: &Value| {
+        v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == S1)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(s1(&cli)["after"]["ips"]["total"], 35);
+
+    let srv = world.cluster();
+    wait_for(&srv, 90, "the stall", |v| {
+        findings(v)
+            .iter()
+            .any(|f| f.0 == "IpamdAllocationStalled" && f.2 == S1)
+    });
+    let (code, body) = http_get(&srv.addr, "/api/v1/plan?set=WARM_IP_TARGET=10");
+    assert_eq!(code, 200, "{body}");
+    let api: Value = serde_json::from_str(&body).unwrap();
+    assert!(resolved(&api).contains(&("IpamdAllocationStalled".to_string(), S1.to_string())));
+    assert_eq!(s1(&api)["after"]["ips"]["total"], 35);
+}
