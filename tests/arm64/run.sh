@@ -66,7 +66,9 @@ scrape_findings() { # $1 = port: the demo's eks_ipam_finding lines, sorted
   return 1
 }
 pa=$(free_port)
-q demo --listen "127.0.0.1:$pa" 2>"$work/demo-arm.log" &
+# qemu itself in the background, not the function `q`: `$!` would be a subshell, and killing it
+# would leave qemu running.
+qemu-aarch64 -L "$sysroot" "$bin" demo --listen "127.0.0.1:$pa" 2>"$work/demo-arm.log" &
 pids+=($!)
 pn=$(free_port)
 "$native" demo --listen "127.0.0.1:$pn" 2>"$work/demo-native.log" &
